@@ -1,0 +1,254 @@
+"""Tables. Typed ``Mapped[...]`` models, separate from API schemas.
+
+Every schema change goes with a migration in ``migrations/versions``; the test
+suite checks that the migrations produce exactly these tables.
+Times are stored as UTC (SQLite hands them back naive; read them through
+:func:`certwarden.clock.ensure_utc`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Alert",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "CertificateRow",
+    "Endpoint",
+    "OcspCheck",
+    "OutboxMessage",
+    "ServiceState",
+    "Setting",
+    "Store",
+    "User",
+]
+
+UtcDateTime = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Store(Base):
+    __tablename__ = "stores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("store_id", "sha256", name="uq_certificates_store_sha256"),
+        Index("ix_certificates_not_after", "not_after"),
+        Index("ix_certificates_lsc_not_after", "is_lsc", "not_after"),
+        Index("ix_certificates_store_id", "store_id"),
+        Index("ix_certificates_sha256", "sha256"),
+        Index("ix_certificates_subject_key_id", "subject_key_id"),
+        Index("ix_certificates_issuer_id", "issuer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="RESTRICT"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    sha1: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(Text)
+    subject_cn: Mapped[str] = mapped_column(String(255), default="")
+    issuer: Mapped[str] = mapped_column(Text)
+    issuer_cn: Mapped[str] = mapped_column(String(255), default="")
+    serial: Mapped[str] = mapped_column(String(128))
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    sans: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    key_type: Mapped[str] = mapped_column(String(32))
+    key_size: Mapped[int] = mapped_column(Integer)
+    signature_algorithm: Mapped[str] = mapped_column(String(64))
+    is_ca: Mapped[bool] = mapped_column(Boolean)
+    role: Mapped[str] = mapped_column(String(16))
+    key_usage: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extended_key_usage: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    is_ocsp_signer: Mapped[bool] = mapped_column(Boolean, default=False)
+    ocsp_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    ca_issuer_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    crl_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    subject_key_id: Mapped[str | None] = mapped_column(String(128))
+    authority_key_id: Mapped[str | None] = mapped_column(String(128))
+    is_lsc: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(32))
+    source_detail: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[datetime]
+    issuer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("endpoints.id", ondelete="SET NULL"))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    # Certificate Expiry Monitor: when this certificate was last part of a notice.
+    last_notified_at: Mapped[datetime | None]
+    # Latest revocation outcome (the full history is in ocsp_checks).
+    revocation_status: Mapped[str | None] = mapped_column(String(32))
+    revocation_reason: Mapped[str | None] = mapped_column(String(64))
+    revocation_checked_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Setting(Base):
+    """One settings section (``monitor``, ``revocation``, ``params``, ``smtp`` ...) as JSON."""
+
+    __tablename__ = "settings"
+
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
+
+
+class ServiceState(Base):
+    """A background service's persisted state (Control Center)."""
+
+    __tablename__ = "services"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    changed_at: Mapped[datetime]
+    last_run_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    store: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text)
+    # Makes an alert idempotent: the same key is never recorded twice.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """A notice waiting for, or done with, delivery. Written before it is sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    recipients: Mapped[list[Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class OcspCheck(Base):
+    """One revocation check with its evidence (the raw response, the signer)."""
+
+    __tablename__ = "ocsp_checks"
+    __table_args__ = (Index("ix_ocsp_checks_cert_time", "certificate_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE")
+    )
+    sha256: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime]
+    trigger: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(64))
+    trust_model: Mapped[str | None] = mapped_column(String(32))
+    signer_sha256: Mapped[str | None] = mapped_column(String(64))
+    responder_url: Mapped[str | None] = mapped_column(Text)
+    this_update: Mapped[datetime | None]
+    next_update: Mapped[datetime | None]
+    raw_response: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Endpoint(Base):
+    """A TLS endpoint probed on each monitor run (its certificates join the inventory)."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("host", "port", name="uq_endpoints_host_port"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    starttls: Mapped[str | None] = mapped_column(String(16))
+    servername: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    last_probe_at: Mapped[datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,87 @@
+"""The composition root: builds every part of certwarden from its configuration.
+
+This is the only module that decides which clock, database and outside systems
+are real. Services are built lazily, once, on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+
+from certwarden.adapters.db import Database, default_database_url
+from certwarden.clock import Clock, ManualClock, SystemClock
+from certwarden.errors import ConfigurationError
+from certwarden.services.inventory import InventoryService
+
+__all__ = ["App", "AppConfig", "build_app", "load_config"]
+
+# A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
+FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    data_dir: Path
+    database_url: str
+    fixed_now: datetime | None = None
+
+
+def load_config(
+    *,
+    data_dir: Path | None = None,
+    database_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AppConfig:
+    """Configuration from arguments, then ``CERTWARDEN_*`` variables, then defaults."""
+    env = os.environ if environ is None else environ
+    directory = data_dir or Path(env.get("CERTWARDEN_DATA_DIR") or "var")
+    url = database_url or env.get("CERTWARDEN_DATABASE_URL") or ""
+    fixed: datetime | None = None
+    if raw := env.get(FIXED_NOW_ENV):
+        try:
+            fixed = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} is not an ISO-8601 time") from exc
+        if fixed.tzinfo is None:
+            raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} needs a UTC offset, e.g. Z")
+    return AppConfig(data_dir=directory, database_url=url, fixed_now=fixed)
+
+
+class App:
+    """Everything, wired. Interfaces hold one of these."""
+
+    def __init__(self, config: AppConfig, clock: Clock, database: Database) -> None:
+        self.config = config
+        self.clock = clock
+        self.db = database
+
+    @cached_property
+    def inventory(self) -> InventoryService:
+        return InventoryService(self.db, self.clock)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = True) -> App:
+    """Build the app; create the data directory and bring the schema up to date."""
+    if clock is None:
+        clock = ManualClock(config.fixed_now) if config.fixed_now else SystemClock()
+    url = config.database_url
+    if not url:
+        try:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the data directory {config.data_dir}: {exc.strerror}"
+            ) from exc
+        url = default_database_url(config.data_dir)
+    database = Database(url)
+    if migrate:
+        database.upgrade()
+    return App(config, clock, database)

@@ -1,0 +1,284 @@
+"""Certificate facts: everything the inventory records about one certificate.
+
+Pure: takes a parsed :class:`cryptography.x509.Certificate`, returns an immutable
+:class:`CertFacts`. Nothing here touches storage or the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+__all__ = [
+    "CertFacts",
+    "Role",
+    "common_name",
+    "days_left",
+    "facts_from_certificate",
+    "find_issuer",
+    "is_expired",
+    "signed_by",
+]
+
+
+@enum.unique
+class Role(str, enum.Enum):
+    ROOT = "root"
+    INTERMEDIATE = "intermediate"
+    LEAF = "leaf"
+
+
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+}
+_KU_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CertFacts:
+    """What the inventory keeps about a certificate (SPEC section 1).
+
+    Times are aware UTC. Fingerprints and key identifiers are lowercase hex;
+    the serial is lowercase hex without leading zeros.
+    """
+
+    sha256: str
+    sha1: str
+    subject: str
+    subject_cn: str
+    issuer: str
+    issuer_cn: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    sans: tuple[str, ...]
+    key_type: str
+    key_size: int
+    signature_algorithm: str
+    is_ca: bool
+    self_issued: bool
+    key_usage: tuple[str, ...]
+    extended_key_usage: tuple[str, ...]
+    ocsp_uris: tuple[str, ...]
+    ca_issuer_uris: tuple[str, ...]
+    crl_uris: tuple[str, ...]
+    subject_key_id: str | None
+    authority_key_id: str | None
+
+    @property
+    def is_ocsp_signer(self) -> bool:
+        return "OCSPSigning" in self.extended_key_usage
+
+    def role(self, *, signed_by_self: bool) -> Role:
+        """Root when self-signed CA, intermediate when another CA, else leaf."""
+        if self.is_ca and self.self_issued and signed_by_self:
+            return Role.ROOT
+        if self.is_ca:
+            return Role.INTERMEDIATE
+        return Role.LEAF
+
+
+def common_name(name: x509.Name) -> str:
+    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not attrs:
+        return ""
+    value = attrs[0].value
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_description(cert: x509.Certificate) -> tuple[str, int]:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return ("unsupported", 0)
+    if isinstance(key, rsa.RSAPublicKey):
+        return ("RSA", key.key_size)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return (f"EC {key.curve.name}", key.key_size)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ("Ed25519", 256)
+    if isinstance(key, ed448.Ed448PublicKey):
+        return ("Ed448", 456)
+    if isinstance(key, dsa.DSAPublicKey):
+        return ("DSA", key.key_size)
+    return (type(key).__name__, 0)
+
+
+def _general_names(names: Iterable[x509.GeneralName]) -> tuple[str, ...]:
+    out: list[str] = []
+    for name in names:
+        if isinstance(name, x509.DNSName):
+            out.append(f"DNS:{name.value}")
+        elif isinstance(name, x509.IPAddress):
+            out.append(f"IP:{name.value}")
+        elif isinstance(name, x509.RFC822Name):
+            out.append(f"email:{name.value}")
+        elif isinstance(name, x509.UniformResourceIdentifier):
+            out.append(f"URI:{name.value}")
+        elif isinstance(name, x509.DirectoryName):
+            out.append(f"DirName:{name.value.rfc4514_string()}")
+        else:
+            out.append(f"other:{name.value!r}")
+    return tuple(out)
+
+
+def facts_from_certificate(cert: x509.Certificate) -> CertFacts:
+    """Extract :class:`CertFacts`; never raises for odd but parseable certificates."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    bc = _ext(cert, x509.BasicConstraints)
+    is_ca = bool(isinstance(bc, x509.BasicConstraints) and bc.ca)
+
+    ku = _ext(cert, x509.KeyUsage)
+    key_usage: list[str] = []
+    if isinstance(ku, x509.KeyUsage):
+        for field in _KU_FIELDS:
+            if getattr(ku, field):
+                key_usage.append(field)
+        if ku.key_agreement:
+            if ku.encipher_only:
+                key_usage.append("encipher_only")
+            if ku.decipher_only:
+                key_usage.append("decipher_only")
+
+    eku = _ext(cert, x509.ExtendedKeyUsage)
+    ext_key_usage = (
+        tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku)
+        if isinstance(eku, x509.ExtendedKeyUsage)
+        else ()
+    )
+
+    san = _ext(cert, x509.SubjectAlternativeName)
+    sans = _general_names(san) if isinstance(san, x509.SubjectAlternativeName) else ()
+
+    ocsp: list[str] = []
+    ca_issuers: list[str] = []
+    aia = _ext(cert, x509.AuthorityInformationAccess)
+    if isinstance(aia, x509.AuthorityInformationAccess):
+        for desc in aia:
+            if isinstance(desc.access_location, x509.UniformResourceIdentifier):
+                if desc.access_method == AuthorityInformationAccessOID.OCSP:
+                    ocsp.append(desc.access_location.value)
+                elif desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS:
+                    ca_issuers.append(desc.access_location.value)
+
+    crl: list[str] = []
+    cdp = _ext(cert, x509.CRLDistributionPoints)
+    if isinstance(cdp, x509.CRLDistributionPoints):
+        for point in cdp:
+            for gn in point.full_name or ():
+                if isinstance(gn, x509.UniformResourceIdentifier):
+                    crl.append(gn.value)
+
+    ski = _ext(cert, x509.SubjectKeyIdentifier)
+    aki = _ext(cert, x509.AuthorityKeyIdentifier)
+    key_type, key_size = _key_description(cert)
+    try:
+        sig_alg = cert.signature_algorithm_oid._name
+    except Exception:  # pragma: no cover - cryptography always names known OIDs
+        sig_alg = cert.signature_algorithm_oid.dotted_string
+
+    return CertFacts(
+        sha256=hashlib.sha256(der).hexdigest(),
+        sha1=hashlib.sha1(der).hexdigest(),
+        subject=cert.subject.rfc4514_string(),
+        subject_cn=common_name(cert.subject),
+        issuer=cert.issuer.rfc4514_string(),
+        issuer_cn=common_name(cert.issuer),
+        serial=format(cert.serial_number, "x"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sans=sans,
+        key_type=key_type,
+        key_size=key_size,
+        signature_algorithm=sig_alg,
+        is_ca=is_ca,
+        self_issued=cert.subject == cert.issuer,
+        key_usage=tuple(key_usage),
+        extended_key_usage=ext_key_usage,
+        ocsp_uris=tuple(ocsp),
+        ca_issuer_uris=tuple(ca_issuers),
+        crl_uris=tuple(crl),
+        subject_key_id=ski.digest.hex() if isinstance(ski, x509.SubjectKeyIdentifier) else None,
+        authority_key_id=(
+            aki.key_identifier.hex()
+            if isinstance(aki, x509.AuthorityKeyIdentifier) and aki.key_identifier
+            else None
+        ),
+    )
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key verifies ``cert``'s signature and names match.
+
+    Uses :meth:`Certificate.verify_directly_issued_by`, which checks the issuer
+    name and the signature (RSA PKCS#1 v1.5, RSA-PSS, ECDSA, Ed25519, Ed448).
+    """
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def find_issuer(
+    cert: x509.Certificate,
+    facts: CertFacts,
+    candidates: Sequence[tuple[x509.Certificate, CertFacts]],
+) -> int | None:
+    """Index of the candidate that issued ``cert``, or None.
+
+    Candidates are filtered by name (issuer == subject) and, when both carry
+    one, key identifier (AKI == SKI), then confirmed by the signature.
+    """
+    for index, (candidate, cfacts) in enumerate(candidates):
+        if candidate.subject != cert.issuer:
+            continue
+        if (
+            facts.authority_key_id
+            and cfacts.subject_key_id
+            and facts.authority_key_id != cfacts.subject_key_id
+        ):
+            continue
+        if signed_by(cert, candidate):
+            return index
+    return None
+
+
+def is_expired(not_after: datetime, now: datetime) -> bool:
+    """RFC 5280 4.1.2.5: notAfter is inclusive, so expired only strictly after it."""
+    return now > not_after
+
+
+def days_left(not_after: datetime, now: datetime) -> float:
+    """Days until notAfter (negative once expired)."""
+    return (not_after - now).total_seconds() / 86400

@@ -1,0 +1,110 @@
+"""The certwarden exception tree.
+
+Exceptions mean something went wrong (bad input, broken configuration, a bug).
+Outcomes such as "revoked" or "could not tell" are values, never exceptions.
+
+    CertwardenError
+    ├── InputError            bad data supplied by a person (files, fields)
+    │   ├── ParseError        a file that is not a usable certificate container
+    │   └── SettingsError     a settings field with a bad value (names the field)
+    ├── NotFoundError         a certificate, store or object that does not exist
+    ├── ConflictError         the operation contradicts what is stored
+    ├── ConfigurationError    the deployment itself is misconfigured
+    ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
+    ├── NotificationError     mail could not be handed to the server
+    └── StorageError          the database failed
+
+Every error has ``diagnostics()``: the one message a person should read, with
+what to do. Interfaces catch ``CertwardenError`` once and print that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CertwardenError",
+    "ConfigurationError",
+    "ConflictError",
+    "InputError",
+    "NotFoundError",
+    "NotificationError",
+    "OcspError",
+    "ParseError",
+    "SettingsError",
+    "StorageError",
+]
+
+
+class CertwardenError(Exception):
+    """Root of every error certwarden raises on purpose."""
+
+    def diagnostics(self) -> str:
+        return str(self)
+
+
+class InputError(CertwardenError):
+    """Data a person supplied cannot be used."""
+
+
+class ParseError(InputError):
+    """A file could not be read as certificates.
+
+    Attributes:
+        source: the file name (or other label) the bytes came from.
+        problem: what is wrong with it, in words.
+    """
+
+    def __init__(self, source: str | Path, problem: str) -> None:
+        self.source = str(source)
+        self.problem = problem
+        super().__init__(f"{self.source}: {problem}")
+
+
+class SettingsError(InputError):
+    """One or more settings fields have bad values.
+
+    Attributes:
+        errors: field name -> message, for every bad field (forms show each
+            message next to its field).
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        text = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+        super().__init__(f"invalid settings: {text}")
+
+
+class NotFoundError(CertwardenError):
+    """The thing asked for does not exist."""
+
+
+class ConflictError(CertwardenError):
+    """The operation contradicts what is stored (e.g. deleting a non-empty store)."""
+
+
+class ConfigurationError(CertwardenError):
+    """The deployment is misconfigured (database URL, data directory, ...)."""
+
+
+class OcspError(CertwardenError):
+    """An OCSP exchange failed before a response could be judged.
+
+    Attributes:
+        reason: the could-not-tell reason code (``timeout``, ``http_error``...).
+        url: the responder URL.
+    """
+
+    def __init__(self, reason: str, url: str, detail: str) -> None:
+        self.reason = reason
+        self.url = url
+        self.detail = detail
+        super().__init__(f"OCSP {reason} from {url}: {detail}")
+
+
+class NotificationError(CertwardenError):
+    """A notice could not be delivered (the outbox keeps it and retries)."""
+
+
+class StorageError(CertwardenError):
+    """The database failed or is not at the expected schema."""

@@ -1,0 +1,1 @@
+"""Use cases: imports, monitor runs, revocation checks. Built from core + adapters."""

@@ -1,0 +1,718 @@
+"""The trust-store inventory: stores, imports, listing, export and deletion.
+
+An import happens in two steps so that other services can stand in between
+(the revocation check on upload decides what may be stored):
+
+    prepared = inventory.prepare(paths, store="tomcat-trust")   # parse, no writes
+    report = inventory.commit(prepared)                          # one transaction
+
+A file that cannot be read is rejected whole, with its reason; the good files
+of the same import are stored. A failed commit stores nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import and_, delete, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import CertificateRow, Store
+from certwarden.clock import Clock, ensure_utc
+from certwarden.core.certs import CertFacts, Role, facts_from_certificate, find_issuer, signed_by
+from certwarden.core.parsing import load_certificates
+from certwarden.errors import ConflictError, InputError, NotFoundError, ParseError
+
+__all__ = [
+    "LSC_STORE",
+    "CertificateRecord",
+    "ImportReport",
+    "InventoryService",
+    "ListFilter",
+    "PreparedCertificate",
+    "PreparedImport",
+    "Rejection",
+    "StoreInfo",
+]
+
+LSC_STORE = "lsc"
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_HEX = re.compile(r"^[0-9a-fA-F:]+$")
+
+
+def iso(when: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z`` (the JSON time format everywhere)."""
+    if when is None:
+        return None
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    name: str
+    description: str
+    builtin: bool
+    certificates: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "builtin": self.builtin,
+            "certificates": self.certificates,
+        }
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A file (or one certificate in it) that was not imported, and why."""
+
+    source: str
+    problem: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.source, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class PreparedCertificate:
+    cert: x509.Certificate
+    facts: CertFacts
+    der: bytes
+    source: str
+
+
+@dataclass
+class PreparedImport:
+    """Parsed input, not yet stored."""
+
+    store: str
+    lsc: bool
+    how: str
+    items: list[PreparedCertificate] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One stored certificate, as every interface shows it."""
+
+    id: int
+    store: str
+    is_lsc: bool
+    role: str
+    subject: str
+    subject_cn: str
+    issuer: str
+    issuer_cn: str
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    sha1: str
+    sans: tuple[str, ...]
+    key_type: str
+    key_size: int
+    signature_algorithm: str
+    is_ca: bool
+    key_usage: tuple[str, ...]
+    extended_key_usage: tuple[str, ...]
+    ocsp_signing: bool
+    ocsp_uris: tuple[str, ...]
+    ca_issuer_uris: tuple[str, ...]
+    crl_uris: tuple[str, ...]
+    subject_key_id: str | None
+    authority_key_id: str | None
+    issuer_id: int | None
+    issuer_sha256: str | None
+    source: str
+    source_detail: str
+    imported_at: datetime
+    revocation_status: str | None
+    revocation_reason: str | None
+    revocation_checked_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(
+        cls, row: CertificateRow, store: str, issuer_sha256: str | None
+    ) -> CertificateRecord:
+        return cls(
+            id=row.id,
+            store=store,
+            is_lsc=row.is_lsc,
+            role=row.role,
+            subject=row.subject,
+            subject_cn=row.subject_cn,
+            issuer=row.issuer,
+            issuer_cn=row.issuer_cn,
+            serial=row.serial,
+            not_before=ensure_utc(row.not_before),
+            not_after=ensure_utc(row.not_after),
+            sha256=row.sha256,
+            sha1=row.sha1,
+            sans=tuple(row.sans),
+            key_type=row.key_type,
+            key_size=row.key_size,
+            signature_algorithm=row.signature_algorithm,
+            is_ca=row.is_ca,
+            key_usage=tuple(row.key_usage),
+            extended_key_usage=tuple(row.extended_key_usage),
+            ocsp_signing=row.is_ocsp_signer,
+            ocsp_uris=tuple(row.ocsp_uris),
+            ca_issuer_uris=tuple(row.ca_issuer_uris),
+            crl_uris=tuple(row.crl_uris),
+            subject_key_id=row.subject_key_id,
+            authority_key_id=row.authority_key_id,
+            issuer_id=row.issuer_id,
+            issuer_sha256=issuer_sha256,
+            source=row.source,
+            source_detail=row.source_detail,
+            imported_at=ensure_utc(row.imported_at),
+            revocation_status=row.revocation_status,
+            revocation_reason=row.revocation_reason,
+            revocation_checked_at=(
+                ensure_utc(row.revocation_checked_at) if row.revocation_checked_at else None
+            ),
+            revoked_at=ensure_utc(row.revoked_at) if row.revoked_at else None,
+        )
+
+    def days_left(self, now: datetime) -> float:
+        return (self.not_after - now).total_seconds() / 86400
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The stable JSON shape (README, "JSON output")."""
+        return {
+            "id": self.id,
+            "store": self.store,
+            "lsc": self.is_lsc,
+            "role": self.role,
+            "subject": self.subject,
+            "subject_cn": self.subject_cn,
+            "issuer": self.issuer,
+            "issuer_cn": self.issuer_cn,
+            "serial": self.serial,
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
+            "days_left": round(self.days_left(now), 2),
+            "expired": now > self.not_after,
+            "sha256": self.sha256,
+            "sha1": self.sha1,
+            "sans": list(self.sans),
+            "key_type": self.key_type,
+            "key_size": self.key_size,
+            "signature_algorithm": self.signature_algorithm,
+            "is_ca": self.is_ca,
+            "key_usage": list(self.key_usage),
+            "extended_key_usage": list(self.extended_key_usage),
+            "ocsp_signing": self.ocsp_signing,
+            "ocsp_uris": list(self.ocsp_uris),
+            "ca_issuer_uris": list(self.ca_issuer_uris),
+            "crl_uris": list(self.crl_uris),
+            "subject_key_id": self.subject_key_id,
+            "authority_key_id": self.authority_key_id,
+            "issuer_id": self.issuer_id,
+            "issuer_sha256": self.issuer_sha256,
+            "source": self.source,
+            "source_detail": self.source_detail,
+            "imported_at": iso(self.imported_at),
+            "revocation": {
+                "status": self.revocation_status or "not_checked",
+                "reason": self.revocation_reason,
+                "checked_at": iso(self.revocation_checked_at),
+                "revoked_at": iso(self.revoked_at),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class ImportedCertificate:
+    id: int
+    sha256: str
+    subject: str
+    store: str
+    role: str
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "subject": self.subject,
+            "store": self.store,
+            "role": self.role,
+            "file": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    imported: tuple[ImportedCertificate, ...]
+    duplicates: tuple[ImportedCertificate, ...]
+    rejected: tuple[Rejection, ...]
+    notes: tuple[str, ...]
+    files: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "imported": [i.to_json() for i in self.imported],
+            "duplicates": [d.to_json() for d in self.duplicates],
+            "rejected": [r.to_json() for r in self.rejected],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which certificates to list. ``expiring_within`` and ``expired`` combine with OR."""
+
+    store: str | None = None
+    lsc: bool | None = None
+    expiring_within: timedelta | None = None
+    expired: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+def iter_files(paths: Sequence[Path]) -> Iterator[Path | Rejection]:
+    """Files under ``paths`` (directories recursively, sorted), or a Rejection per bad path."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith("."):
+                    yield child
+        elif path.is_file():
+            yield path
+        elif path.exists():
+            yield Rejection(str(path), "is not a regular file or directory")
+        else:
+            yield Rejection(str(path), "does not exist")
+
+
+class InventoryService:
+    """Stores and certificates."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # ---------------------------------------------------------------- stores
+
+    def list_stores(self) -> list[StoreInfo]:
+        with self._db.session() as s:
+            counts = dict(
+                s.execute(
+                    select(CertificateRow.store_id, func.count()).group_by(CertificateRow.store_id)
+                ).all()
+            )
+            return [
+                StoreInfo(st.name, st.description, st.builtin, counts.get(st.id, 0))
+                for st in s.scalars(select(Store).order_by(Store.name))
+            ]
+
+    def create_store(self, name: str, description: str = "") -> StoreInfo:
+        if not _STORE_NAME.match(name):
+            raise InputError(
+                f"store name {name!r} is not valid: use letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit, at most 128 characters"
+            )
+        with self._db.session() as s:
+            if s.scalar(select(Store).where(Store.name == name)) is not None:
+                raise ConflictError(f"store {name!r} already exists")
+            s.add(
+                Store(
+                    name=name, description=description, builtin=False, created_at=self._clock.now()
+                )
+            )
+        return StoreInfo(name, description, False, 0)
+
+    def delete_store(self, name: str, *, force: bool = False) -> int:
+        """Delete a store; a non-empty one only with ``force``. Returns certificates removed."""
+        with self._db.session() as s:
+            store = self._store(s, name)
+            count = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(CertificateRow)
+                    .where(CertificateRow.store_id == store.id)
+                )
+                or 0
+            )
+            if count and not force:
+                raise ConflictError(
+                    f"store {name!r} holds {count} certificate(s); use --force to delete it with them"
+                )
+            s.execute(delete(CertificateRow).where(CertificateRow.store_id == store.id))
+            s.delete(store)
+            return count
+
+    def ensure_store(self, name: str, description: str = "") -> None:
+        """Create ``name`` if it does not exist (used for stores the product owns)."""
+        with self._db.session() as s:
+            if s.scalar(select(Store.id).where(Store.name == name)) is None:
+                s.add(
+                    Store(
+                        name=name,
+                        description=description,
+                        builtin=False,
+                        created_at=self._clock.now(),
+                    )
+                )
+
+    @staticmethod
+    def _store(s: Session, name: str) -> Store:
+        store = s.scalar(select(Store).where(Store.name == name))
+        if store is None:
+            known = ", ".join(s.scalars(select(Store.name).order_by(Store.name)))
+            raise NotFoundError(f"no store named {name!r} (stores: {known})")
+        return store
+
+    # ---------------------------------------------------------------- import
+
+    def prepare(
+        self,
+        paths: Sequence[Path],
+        *,
+        store: str,
+        lsc: bool = False,
+        password: bytes | None = None,
+        how: str = "cli",
+        progress: Callable[[int], None] | None = None,
+    ) -> PreparedImport:
+        """Read and parse ``paths``; nothing is written."""
+        with self._db.session() as s:
+            self._store(s, store)
+        prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
+        for entry in iter_files(paths):
+            if isinstance(entry, Rejection):
+                prepared.rejected.append(entry)
+                continue
+            prepared.files += 1
+            try:
+                data = entry.read_bytes()
+            except OSError as exc:
+                prepared.rejected.append(Rejection(str(entry), f"cannot be read: {exc.strerror}"))
+                continue
+            self._add_bytes(prepared, data, str(entry), password)
+            if progress:
+                progress(1)
+        return prepared
+
+    def prepare_bytes(
+        self,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        store: str,
+        lsc: bool = False,
+        password: bytes | None = None,
+        how: str = "upload",
+    ) -> PreparedImport:
+        """Like :meth:`prepare`, for uploaded contents (``(file name, bytes)`` pairs)."""
+        with self._db.session() as s:
+            self._store(s, store)
+        prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
+        for name, data in files:
+            prepared.files += 1
+            self._add_bytes(prepared, data, name, password)
+        return prepared
+
+    @staticmethod
+    def _add_bytes(
+        prepared: PreparedImport, data: bytes, source: str, password: bytes | None
+    ) -> None:
+        try:
+            loaded = load_certificates(data, source, password=password)
+        except ParseError as exc:
+            prepared.rejected.append(Rejection(exc.source, exc.problem))
+            return
+        for note in loaded.notes:
+            prepared.notes.append(f"{source}: {note}")
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        for cert in loaded.certificates:
+            prepared.items.append(
+                PreparedCertificate(
+                    cert, facts_from_certificate(cert), cert.public_bytes(Encoding.DER), source
+                )
+            )
+
+    def commit(
+        self,
+        prepared: PreparedImport,
+        *,
+        exclude: frozenset[str] = frozenset(),
+        revocation: dict[str, tuple[str, str | None, datetime | None, datetime | None]]
+        | None = None,
+    ) -> ImportReport:
+        """Store what ``prepared`` holds, in one transaction.
+
+        Args:
+            exclude: SHA-256 fingerprints not to store (refused by a check).
+            revocation: per SHA-256, ``(status, reason, checked_at, revoked_at)``
+                recorded on the new rows (the check done at upload).
+        """
+        now = self._clock.now()
+        imported: list[ImportedCertificate] = []
+        duplicates: list[ImportedCertificate] = []
+        with self._db.session() as s:
+            store = self._store(s, prepared.store)
+            items = [i for i in prepared.items if i.facts.sha256 not in exclude]
+            wanted = {i.facts.sha256 for i in items}
+            existing = {
+                sha: rid
+                for sha, rid in s.execute(
+                    select(CertificateRow.sha256, CertificateRow.id).where(
+                        CertificateRow.store_id == store.id,
+                        CertificateRow.sha256.in_(wanted) if len(wanted) < 900 else true(),
+                    )
+                )
+                if sha in wanted
+            }
+            issuers = _IssuerIndex(s)
+            seen: set[str] = set()
+            new_rows: list[tuple[CertificateRow, PreparedCertificate]] = []
+            for item in items:
+                facts = item.facts
+                if facts.sha256 in existing or facts.sha256 in seen:
+                    duplicates.append(
+                        ImportedCertificate(
+                            existing.get(facts.sha256, 0),
+                            facts.sha256,
+                            facts.subject,
+                            prepared.store,
+                            "",
+                            item.source,
+                        )
+                    )
+                    continue
+                seen.add(facts.sha256)
+                self_signed = facts.self_issued and signed_by(item.cert, item.cert)
+                role = facts.role(signed_by_self=self_signed)
+                row = _row_from_facts(facts, item.der, role, store.id, prepared, item.source, now)
+                status = (revocation or {}).get(facts.sha256)
+                if status:
+                    row.revocation_status, row.revocation_reason = status[0], status[1]
+                    row.revocation_checked_at, row.revoked_at = status[2], status[3]
+                new_rows.append((row, item))
+            s.add_all([r for r, _ in new_rows])
+            s.flush()
+            for row, item in new_rows:
+                if row.role != Role.ROOT.value:
+                    row.issuer_id = issuers.issuer_id(item, row.id)
+                imported.append(
+                    ImportedCertificate(
+                        row.id, row.sha256, row.subject, prepared.store, row.role, item.source
+                    )
+                )
+            # Certificates already stored whose issuer just arrived.
+            _link_orphans(s, new_rows)
+        return ImportReport(
+            tuple(imported),
+            tuple(duplicates),
+            tuple(prepared.rejected),
+            tuple(prepared.notes),
+            prepared.files,
+        )
+
+    def import_paths(self, paths: Sequence[Path], **kwargs: Any) -> ImportReport:
+        """Prepare and commit in one go (no check in between)."""
+        return self.commit(self.prepare(paths, **kwargs))
+
+    # ------------------------------------------------------------------ read
+
+    def list(self, flt: ListFilter = ListFilter()) -> list[CertificateRecord]:
+        now = self._clock.now()
+        issuer = CertificateRow.__table__.alias("issuer_cert")
+        query = (
+            select(CertificateRow, Store.name, issuer.c.sha256)
+            .join(Store, Store.id == CertificateRow.store_id)
+            .outerjoin(issuer, issuer.c.id == CertificateRow.issuer_id)
+        )
+        if flt.store is not None:
+            query = query.where(Store.name == flt.store)
+        if flt.lsc is not None:
+            query = query.where(CertificateRow.is_lsc.is_(flt.lsc))
+        windows = []
+        if flt.expiring_within is not None:
+            windows.append(
+                and_(
+                    CertificateRow.not_after >= now,
+                    CertificateRow.not_after <= now + flt.expiring_within,
+                )
+            )
+        if flt.expired:
+            windows.append(CertificateRow.not_after < now)
+        if windows:
+            query = query.where(or_(*windows))
+        query = query.order_by(CertificateRow.not_after, CertificateRow.id).offset(flt.offset)
+        if flt.limit is not None:
+            query = query.limit(flt.limit)
+        with self._db.session() as s:
+            if flt.store is not None:
+                self._store(s, flt.store)
+            return [CertificateRecord.from_row(row, st, isha) for row, st, isha in s.execute(query)]
+
+    def count(self, flt: ListFilter = ListFilter()) -> int:
+        return len(self.list(ListFilter(flt.store, flt.lsc, flt.expiring_within, flt.expired)))
+
+    def get(self, ref: str | int) -> CertificateRecord:
+        """By numeric ID, or by SHA-256 fingerprint (or a unique prefix of 8+ hex digits)."""
+        with self._db.session() as s:
+            row = self._resolve(s, ref)
+            store = s.get_one(Store, row.store_id).name
+            isha = s.get(CertificateRow, row.issuer_id).sha256 if row.issuer_id else None  # type: ignore[union-attr]
+            return CertificateRecord.from_row(row, store, isha)
+
+    def der(self, ref: str | int) -> bytes:
+        with self._db.session() as s:
+            return self._resolve(s, ref).der
+
+    def delete(self, ref: str | int) -> CertificateRecord:
+        record = self.get(ref)
+        with self._db.session() as s:
+            s.execute(delete(CertificateRow).where(CertificateRow.id == record.id))
+        return record
+
+    @staticmethod
+    def _resolve(s: Session, ref: str | int) -> CertificateRow:
+        text = str(ref).strip()
+        if text.isdigit() and len(text) < 19:
+            row = s.get(CertificateRow, int(text))
+            if row is None:
+                raise NotFoundError(f"no certificate with ID {text}")
+            return row
+        digest = text.replace(":", "").lower()
+        if not _HEX.match(text) or len(digest) < 8 or len(digest) > 64:
+            raise InputError(
+                f"{text!r} is neither a certificate ID nor a SHA-256 fingerprint (or 8+ hex digit prefix)"
+            )
+        rows = list(
+            s.scalars(
+                select(CertificateRow)
+                .where(
+                    CertificateRow.sha256 == digest
+                    if len(digest) == 64
+                    else CertificateRow.sha256.startswith(digest)
+                )
+                .limit(10)
+            )
+        )
+        if not rows:
+            raise NotFoundError(f"no certificate with SHA-256 {digest}")
+        if len(rows) > 1:
+            ids = ", ".join(str(r.id) for r in rows)
+            raise ConflictError(f"{digest} matches several certificates (IDs {ids}); give an ID")
+        return rows[0]
+
+
+class _IssuerIndex:
+    """Finds each new certificate's issuer among the batch and the stored inventory."""
+
+    def __init__(self, s: Session) -> None:
+        # Runs after the batch is flushed, so CAs of the same import are found too.
+        self._s = s
+        self._stored: dict[str, list[tuple[int, x509.Certificate, CertFacts]]] = {}
+
+    def _stored_candidates(self, issuer: str) -> list[tuple[int, x509.Certificate, CertFacts]]:
+        if issuer not in self._stored:
+            rows = self._s.execute(
+                select(CertificateRow.id, CertificateRow.der)
+                .where(CertificateRow.subject == issuer, CertificateRow.is_ca.is_(True))
+                .order_by(CertificateRow.id)
+            ).all()
+            out = []
+            for rid, der in rows:
+                cert = x509.load_der_x509_certificate(der)
+                out.append((rid, cert, facts_from_certificate(cert)))
+            self._stored[issuer] = out
+        return self._stored[issuer]
+
+    def issuer_id(self, item: PreparedCertificate, own_id: int) -> int | None:
+        stored = self._stored_candidates(item.facts.issuer)
+        candidates = [(c, f) for _, c, f in stored]
+        index = find_issuer(item.cert, item.facts, candidates)
+        if index is not None:
+            rid = stored[index][0]
+            return rid if rid != own_id else None
+        return None
+
+
+def _row_from_facts(
+    facts: CertFacts,
+    der: bytes,
+    role: Role,
+    store_id: int,
+    prepared: PreparedImport,
+    source: str,
+    now: datetime,
+) -> CertificateRow:
+    return CertificateRow(
+        store_id=store_id,
+        sha256=facts.sha256,
+        sha1=facts.sha1,
+        subject=facts.subject,
+        subject_cn=facts.subject_cn,
+        issuer=facts.issuer,
+        issuer_cn=facts.issuer_cn,
+        serial=facts.serial,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+        sans=list(facts.sans),
+        key_type=facts.key_type,
+        key_size=facts.key_size,
+        signature_algorithm=facts.signature_algorithm,
+        is_ca=facts.is_ca,
+        role=role.value,
+        key_usage=list(facts.key_usage),
+        extended_key_usage=list(facts.extended_key_usage),
+        is_ocsp_signer=facts.is_ocsp_signer,
+        ocsp_uris=list(facts.ocsp_uris),
+        ca_issuer_uris=list(facts.ca_issuer_uris),
+        crl_uris=list(facts.crl_uris),
+        subject_key_id=facts.subject_key_id,
+        authority_key_id=facts.authority_key_id,
+        is_lsc=prepared.lsc,
+        source=prepared.how,
+        source_detail=source,
+        imported_at=now,
+        der=der,
+    )
+
+
+def _link_orphans(
+    s: Session, new_rows: Sequence[tuple[CertificateRow, PreparedCertificate]]
+) -> None:
+    cas = [(row, item) for row, item in new_rows if item.facts.is_ca]
+    if not cas:
+        return
+    by_subject: dict[str, list[tuple[CertificateRow, PreparedCertificate]]] = {}
+    for row, item in cas:
+        by_subject.setdefault(item.facts.subject, []).append((row, item))
+    orphans = s.scalars(
+        select(CertificateRow).where(
+            CertificateRow.issuer_id.is_(None),
+            CertificateRow.role != Role.ROOT.value,
+            CertificateRow.issuer.in_(list(by_subject)),
+        )
+    )
+    for orphan in orphans:
+        cert = x509.load_der_x509_certificate(orphan.der)
+        facts = facts_from_certificate(cert)
+        options = by_subject[orphan.issuer]
+        index = find_issuer(cert, facts, [(i.cert, i.facts) for _, i in options])
+        if index is not None and options[index][0].id != orphan.id:
+            orphan.issuer_id = options[index][0].id

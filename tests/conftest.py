@@ -1,0 +1,110 @@
+"""Shared fixtures: an injected clock, a migrated database (SQLite, or PostgreSQL
+where marked), the wired app, and a CLI runner bound to the same data directory."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from certwarden.clock import ManualClock
+from certwarden.composition import App, AppConfig, build_app
+
+# A fixed "now" for tests; every test that needs another moves the ManualClock.
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+POSTGRES_URL = os.environ.get(
+    "CERTWARDEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: ManualClock) -> Iterator[App]:
+    """The wired app on a fresh SQLite database in a temporary data directory."""
+    application = build_app(AppConfig(data_dir=tmp_path / "data", database_url=""), clock=clock)
+    yield application
+    application.close()
+
+
+def _postgres_available() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return None
+    except Exception as exc:
+        return f"no PostgreSQL server answers at {POSTGRES_URL} ({exc.__class__.__name__})"
+
+
+@pytest.fixture
+def pg_app(clock: ManualClock, tmp_path: Path) -> Iterator[App]:
+    """The wired app on a fresh schema of a real PostgreSQL database."""
+    why = _postgres_available()
+    if why is not None:
+        if os.environ.get("CERTWARDEN_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {why}")
+        pytest.skip(why)
+    import sqlalchemy as sa
+
+    schema = f"cw_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    application = build_app(AppConfig(data_dir=tmp_path, database_url=url), clock=clock)
+    try:
+        yield application
+    finally:
+        application.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class Cli:
+    """Runs ``certwarden`` commands in-process against one data directory."""
+
+    def __init__(self, data_dir: Path, now: datetime) -> None:
+        self.data_dir = data_dir
+        self.now = now
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
+        from certwarden.interfaces.cli import app
+
+        full_env = {
+            "CERTWARDEN_DATA_DIR": str(self.data_dir),
+            "CERTWARDEN_TESTING_FIXED_NOW": self.now.isoformat(),
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+        result = self.runner.invoke(app, list(args), env=full_env, catch_exceptions=False)
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+class CliResult:
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "cli-data", T0)
