@@ -31,7 +31,7 @@ __all__ = [
 
 
 @enum.unique
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     ROOT = "root"
     INTERMEDIATE = "intermediate"
     LEAF = "leaf"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
@@ -150,13 +151,7 @@ def _load_der(data: bytes, source: str, password: bytes | None) -> LoadedFile:
         pass
     else:
         raise ParseError(source, "is a certificate signing request (CSR), not a certificate")
-    try:
-        serialization.load_der_private_key(data, password=None)
-    except TypeError:
-        raise ParseError(source, "holds an encrypted private key, not a certificate") from None
-    except (ValueError, Exception):
-        pass
-    else:
+    if _is_private_key(data):
         raise ParseError(source, "holds a private key, not a certificate (keys are never imported)")
     raise ParseError(source, "is truncated or malformed DER: no certificate could be read")
 
@@ -180,3 +175,13 @@ def _load_pkcs12(data: bytes, source: str, password: bytes | None) -> LoadedFile
         raise ParseError(source, "is a PKCS#12 file with no certificates")
     notes = ("the private key in the PKCS#12 file was ignored, not stored",) if bundle.key else ()
     return LoadedFile(tuple(certs), "PKCS#12", notes)
+
+
+def _is_private_key(data: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(data, password=None)
+    except TypeError:
+        return True  # an encrypted key: it asked for a password
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return True
