@@ -1,0 +1,130 @@
+"""The alert log: what certwarden noticed (expiry, revocation, refusals).
+
+Alerts are written inside the caller's transaction, so an alert and the notice
+it causes are stored together or not at all. A ``dedupe_key`` makes recording
+idempotent: the same key is never stored twice (a repeated run after a crash
+records nothing new).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db.models import Alert
+from certwarden.clock import ensure_utc
+
+__all__ = ["AlertKind", "AlertRecord", "Severity", "list_alerts", "record_alert"]
+
+
+@enum.unique
+class AlertKind(enum.StrEnum):
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    STATUS_CHANGED = "status_changed"
+    CHECK_FAILED = "check_failed"
+    UPLOAD_REFUSED = "upload_refused"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_CLOSED = "connection_closed"
+    ENDPOINT_UNREACHABLE = "endpoint_unreachable"
+
+
+@enum.unique
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    created_at: datetime
+    kind: str
+    severity: str
+    certificate_id: int | None
+    sha256: str | None
+    subject: str
+    store: str
+    message: str
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": ensure_utc(self.created_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "kind": self.kind,
+            "severity": self.severity,
+            "certificate_id": self.certificate_id,
+            "sha256": self.sha256,
+            "subject": self.subject,
+            "store": self.store,
+            "message": self.message,
+            "details": self.details,
+        }
+
+
+def record_alert(
+    session: Session,
+    *,
+    now: datetime,
+    kind: AlertKind,
+    severity: Severity,
+    message: str,
+    certificate_id: int | None = None,
+    sha256: str | None = None,
+    subject: str = "",
+    store: str = "",
+    dedupe_key: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Alert | None:
+    """Add an alert to ``session``; returns None when ``dedupe_key`` was recorded before."""
+    if dedupe_key is not None:
+        exists = session.scalar(select(Alert.id).where(Alert.dedupe_key == dedupe_key))
+        if exists is not None:
+            return None
+    alert = Alert(
+        created_at=now,
+        kind=kind.value,
+        severity=severity.value,
+        certificate_id=certificate_id,
+        sha256=sha256,
+        subject=subject,
+        store=store,
+        message=message,
+        dedupe_key=dedupe_key,
+        details=details or {},
+    )
+    session.add(alert)
+    return alert
+
+
+def list_alerts(
+    session: Session, *, limit: int = 100, offset: int = 0, kind: str | None = None
+) -> list[AlertRecord]:
+    """Newest first."""
+    query = select(Alert).order_by(Alert.created_at.desc(), Alert.id.desc())
+    if kind:
+        query = query.where(Alert.kind == kind)
+    rows = session.scalars(query.offset(offset).limit(limit))
+    return [
+        AlertRecord(
+            r.id,
+            ensure_utc(r.created_at),
+            r.kind,
+            r.severity,
+            r.certificate_id,
+            r.sha256,
+            r.subject,
+            r.store,
+            r.message,
+            dict(r.details),
+        )
+        for r in rows
+    ]
