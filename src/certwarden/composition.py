@@ -17,6 +17,8 @@ from certwarden.adapters.db import Database, default_database_url
 from certwarden.clock import Clock, ManualClock, SystemClock
 from certwarden.errors import ConfigurationError
 from certwarden.services.inventory import InventoryService
+from certwarden.services.overview import OverviewService
+from certwarden.services.users import UserService
 
 __all__ = ["App", "AppConfig", "build_app", "load_config"]
 
@@ -63,6 +65,14 @@ class App:
     @cached_property
     def inventory(self) -> InventoryService:
         return InventoryService(self.db, self.clock)
+
+    @cached_property
+    def users(self) -> UserService:
+        return UserService(self.db, self.clock)
+
+    @cached_property
+    def overview(self) -> OverviewService:
+        return OverviewService(self.db, self.clock)
 
     def close(self) -> None:
         self.db.dispose()

@@ -1,0 +1,458 @@
+"""Read-side views of the inventory for the dashboard, the certificate list,
+the detail page and the metrics: filtered pages with totals, counts by state,
+the expiry timeline, issuer chains and OCSP history.
+
+Every certificate has two states side by side, never mixed into one:
+
+* its **expiry state**: ``valid`` (outside the notification window),
+  ``expiring`` (inside it) or ``expired`` (RFC 5280: only strictly after
+  notAfter);
+* its **revocation state**: ``good``, ``revoked``, ``unknown``,
+  ``could_not_tell`` or ``not_checked``, taken from the last check recorded by
+  the revocation service. Nothing is ever counted as ``good`` without a check
+  that said so.
+
+The notification window is a parameter: it belongs to the Certificate
+Monitor's settings, which the caller reads. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, defer
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import CertificateRow, OcspCheck, Store
+from certwarden.clock import Clock, ensure_utc
+from certwarden.errors import InputError, NotFoundError, SettingsError
+from certwarden.services.inventory import CertificateRecord, iso
+
+__all__ = [
+    "CertificateQuery",
+    "Counts",
+    "ExpiryState",
+    "OcspCheckRecord",
+    "OverviewService",
+    "Page",
+    "RevocationState",
+    "TimelineBucket",
+]
+
+
+@enum.unique
+class ExpiryState(enum.StrEnum):
+    VALID = "valid"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+
+
+@enum.unique
+class RevocationState(enum.StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+    COULD_NOT_TELL = "could_not_tell"
+    NOT_CHECKED = "not_checked"
+
+
+STATES: tuple[str, ...] = tuple(s.value for s in ExpiryState) + tuple(
+    s.value for s in RevocationState
+)
+SORTS = ("not_after", "-not_after", "subject", "id", "-id")
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    """Filters for the certificate list (all combine with AND)."""
+
+    store: str | None = None
+    state: str | None = None
+    lsc: bool | None = None
+    min_days: float | None = None
+    max_days: float | None = None
+    text: str | None = None
+    sort: str = "not_after"
+    limit: int = 50
+    offset: int = 0
+
+    def validate(self) -> None:
+        errors: dict[str, str] = {}
+        if self.state is not None and self.state not in STATES:
+            errors["state"] = f"{self.state!r} is not a state; use one of {', '.join(STATES)}"
+        if self.sort not in SORTS:
+            errors["sort"] = f"{self.sort!r} is not a sort order; use one of {', '.join(SORTS)}"
+        if not 1 <= self.limit <= MAX_LIMIT:
+            errors["limit"] = f"must be between 1 and {MAX_LIMIT}"
+        if self.offset < 0:
+            errors["offset"] = "must not be negative"
+        for name in ("min_days", "max_days"):
+            value = getattr(self, name)
+            if value is not None and not -36500 <= value <= 36500:
+                errors[name] = "must be between -36500 and 36500 days"
+        if (
+            self.min_days is not None
+            and self.max_days is not None
+            and self.min_days > self.max_days
+        ):
+            errors["max_days"] = "must not be smaller than min_days"
+        if errors:
+            raise SettingsError(errors)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CertificateRecord]
+    total: int
+    limit: int
+    offset: int
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "items": [r.to_json(now) for r in self.items],
+            "total": self.total,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+
+@dataclass(frozen=True)
+class Counts:
+    total: int
+    expiry: dict[str, int]
+    revocation: dict[str, int]
+    window_days: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "expiry": dict(self.expiry),
+            "revocation": dict(self.revocation),
+            "window_days": self.window_days,
+        }
+
+
+@dataclass(frozen=True)
+class TimelineBucket:
+    """Certificates whose notAfter falls in ``[start, end)``; ``start`` None = already expired."""
+
+    start: datetime | None
+    end: datetime
+    count: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": iso(self.start), "end": iso(self.end), "count": self.count}
+
+
+@dataclass(frozen=True)
+class OcspCheckRecord:
+    id: int
+    checked_at: datetime
+    trigger: str
+    status: str
+    reason: str | None
+    detail: str
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    trust_model: str | None
+    signer_sha256: str | None
+    responder_url: str | None
+    this_update: datetime | None
+    next_update: datetime | None
+    has_response: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "checked_at": iso(self.checked_at),
+            "trigger": self.trigger,
+            "status": self.status,
+            "reason": self.reason,
+            "detail": self.detail,
+            "revoked_at": iso(self.revoked_at),
+            "revocation_reason": self.revocation_reason,
+            "trust_model": self.trust_model,
+            "signer_sha256": self.signer_sha256,
+            "responder_url": self.responder_url,
+            "this_update": iso(self.this_update),
+            "next_update": iso(self.next_update),
+            "has_response": self.has_response,
+        }
+
+
+def _opt(when: datetime | None) -> datetime | None:
+    return ensure_utc(when) if when is not None else None
+
+
+_CHECKED = (
+    RevocationState.GOOD.value,
+    RevocationState.REVOKED.value,
+    RevocationState.UNKNOWN.value,
+)
+
+
+def _state_clause(state: str, now: datetime, window: timedelta) -> Any:
+    row = CertificateRow
+    status = row.revocation_status
+    match state:
+        case ExpiryState.EXPIRED:
+            return row.not_after < now
+        case ExpiryState.EXPIRING:
+            return and_(row.not_after >= now, row.not_after <= now + window)
+        case ExpiryState.VALID:
+            return row.not_after > now + window
+        case RevocationState.NOT_CHECKED:
+            return status.is_(None)
+        case RevocationState.COULD_NOT_TELL:
+            # Anything recorded that is not a validated answer counts here, never as good.
+            return and_(status.is_not(None), status.not_in(_CHECKED))
+        case _:
+            return status == state
+
+
+class OverviewService:
+    """Queries behind the dashboard, the certificate list, the detail page and metrics."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _base(self) -> Select[Any]:
+        issuer = CertificateRow.__table__.alias("issuer_cert")
+        return (
+            select(CertificateRow, Store.name, issuer.c.sha256)
+            .join(Store, Store.id == CertificateRow.store_id)
+            .outerjoin(issuer, issuer.c.id == CertificateRow.issuer_id)
+            .options(defer(CertificateRow.der))
+        )
+
+    def search(self, query: CertificateQuery, *, window: timedelta) -> Page:
+        """One page of certificates matching ``query``, with the total count."""
+        query.validate()
+        now = self._clock.now()
+        conditions: list[Any] = []
+        if query.store:
+            conditions.append(Store.name == query.store)
+        if query.lsc is not None:
+            conditions.append(CertificateRow.is_lsc.is_(query.lsc))
+        if query.state:
+            conditions.append(_state_clause(query.state, now, window))
+        if query.min_days is not None:
+            conditions.append(CertificateRow.not_after >= now + timedelta(days=query.min_days))
+        if query.max_days is not None:
+            conditions.append(CertificateRow.not_after <= now + timedelta(days=query.max_days))
+        if query.text and query.text.strip():
+            text = query.text.strip()
+            like = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+            hexed = text.replace(":", "").lower()
+            alternatives: list[Any] = [
+                CertificateRow.subject.ilike(like, escape="\\"),
+                CertificateRow.issuer.ilike(like, escape="\\"),
+            ]
+            if hexed and all(c in "0123456789abcdef" for c in hexed):
+                alternatives.append(CertificateRow.sha256.startswith(hexed))
+                alternatives.append(CertificateRow.serial == hexed.lstrip("0"))
+            conditions.append(or_(*alternatives))
+        order = {
+            "not_after": (CertificateRow.not_after, CertificateRow.id),
+            "-not_after": (CertificateRow.not_after.desc(), CertificateRow.id.desc()),
+            "subject": (CertificateRow.subject_cn, CertificateRow.id),
+            "id": (CertificateRow.id,),
+            "-id": (CertificateRow.id.desc(),),
+        }[query.sort]
+        listing = self._base().where(*conditions).order_by(*order)
+        counting = (
+            select(func.count())
+            .select_from(CertificateRow)
+            .join(Store, Store.id == CertificateRow.store_id)
+            .where(*conditions)
+        )
+        with self._db.session() as s:
+            if query.store and s.scalar(select(Store.id).where(Store.name == query.store)) is None:
+                raise NotFoundError(f"no store named {query.store!r}")
+            total = s.scalar(counting) or 0
+            rows = s.execute(listing.offset(query.offset).limit(query.limit))
+            items = [CertificateRecord.from_row(r, st, isha) for r, st, isha in rows]
+        return Page(items, total, query.limit, query.offset)
+
+    def counts(self, *, window: timedelta) -> Counts:
+        """How many certificates are in each expiry state and each revocation state."""
+        now = self._clock.now()
+        columns = [func.count().label("total")]
+        for state in STATES:
+            columns.append(
+                func.sum(case((_state_clause(state, now, window), 1), else_=0)).label(state)
+            )
+        with self._db.session() as s:
+            row = s.execute(select(*columns).select_from(CertificateRow)).one()
+        values = row._asdict()
+        return Counts(
+            total=int(values["total"] or 0),
+            expiry={st.value: int(values[st.value] or 0) for st in ExpiryState},
+            revocation={st.value: int(values[st.value] or 0) for st in RevocationState},
+            window_days=window.total_seconds() / 86400,
+        )
+
+    def timeline(self, *, weeks: int = 26) -> list[TimelineBucket]:
+        """Expiries per week for the coming ``weeks``, after a bucket of expired ones."""
+        if not 1 <= weeks <= 520:
+            raise InputError(f"weeks={weeks} is out of range; use 1 to 520")
+        now = self._clock.now()
+        week = timedelta(days=7)
+        end = now + weeks * week
+        with self._db.session() as s:
+            expired = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(CertificateRow)
+                    .where(CertificateRow.not_after < now)
+                )
+                or 0
+            )
+            times = s.scalars(
+                select(CertificateRow.not_after).where(
+                    CertificateRow.not_after >= now, CertificateRow.not_after < end
+                )
+            ).all()
+        counts = [0] * weeks
+        for when in times:
+            index = int((ensure_utc(when) - now) / week)
+            counts[min(max(index, 0), weeks - 1)] += 1
+        buckets = [TimelineBucket(None, now, expired)]
+        buckets += [
+            TimelineBucket(now + i * week, now + (i + 1) * week, counts[i]) for i in range(weeks)
+        ]
+        return buckets
+
+    def chain(self, certificate_id: int, *, depth: int = 10) -> list[CertificateRecord]:
+        """The issuers of a certificate as found in the inventory, nearest first."""
+        out: list[CertificateRecord] = []
+        seen = {certificate_id}
+        with self._db.session() as s:
+            current = s.get(CertificateRow, certificate_id)
+            while current is not None and current.issuer_id is not None and len(out) < depth:
+                if current.issuer_id in seen:
+                    break
+                seen.add(current.issuer_id)
+                parent = s.get(CertificateRow, current.issuer_id)
+                if parent is None:
+                    break
+                out.append(self._record(s, parent))
+                current = parent
+        return out
+
+    def issued(
+        self, certificate_id: int, *, limit: int = 20
+    ) -> tuple[list[CertificateRecord], int]:
+        """Certificates in the inventory issued by this one (a page and the total)."""
+        with self._db.session() as s:
+            total = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(CertificateRow)
+                    .where(CertificateRow.issuer_id == certificate_id)
+                )
+                or 0
+            )
+            rows = s.execute(
+                self._base()
+                .where(CertificateRow.issuer_id == certificate_id)
+                .order_by(CertificateRow.not_after, CertificateRow.id)
+                .limit(limit)
+            )
+            return [CertificateRecord.from_row(r, st, isha) for r, st, isha in rows], total
+
+    @staticmethod
+    def _record(s: Session, row: CertificateRow) -> CertificateRecord:
+        store = s.get_one(Store, row.store_id).name
+        isha = None
+        if row.issuer_id is not None:
+            parent = s.get(CertificateRow, row.issuer_id)
+            isha = parent.sha256 if parent is not None else None
+        return CertificateRecord.from_row(row, store, isha)
+
+    def ocsp_history(
+        self, certificate_id: int, *, limit: int = 50, offset: int = 0
+    ) -> tuple[list[OcspCheckRecord], int]:
+        """Recorded revocation checks of one certificate, newest first, and their total."""
+        with self._db.session() as s:
+            total = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(OcspCheck)
+                    .where(OcspCheck.certificate_id == certificate_id)
+                )
+                or 0
+            )
+            rows = s.execute(
+                select(OcspCheck, OcspCheck.raw_response.is_not(None))
+                .where(OcspCheck.certificate_id == certificate_id)
+                .options(defer(OcspCheck.raw_response))
+                .order_by(OcspCheck.checked_at.desc(), OcspCheck.id.desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            return [
+                OcspCheckRecord(
+                    r.id,
+                    ensure_utc(r.checked_at),
+                    r.trigger,
+                    r.status,
+                    r.reason,
+                    r.detail,
+                    _opt(r.revoked_at),
+                    r.revocation_reason,
+                    r.trust_model,
+                    r.signer_sha256,
+                    r.responder_url,
+                    _opt(r.this_update),
+                    _opt(r.next_update),
+                    bool(has),
+                )
+                for r, has in rows
+            ], total
+
+    def ocsp_response(self, certificate_id: int, check_id: int) -> bytes | None:
+        """The raw OCSP response kept as evidence for one check, if any."""
+        with self._db.session() as s:
+            row = s.get(OcspCheck, check_id)
+            if row is None or row.certificate_id != certificate_id:
+                raise NotFoundError(f"no OCSP check {check_id} for certificate {certificate_id}")
+            return row.raw_response
+
+    def ocsp_check_counts(self) -> dict[str, int]:
+        """How many revocation checks were recorded, per status."""
+        with self._db.session() as s:
+            return {
+                status: int(n)
+                for status, n in s.execute(
+                    select(OcspCheck.status, func.count()).group_by(OcspCheck.status)
+                )
+            }
+
+    def metric_rows(self) -> list[tuple[str, str, str, str, str, datetime, datetime, str | None]]:
+        """``(store, subject CN, issuer CN, serial, sha256, notBefore, notAfter, status)`` for all."""
+        with self._db.session() as s:
+            rows = s.execute(
+                select(
+                    Store.name,
+                    CertificateRow.subject_cn,
+                    CertificateRow.issuer_cn,
+                    CertificateRow.serial,
+                    CertificateRow.sha256,
+                    CertificateRow.not_before,
+                    CertificateRow.not_after,
+                    CertificateRow.revocation_status,
+                )
+                .join(Store, Store.id == CertificateRow.store_id)
+                .order_by(CertificateRow.id)
+            ).all()
+        return [
+            (st, cn, icn, serial, sha, ensure_utc(nb), ensure_utc(na), status)
+            for st, cn, icn, serial, sha, nb, na, status in rows
+        ]
