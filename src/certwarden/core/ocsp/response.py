@@ -1,0 +1,208 @@
+"""Reading an OCSP response into plain values (RFC 6960 4.2.1), once.
+
+:func:`parse_response` turns DER into a frozen :class:`ParsedResponse`, or
+raises :class:`MalformedResponseError` (a ``ValueError``) for any bytes it cannot
+read: every exception ``cryptography`` may raise while loading or while
+reading a field is caught here, so nothing later touches the parser again.
+It judges nothing: trust is :mod:`.validate`'s job. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import ocsp
+
+from certwarden.core.ocsp import _der
+from certwarden.core.ocsp.certid import CertId, hash_algorithm_from
+from certwarden.core.ocsp.request import NONCE_OID
+from certwarden.core.ocsp.results import CertStatus
+from certwarden.core.ocsp.signature import (
+    PSS_OID,
+    SignatureAlgorithm,
+    parse_signature_algorithm,
+)
+
+__all__ = ["MalformedResponseError", "ParsedResponse", "SingleAnswer", "parse_response"]
+
+# OCSPResponseStatus as RFC 6960 4.2.1 spells the values.
+STATUS_NAMES: dict[ocsp.OCSPResponseStatus, str] = {
+    ocsp.OCSPResponseStatus.SUCCESSFUL: "successful",
+    ocsp.OCSPResponseStatus.MALFORMED_REQUEST: "malformedRequest",
+    ocsp.OCSPResponseStatus.INTERNAL_ERROR: "internalError",
+    ocsp.OCSPResponseStatus.TRY_LATER: "tryLater",
+    ocsp.OCSPResponseStatus.SIG_REQUIRED: "sigRequired",
+    ocsp.OCSPResponseStatus.UNAUTHORIZED: "unauthorized",
+}
+_CERT_STATUS = {
+    ocsp.OCSPCertStatus.GOOD: CertStatus.GOOD,
+    ocsp.OCSPCertStatus.REVOKED: CertStatus.REVOKED,
+    ocsp.OCSPCertStatus.UNKNOWN: CertStatus.UNKNOWN,
+}
+_NONCE = x509.ObjectIdentifier(NONCE_OID)
+
+
+class MalformedResponseError(ValueError):
+    """The bytes are not an OCSP response this code can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class SingleAnswer:
+    """One SingleResponse: a CertID and what the responder says about it."""
+
+    hash_name: str  # the CertID hash, e.g. "sha1" (may be one we never ask with)
+    issuer_name_hash: bytes
+    issuer_key_hash: bytes
+    serial_number: int
+    cert_id: CertId | None  # None when the hash is not SHA-1 or SHA-256
+    status: CertStatus  # GOOD, REVOKED or UNKNOWN
+    this_update: datetime
+    next_update: datetime | None
+    revoked_at: datetime | None
+    revocation_reason: str | None  # RFC 5280 CRLReason name
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedResponse:
+    """Everything validation needs from one response, read once.
+
+    For an unsuccessful response only ``der`` and ``response_status`` are set.
+    """
+
+    der: bytes
+    response_status: str  # RFC 6960 name: "successful", "tryLater", ...
+    responder_name: x509.Name | None = None
+    responder_key_hash: bytes | None = None
+    produced_at: datetime | None = None
+    singles: tuple[SingleAnswer, ...] = ()
+    certificates: tuple[x509.Certificate, ...] = ()
+    nonce: bytes | None = None
+    tbs: bytes = b""
+    signature: bytes = b""
+    signature_algorithm: SignatureAlgorithm | None = None
+
+    @property
+    def successful(self) -> bool:
+        return self.response_status == "successful"
+
+    def responder_description(self) -> str:
+        if self.responder_name is not None:
+            return f"name {self.responder_name.rfc4514_string()}"
+        if self.responder_key_hash is not None:
+            return f"key hash {self.responder_key_hash.hex()}"
+        return "none"
+
+
+def parse_response(der: bytes) -> ParsedResponse:
+    """Read ``der`` as an OCSPResponse. Raises :class:`MalformedResponseError`."""
+    if not der:
+        raise MalformedResponseError("the response is empty")
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+        status = STATUS_NAMES[response.response_status]
+    except Exception as exc:  # cryptography raises ValueError, but any failure is "malformed"
+        raise MalformedResponseError(f"not a DER OCSP response ({_short(exc)})") from exc
+    if status != "successful":
+        return ParsedResponse(der=der, response_status=status)
+    try:
+        return _read_successful(der, response, status)
+    except MalformedResponseError:
+        raise
+    except Exception as exc:
+        raise MalformedResponseError(f"unreadable BasicOCSPResponse ({_short(exc)})") from exc
+
+
+def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> ParsedResponse:
+    nonce: bytes | None = None
+    for ext in response.extensions:
+        if ext.oid == _NONCE and isinstance(ext.value, x509.OCSPNonce):
+            nonce = ext.value.nonce
+        elif ext.critical:
+            # X.509 semantics (RFC 5280 4.2) carried into RFC 6960 4.4: an
+            # unrecognised critical extension means the response is not understood.
+            raise MalformedResponseError(f"unrecognised critical response extension {ext.oid}")
+    singles = tuple(_single(s) for s in response.responses)
+    if not singles:
+        raise MalformedResponseError("the response holds no SingleResponse")
+    return ParsedResponse(
+        der=der,
+        response_status=status,
+        responder_name=response.responder_name,
+        responder_key_hash=response.responder_key_hash,
+        produced_at=response.produced_at_utc,
+        singles=singles,
+        certificates=tuple(response.certificates),
+        nonce=nonce,
+        tbs=response.tbs_response_bytes,
+        signature=response.signature,
+        signature_algorithm=_signature_algorithm(der, response),
+    )
+
+
+def _signature_algorithm(der: bytes, response: ocsp.OCSPResponse) -> SignatureAlgorithm:
+    oid = response.signature_algorithm_oid.dotted_string
+    # Only RSASSA-PSS carries parameters that matter (RFC 4055 3.1).
+    parameters = _signature_parameters(der) if oid == PSS_OID else None
+    return parse_signature_algorithm(oid, parameters)
+
+
+def _single(single: ocsp.OCSPSingleResponse) -> SingleAnswer:
+    try:
+        algorithm = single.hash_algorithm
+    except Exception:  # an unknown CertID hash: it can never match what we asked
+        name, ours = "unsupported", None
+    else:
+        name, ours = algorithm.name, hash_algorithm_from(algorithm)
+    status = _CERT_STATUS[single.certificate_status]
+    revoked_at = single.revocation_time_utc if status is CertStatus.REVOKED else None
+    reason = single.revocation_reason if status is CertStatus.REVOKED else None
+    serial = single.serial_number
+    return SingleAnswer(
+        hash_name=name,
+        issuer_name_hash=single.issuer_name_hash,
+        issuer_key_hash=single.issuer_key_hash,
+        serial_number=serial,
+        cert_id=(
+            CertId(ours, single.issuer_name_hash, single.issuer_key_hash, serial)
+            if ours is not None
+            else None
+        ),
+        status=status,
+        this_update=single.this_update_utc,
+        next_update=single.next_update_utc,
+        revoked_at=revoked_at,
+        revocation_reason=reason.value if reason is not None else None,
+    )
+
+
+def _signature_parameters(der: bytes) -> bytes | None:
+    """The DER parameters of BasicOCSPResponse.signatureAlgorithm (None if absent).
+
+    OCSPResponse ::= SEQUENCE { responseStatus, responseBytes [0] EXPLICIT
+    SEQUENCE { responseType, response OCTET STRING (BasicOCSPResponse) } };
+    BasicOCSPResponse ::= SEQUENCE { tbsResponseData, signatureAlgorithm, ... }.
+    Only RSASSA-PSS needs them; cryptography does not expose them.
+    """
+    top = _der.read_tlv(der)
+    response_bytes = _der.children(der, _der.children(der, top)[1])[0]
+    basic_octets = _der.children(der, response_bytes)[1]
+    basic = _der.read_tlv(der, basic_octets.content_start, basic_octets.end)
+    algorithm = _der.children(der, basic)[1]
+    parts = _der.children(der, algorithm)
+    if len(parts) < 2 or parts[1].tag == _der.NULL:
+        return None
+    return parts[1].whole(der)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def certificate_sha256(cert: x509.Certificate) -> str:
+    """Lowercase hex SHA-256 fingerprint of ``cert``."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()

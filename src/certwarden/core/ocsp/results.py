@@ -1,0 +1,210 @@
+"""What an OCSP check concludes: statuses, could-not-tell reasons, results.
+
+Outcomes are values (STYLE.md): a revoked certificate or a responder that
+could not be trusted is a :class:`RevocationResult`, never an exception. The
+enum values are persisted and shown in JSON, so they never change meaning.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+
+from certwarden.core.certs import is_expired
+
+__all__ = [
+    "CertStatus",
+    "HashAlgorithm",
+    "NonceMode",
+    "Reason",
+    "RevocationResult",
+    "TrustModel",
+    "ValidationOptions",
+    "expired_result",
+    "iso_z",
+]
+
+
+@enum.unique
+class HashAlgorithm(enum.StrEnum):
+    """The hash a CertID is computed with (RFC 6960 4.1.1 hashAlgorithm)."""
+
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+
+
+@enum.unique
+class NonceMode(enum.StrEnum):
+    """What to do about the nonce extension (RFC 8954).
+
+    SEND: send a nonce; if the response echoes one it must match, but a
+    response without it is accepted (many responders pre-produce responses).
+    REQUIRE: the response must echo the nonce that was sent.
+    """
+
+    OFF = "off"
+    SEND = "send"
+    REQUIRE = "require"
+
+
+@enum.unique
+class CertStatus(enum.StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+    UNDETERMINED = "could_not_tell"
+
+
+@enum.unique
+class Reason(enum.StrEnum):
+    """Why a result is UNDETERMINED (or, for EXPIRED, why it is REVOKED)."""
+
+    NO_RESPONDER_URL = "no_responder_url"
+    ISSUER_NOT_FOUND = "issuer_not_found"
+    RESPONDER_UNREACHABLE = "responder_unreachable"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http_error"
+    BAD_CONTENT_TYPE = "bad_content_type"
+    RESPONSE_TOO_LARGE = "response_too_large"
+    MALFORMED_RESPONSE = "malformed_response"
+    UNSUCCESSFUL_STATUS = "unsuccessful_status"
+    CERTID_MISMATCH = "certid_mismatch"
+    UNAUTHORIZED_SIGNER = "unauthorized_signer"
+    BAD_SIGNATURE = "bad_signature"
+    NOT_YET_VALID = "not_yet_valid"
+    STALE = "stale"
+    NONCE_MISMATCH = "nonce_mismatch"
+    OCSP_DISABLED = "ocsp_disabled"
+    EXPIRED = "expired"
+
+
+@enum.unique
+class TrustModel(enum.StrEnum):
+    """Which rule made the response's signer acceptable."""
+
+    ISSUER = "issuer"  # signed by the issuing CA itself (DTM, RFC 6960 4.2.2.2 first case)
+    DELEGATED = "delegated"  # a responder cert the issuing CA issued with OCSPSigning (DTM)
+    TRUSTED_RESPONDER = "trusted_responder"  # a designated signer in tomcat-trust (TRP)
+
+
+def iso_z(when: datetime | None) -> str | None:
+    """ISO-8601 UTC with a ``Z`` suffix (the CLI/JSON convention), or None."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RevocationResult:
+    """The outcome of one revocation check of one certificate.
+
+    ``status`` is GOOD, REVOKED or UNKNOWN only when a response that passed
+    every validation step said so (or REVOKED with reason EXPIRED for an
+    expired certificate). Otherwise it is UNDETERMINED and ``reason`` says why
+    (the first failing step) while ``problems`` lists every failure seen.
+    """
+
+    status: CertStatus
+    reason: Reason | None = None
+    detail: str = ""
+    problems: tuple[str, ...] = ()
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None  # RFC 5280 CRLReason name, e.g. "keyCompromise"
+    trust_model: TrustModel | None = None
+    signer_sha256: str | None = None
+    this_update: datetime | None = None
+    next_update: datetime | None = None
+    produced_at: datetime | None = None
+    responder_url: str | None = None
+    raw_response: bytes | None = field(default=None, repr=False)
+    http_status: int | None = None
+    ocsp_response_status: str | None = None
+
+    @property
+    def on_hold(self) -> bool:
+        """Revoked with certificateHold (RFC 5280 5.3.1): may still be released."""
+        return self.status is CertStatus.REVOKED and self.revocation_reason == "certificateHold"
+
+    @property
+    def validated(self) -> bool:
+        """True when a trusted response (or the expiry rule) produced the status."""
+        return self.status is not CertStatus.UNDETERMINED
+
+    def to_json(self, *, include_raw: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict: ISO-8601 ``Z`` times; the raw response only if asked."""
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "reason": self.reason.value if self.reason else None,
+            "detail": self.detail,
+            "problems": list(self.problems),
+            "on_hold": self.on_hold,
+            "revoked_at": iso_z(self.revoked_at),
+            "revocation_reason": self.revocation_reason,
+            "trust_model": self.trust_model.value if self.trust_model else None,
+            "signer_sha256": self.signer_sha256,
+            "this_update": iso_z(self.this_update),
+            "next_update": iso_z(self.next_update),
+            "produced_at": iso_z(self.produced_at),
+            "responder_url": self.responder_url,
+            "http_status": self.http_status,
+            "ocsp_response_status": self.ocsp_response_status,
+        }
+        if include_raw:
+            out["raw_response"] = (
+                base64.b64encode(self.raw_response).decode("ascii")
+                if self.raw_response is not None
+                else None
+            )
+        return out
+
+    @classmethod
+    def undetermined(cls, reason: Reason, detail: str, **kw: Any) -> RevocationResult:
+        """A could-not-tell result; ``detail`` also becomes the first problem."""
+        problems = kw.pop("problems", None) or (detail,)
+        return cls(
+            status=CertStatus.UNDETERMINED,
+            reason=reason,
+            detail=detail,
+            problems=tuple(problems),
+            **kw,
+        )
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """Knobs of response validation (defaults from issue 4 item 3)."""
+
+    skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(hours=24)  # applies when nextUpdate is absent
+    nonce_mode: NonceMode = NonceMode.SEND
+
+    def __post_init__(self) -> None:
+        if self.skew < timedelta(0):
+            raise ValueError("skew must not be negative")
+        if self.max_age <= timedelta(0):
+            raise ValueError("max_age must be positive")
+
+
+def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | None:
+    """REVOKED with reason EXPIRED once ``now`` is past notAfter, else None.
+
+    RFC 5280 4.1.2.5: notAfter is inclusive, so a certificate is still valid
+    at exactly its notAfter. No responder is asked: the product "revokes
+    expired certificates automatically" (the admin-guide chapter).
+    """
+    not_after = cert.not_valid_after_utc
+    if not is_expired(not_after, now):
+        return None
+    return RevocationResult(
+        status=CertStatus.REVOKED,
+        reason=Reason.EXPIRED,
+        detail=f"the certificate expired at {iso_z(not_after)}",
+        revoked_at=not_after,
+        revocation_reason=None,
+    )

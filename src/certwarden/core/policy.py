@@ -1,0 +1,96 @@
+"""The revocation policy: one function turns a result into allow / warn / deny.
+
+Every part of certwarden that decides (uploads, TLS connections, the
+dashboard) calls :func:`decide`; nothing else interprets statuses. The table
+below is the whole policy (SPEC section 3, issue 4 item 5):
+
+- Common Criteria mode on: only ``good`` allows; ``revoked``, ``unknown`` and
+  could-not-tell deny.
+- Common Criteria mode off: ``revoked`` denies; ``unknown`` and could-not-tell
+  allow with a warning.
+- ``revoked`` — including an expired certificate, which is revoked with
+  reason ``expired`` — always denies.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from certwarden.core.ocsp.results import CertStatus, Reason, RevocationResult
+
+__all__ = ["POLICY_TABLE", "Decision", "Verdict", "decide", "render_table"]
+
+
+@enum.unique
+class Decision(enum.StrEnum):
+    ALLOW = "allow"
+    WARN = "allow_with_warning"
+    DENY = "deny"
+
+
+# (common_criteria, status) -> decision. The single source of the policy.
+POLICY_TABLE: dict[tuple[bool, CertStatus], Decision] = {
+    (True, CertStatus.GOOD): Decision.ALLOW,
+    (True, CertStatus.REVOKED): Decision.DENY,
+    (True, CertStatus.UNKNOWN): Decision.DENY,
+    (True, CertStatus.UNDETERMINED): Decision.DENY,
+    (False, CertStatus.GOOD): Decision.ALLOW,
+    (False, CertStatus.REVOKED): Decision.DENY,
+    (False, CertStatus.UNKNOWN): Decision.WARN,
+    (False, CertStatus.UNDETERMINED): Decision.WARN,
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a certificate, and why in one sentence."""
+
+    decision: Decision
+    why: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is not Decision.DENY
+
+
+def _describe(result: RevocationResult) -> str:
+    if result.status is CertStatus.REVOKED:
+        if result.reason is Reason.EXPIRED:
+            return "the certificate has expired (expired certificates are treated as revoked)"
+        what = "on hold" if result.on_hold else "revoked"
+        reason = f", {result.revocation_reason}" if result.revocation_reason else ""
+        when = f" at {result.revoked_at.isoformat()}" if result.revoked_at else ""
+        return f"the certificate is {what}{when}{reason}"
+    if result.status is CertStatus.UNKNOWN:
+        return "the OCSP responder does not know the certificate"
+    if result.status is CertStatus.UNDETERMINED:
+        reason = result.reason.value if result.reason else "unknown reason"
+        return f"its revocation status could not be determined ({reason}: {result.detail})"
+    return "OCSP says the certificate is good"
+
+
+def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
+    """Allow, allow with a warning, or deny, per :data:`POLICY_TABLE`."""
+    decision = POLICY_TABLE[(common_criteria, result.status)]
+    mode = "Common Criteria mode" if common_criteria else "Common Criteria mode off"
+    verb = {Decision.ALLOW: "allowed", Decision.WARN: "allowed with a warning"}.get(
+        decision, "refused"
+    )
+    return Verdict(decision, f"{verb}: {_describe(result)} ({mode})")
+
+
+def render_table() -> str:
+    """The policy table as Markdown (what the README prints)."""
+    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.UNDETERMINED]
+    lines = [
+        "| status | Common Criteria off | Common Criteria on |",
+        "|---|---|---|",
+    ]
+    for status in statuses:
+        off = POLICY_TABLE[(False, status)].value
+        on = POLICY_TABLE[(True, status)].value
+        lines.append(f"| `{status.value}` | {off} | {on} |")
+    return "\n".join(lines)
