@@ -1,0 +1,367 @@
+"""Certificate Revocation settings, enterprise parameters and Common Criteria mode.
+
+Three persisted sections (SPEC section 3; the chapter's "Configure Certificate
+Revocation via OCSP"):
+
+* ``revocation`` -> :class:`RevocationSettings` (Security > Certificate Revocation),
+* ``params`` -> :class:`EnterpriseParams` (Certificate Validity Check and its
+  frequency, for long-lived connections),
+* ``security`` -> :class:`SecuritySettings` (Common Criteria mode).
+
+Pure: validation only. :meth:`from_dict` checks every field and raises one
+:class:`~certwarden.errors.SettingsError` naming each bad one, so a form can
+show every message at once and nothing is saved while any is bad.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
+from typing import Any, Self, TypeVar
+
+from certwarden.core.ocsp.results import HashAlgorithm, NonceMode
+from certwarden.errors import SettingsError
+
+__all__ = [
+    "PARAMS_SECTION",
+    "REVOCATION_SECTION",
+    "SECURITY_SECTION",
+    "EnterpriseParams",
+    "IntervalUnit",
+    "RequestMethod",
+    "ResponderSource",
+    "RevocationSettings",
+    "SecuritySettings",
+    "recheck_interval",
+]
+
+REVOCATION_SECTION = "revocation"
+PARAMS_SECTION = "params"
+SECURITY_SECTION = "security"
+
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MAX_INTERVAL = timedelta(days=365)
+_MAX_VALIDITY_FREQUENCY_HOURS = 720  # 30 days
+
+
+@enum.unique
+class ResponderSource(enum.StrEnum):
+    """Where the responder URL comes from."""
+
+    CONFIGURED = "configured"  # "Use configured OCSP URI"
+    CERTIFICATE = "certificate"  # "Use OCSP URI from Certificate" (AIA)
+
+
+@enum.unique
+class IntervalUnit(enum.StrEnum):
+    HOURS = "hours"
+    DAYS = "days"
+
+
+@enum.unique
+class RequestMethod(enum.StrEnum):
+    POST = "post"
+    GET = "get"  # RFC 5019, for small requests
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class _Checker:
+    """Collects field errors while reading a mapping."""
+
+    def __init__(self, data: Mapping[str, Any], known: set[str]) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+        for key in sorted(set(data) - known):
+            self.errors[key] = f"unknown setting; known settings: {', '.join(sorted(known))}"
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.data.get(name, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.strip().lower()]
+        self.errors[name] = f"must be true or false, not {value!r}"
+        return default
+
+    def choice(self, name: str, kind: type[E], default: E) -> E:
+        value = self.data.get(name, default)
+        try:
+            return kind(value.strip().lower() if isinstance(value, str) else value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in kind)
+            self.errors[name] = f"must be one of {allowed}, not {value!r}"
+            return default
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        low: float,
+        high: float,
+        integer: bool = False,
+        unit: str = "",
+    ) -> float:
+        value = self.data.get(name, default)
+        parsed: float | None = None
+        if isinstance(value, bool):
+            parsed = None
+        elif isinstance(value, int | float):
+            parsed = float(value)
+        elif isinstance(value, str):
+            try:
+                parsed = float(value.strip())
+            except ValueError:
+                parsed = None
+        if parsed is None or not math.isfinite(parsed):
+            self.errors[name] = f"must be a number, not {value!r}"
+            return default
+        if integer and parsed != int(parsed):
+            self.errors[name] = f"must be a whole number, not {value!r}"
+            return default
+        if not low <= parsed <= high:
+            self.errors[name] = f"must be between {low:g} and {high:g}{unit}, not {parsed:g}"
+            return default
+        return int(parsed) if integer else parsed
+
+    def text(self, name: str, default: str, check: Callable[[str], str | None]) -> str:
+        value = self.data.get(name, default)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            self.errors[name] = f"must be text, not {value!r}"
+            return default
+        value = value.strip()
+        problem = check(value)
+        if problem:
+            self.errors[name] = problem
+            return default
+        return value
+
+    def done(self) -> None:
+        if self.errors:
+            raise SettingsError(self.errors)
+
+
+_BOOL_WORDS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "1": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "0": False,
+}
+
+
+def check_responder_url(value: str) -> str | None:
+    """None when ``value`` is empty or a usable http/https URL, else the problem."""
+    if not value:
+        return None
+    if len(value) > 2048:
+        return "is longer than 2048 characters"
+    if any(ch.isspace() for ch in value):
+        return f"{value!r} contains white space"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        return f"{value!r} is not a valid URL ({exc})"
+    if parts.scheme.lower() not in {"http", "https"}:
+        return f"{value!r} must be an http:// or https:// URL"
+    if not parts.hostname:
+        return f"{value!r} has no host name"
+    if port == 0:
+        return f"{value!r} has port 0"
+    if parts.fragment:
+        return f"{value!r} must not have a #fragment"
+    return None
+
+
+def _check_store(value: str) -> str | None:
+    if not _STORE_NAME.match(value):
+        return f"{value!r} is not a store name (letters, digits, '.', '_', '-')"
+    return None
+
+
+class _Section:
+    """Shared (de)serialisation for the frozen settings dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)  # type: ignore[call-overload]
+        return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Self:
+        raise NotImplementedError
+
+    def updated(self, **changes: Any) -> Self:
+        """A validated copy with ``changes`` applied (SettingsError names every bad field)."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RevocationSettings(_Section):
+    """Security > Certificate Revocation, plus the request options.
+
+    Defaults follow the appliance: OCSP and the scheduled check are off until
+    an administrator turns them on; Check Every is 24 hours.
+    """
+
+    enable_ocsp: bool = False
+    responder_source: ResponderSource = ResponderSource.CERTIFICATE
+    configured_uri: str = ""
+    enable_revocation_check: bool = False
+    check_every: int = 24
+    check_every_unit: IntervalUnit = IntervalUnit.HOURS
+    hash_algorithm: HashAlgorithm = HashAlgorithm.SHA1
+    nonce: NonceMode = NonceMode.SEND
+    method: RequestMethod = RequestMethod.POST
+    connect_timeout: float = 3.0
+    total_timeout: float = 10.0
+    trusted_responder_store: str = "tomcat-trust"
+
+    @property
+    def check_interval(self) -> timedelta:
+        """Check Every as a duration."""
+        if self.check_every_unit is IntervalUnit.DAYS:
+            return timedelta(days=self.check_every)
+        return timedelta(hours=self.check_every)
+
+    @property
+    def scheduled_checks_enabled(self) -> bool:
+        """The Check Every schedule runs only when both boxes are checked."""
+        return self.enable_ocsp and self.enable_revocation_check
+
+    def describe_source(self) -> str:
+        if self.responder_source is ResponderSource.CONFIGURED:
+            return f"configured URI {self.configured_uri}"
+        return "the OCSP URI in each certificate (AIA)"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RevocationSettings:
+        d = cls()
+        c = _Checker(data or {}, cls.field_names())
+        enable_ocsp = c.boolean("enable_ocsp", d.enable_ocsp)
+        source = c.choice("responder_source", ResponderSource, d.responder_source)
+        uri = c.text("configured_uri", d.configured_uri, check_responder_url)
+        if (
+            enable_ocsp
+            and source is ResponderSource.CONFIGURED
+            and not uri
+            and "configured_uri" not in c.errors
+        ):
+            c.errors["configured_uri"] = (
+                "is required when OCSP is enabled with 'Use configured OCSP URI'"
+            )
+        enable_check = c.boolean("enable_revocation_check", d.enable_revocation_check)
+        unit = c.choice("check_every_unit", IntervalUnit, d.check_every_unit)
+        max_every = _MAX_INTERVAL.days * (24 if unit is IntervalUnit.HOURS else 1)
+        every = int(
+            c.number(
+                "check_every", d.check_every, low=1, high=max_every, integer=True, unit=f" {unit}"
+            )
+        )
+        hash_algorithm = c.choice("hash_algorithm", HashAlgorithm, d.hash_algorithm)
+        nonce = c.choice("nonce", NonceMode, d.nonce)
+        method = c.choice("method", RequestMethod, d.method)
+        connect = c.number("connect_timeout", d.connect_timeout, low=0.1, high=60, unit=" s")
+        total = c.number("total_timeout", d.total_timeout, low=0.1, high=300, unit=" s")
+        if (
+            "connect_timeout" not in c.errors
+            and "total_timeout" not in c.errors
+            and total < connect
+        ):
+            c.errors["total_timeout"] = (
+                f"must not be shorter than the connect timeout ({connect:g} s), not {total:g}"
+            )
+        store = c.text("trusted_responder_store", d.trusted_responder_store, _check_store)
+        if not store and "trusted_responder_store" not in c.errors:
+            c.errors["trusted_responder_store"] = "must name a trust store"
+        c.done()
+        return cls(
+            enable_ocsp=enable_ocsp,
+            responder_source=source,
+            configured_uri=uri,
+            enable_revocation_check=enable_check,
+            check_every=every,
+            check_every_unit=unit,
+            hash_algorithm=hash_algorithm,
+            nonce=nonce,
+            method=method,
+            connect_timeout=connect,
+            total_timeout=total,
+            trusted_responder_store=store,
+        )
+
+
+@dataclass(frozen=True)
+class EnterpriseParams(_Section):
+    """Enterprise parameters, Certificate Revocation and Expiry group."""
+
+    certificate_validity_check: bool = False
+    validity_check_frequency_hours: int = 24
+
+    @property
+    def validity_check_frequency(self) -> timedelta:
+        return timedelta(hours=self.validity_check_frequency_hours)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> EnterpriseParams:
+        d = cls()
+        c = _Checker(data or {}, cls.field_names())
+        check = c.boolean("certificate_validity_check", d.certificate_validity_check)
+        hours = int(
+            c.number(
+                "validity_check_frequency_hours",
+                d.validity_check_frequency_hours,
+                low=1,
+                high=_MAX_VALIDITY_FREQUENCY_HOURS,
+                integer=True,
+                unit=" hours",
+            )
+        )
+        c.done()
+        return cls(certificate_validity_check=check, validity_check_frequency_hours=hours)
+
+
+@dataclass(frozen=True)
+class SecuritySettings(_Section):
+    """Common Criteria mode: only a Good answer allows (core/policy.py)."""
+
+    common_criteria: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> SecuritySettings:
+        d = cls()
+        c = _Checker(data or {}, cls.field_names())
+        cc = c.boolean("common_criteria", d.common_criteria)
+        c.done()
+        return cls(common_criteria=cc)
+
+
+def recheck_interval(revocation: RevocationSettings, params: EnterpriseParams) -> timedelta | None:
+    """How often a long-lived connection's certificate is re-checked, or None.
+
+    None when Certificate Validity Check is off. Otherwise Check Every when the
+    scheduled revocation check is on — the chapter: "The interval value of the
+    Enable Revocation Check parameter ... takes precedence over the value of the
+    Validity Check Frequency enterprise parameter" — else Validity Check Frequency.
+    """
+    if not params.certificate_validity_check:
+        return None
+    if revocation.scheduled_checks_enabled:
+        return revocation.check_interval
+    return params.validity_check_frequency
