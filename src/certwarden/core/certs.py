@@ -109,13 +109,6 @@ def common_name(name: x509.Name) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
-def _ext(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
-
-
 def _key_description(cert: x509.Certificate) -> tuple[str, int]:
     try:
         key = cert.public_key()
@@ -152,88 +145,84 @@ def _general_names(names: Iterable[x509.GeneralName]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def facts_from_certificate(cert: x509.Certificate) -> CertFacts:
-    """Extract :class:`CertFacts`; never raises for odd but parseable certificates."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    bc = _ext(cert, x509.BasicConstraints)
-    is_ca = bool(isinstance(bc, x509.BasicConstraints) and bc.ca)
+def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> CertFacts:
+    """Extract :class:`CertFacts`; never raises for odd but parseable certificates.
 
-    ku = _ext(cert, x509.KeyUsage)
+    Extensions are walked once (this runs for every certificate of an import).
+    """
+    if der is None:
+        der = cert.public_bytes(serialization.Encoding.DER)
+    is_ca = False
     key_usage: list[str] = []
-    if isinstance(ku, x509.KeyUsage):
-        for field in _KU_FIELDS:
-            if getattr(ku, field):
-                key_usage.append(field)
-        if ku.key_agreement:
-            if ku.encipher_only:
-                key_usage.append("encipher_only")
-            if ku.decipher_only:
-                key_usage.append("decipher_only")
-
-    eku = _ext(cert, x509.ExtendedKeyUsage)
-    ext_key_usage = (
-        tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku)
-        if isinstance(eku, x509.ExtendedKeyUsage)
-        else ()
-    )
-
-    san = _ext(cert, x509.SubjectAlternativeName)
-    sans = _general_names(san) if isinstance(san, x509.SubjectAlternativeName) else ()
-
+    ext_key_usage: tuple[str, ...] = ()
+    sans: tuple[str, ...] = ()
     ocsp: list[str] = []
     ca_issuers: list[str] = []
-    aia = _ext(cert, x509.AuthorityInformationAccess)
-    if isinstance(aia, x509.AuthorityInformationAccess):
-        for desc in aia:
-            if isinstance(desc.access_location, x509.UniformResourceIdentifier):
-                if desc.access_method == AuthorityInformationAccessOID.OCSP:
-                    ocsp.append(desc.access_location.value)
-                elif desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS:
-                    ca_issuers.append(desc.access_location.value)
-
     crl: list[str] = []
-    cdp = _ext(cert, x509.CRLDistributionPoints)
-    if isinstance(cdp, x509.CRLDistributionPoints):
-        for point in cdp:
-            for gn in point.full_name or ():
-                if isinstance(gn, x509.UniformResourceIdentifier):
-                    crl.append(gn.value)
-
-    ski = _ext(cert, x509.SubjectKeyIdentifier)
-    aki = _ext(cert, x509.AuthorityKeyIdentifier)
-    key_type, key_size = _key_description(cert)
+    ski_hex: str | None = None
+    aki_hex: str | None = None
     try:
-        sig_alg = cert.signature_algorithm_oid._name
-    except Exception:  # pragma: no cover - cryptography always names known OIDs
-        sig_alg = cert.signature_algorithm_oid.dotted_string
+        extensions = list(cert.extensions)
+    except ValueError:  # a malformed or duplicate extension: keep the rest of the facts
+        extensions = []
+    for extension in extensions:
+        value = extension.value
+        if isinstance(value, x509.BasicConstraints):
+            is_ca = value.ca
+        elif isinstance(value, x509.KeyUsage):
+            key_usage = [f for f in _KU_FIELDS if getattr(value, f)]
+            if value.key_agreement:
+                if value.encipher_only:
+                    key_usage.append("encipher_only")
+                if value.decipher_only:
+                    key_usage.append("decipher_only")
+        elif isinstance(value, x509.ExtendedKeyUsage):
+            ext_key_usage = tuple(_EKU_NAMES.get(oid, oid.dotted_string) for oid in value)
+        elif isinstance(value, x509.SubjectAlternativeName):
+            sans = _general_names(value)
+        elif isinstance(value, x509.AuthorityInformationAccess):
+            for desc in value:
+                if isinstance(desc.access_location, x509.UniformResourceIdentifier):
+                    if desc.access_method == AuthorityInformationAccessOID.OCSP:
+                        ocsp.append(desc.access_location.value)
+                    elif desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS:
+                        ca_issuers.append(desc.access_location.value)
+        elif isinstance(value, x509.CRLDistributionPoints):
+            for point in value:
+                for gn in point.full_name or ():
+                    if isinstance(gn, x509.UniformResourceIdentifier):
+                        crl.append(gn.value)
+        elif isinstance(value, x509.SubjectKeyIdentifier):
+            ski_hex = value.digest.hex()
+        elif isinstance(value, x509.AuthorityKeyIdentifier) and value.key_identifier:
+            aki_hex = value.key_identifier.hex()
 
+    key_type, key_size = _key_description(cert)
+    oid = cert.signature_algorithm_oid
+    subject, issuer = cert.subject, cert.issuer
     return CertFacts(
         sha256=hashlib.sha256(der).hexdigest(),
-        sha1=hashlib.sha1(der).hexdigest(),
-        subject=cert.subject.rfc4514_string(),
-        subject_cn=common_name(cert.subject),
-        issuer=cert.issuer.rfc4514_string(),
-        issuer_cn=common_name(cert.issuer),
+        sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - a fingerprint, not security
+        subject=subject.rfc4514_string(),
+        subject_cn=common_name(subject),
+        issuer=issuer.rfc4514_string(),
+        issuer_cn=common_name(issuer),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         sans=sans,
         key_type=key_type,
         key_size=key_size,
-        signature_algorithm=sig_alg,
+        signature_algorithm=getattr(oid, "_name", None) or oid.dotted_string,
         is_ca=is_ca,
-        self_issued=cert.subject == cert.issuer,
+        self_issued=subject == issuer,
         key_usage=tuple(key_usage),
         extended_key_usage=ext_key_usage,
         ocsp_uris=tuple(ocsp),
         ca_issuer_uris=tuple(ca_issuers),
         crl_uris=tuple(crl),
-        subject_key_id=ski.digest.hex() if isinstance(ski, x509.SubjectKeyIdentifier) else None,
-        authority_key_id=(
-            aki.key_identifier.hex()
-            if isinstance(aki, x509.AuthorityKeyIdentifier) and aki.key_identifier
-            else None
-        ),
+        subject_key_id=ski_hex,
+        authority_key_id=aki_hex,
     )
 
 

@@ -49,13 +49,17 @@ class LoadedFile:
     notes: tuple[str, ...] = field(default=())
 
 
-def load_certificates(data: bytes, source: str, *, password: bytes | None = None) -> LoadedFile:
+def load_certificates(
+    data: bytes, source: str, *, password: bytes | None = None, first_block: int = 1
+) -> LoadedFile:
     """Parse ``data`` (the contents of ``source``) into certificates.
 
     Args:
         data: the raw file contents.
         source: the file name, used in every error message.
         password: the PKCS#12 password, when the file may be PKCS#12.
+        first_block: the number of the first PEM block in ``data`` (when ``data``
+            is a slice of a bigger file), so errors name the right block.
 
     Raises:
         ParseError: the file is empty, garbage, truncated, a key or a CSR, a
@@ -64,18 +68,18 @@ def load_certificates(data: bytes, source: str, *, password: bytes | None = None
     if not data.strip():
         raise ParseError(source, "the file is empty")
     if b"-----BEGIN" in data:
-        return _load_pem(data, source)
+        return _load_pem(data, source, first_block)
     return _load_der(data, source, password)
 
 
-def _load_pem(data: bytes, source: str) -> LoadedFile:
+def _load_pem(data: bytes, source: str, first_block: int = 1) -> LoadedFile:
     blocks = _PEM_BLOCK.findall(data)
     if not blocks:
         raise ParseError(source, "has a PEM header but no complete BEGIN/END block (truncated?)")
     certs: list[x509.Certificate] = []
     notes: list[str] = []
     skipped_keys = 0
-    for number, (label, body) in enumerate(blocks, start=1):
+    for number, (label, body) in enumerate(blocks, start=first_block):
         where = f"PEM block {number} ({label.decode()})"
         if label in _KEY_LABELS:
             skipped_keys += 1

@@ -12,23 +12,34 @@ of the same import are stored. A failed commit stores nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography import x509
-from sqlalchemy import and_, delete, func, or_, select, true
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.clock import Clock, ensure_utc
 from certwarden.core.certs import CertFacts, Role, facts_from_certificate, find_issuer, signed_by
-from certwarden.core.parsing import load_certificates
-from certwarden.errors import ConflictError, InputError, NotFoundError, ParseError
+from certwarden.errors import ConflictError, InputError, NotFoundError
+from certwarden.services._import_pipeline import (
+    PARALLEL_BYTES,
+    Digested,
+    digest,
+    parallel_map,
+    split_pem,
+    verify_issuers,
+)
 
 __all__ = [
     "LSC_STORE",
@@ -83,10 +94,15 @@ class Rejection:
 
 @dataclass(frozen=True)
 class PreparedCertificate:
-    cert: x509.Certificate
-    facts: CertFacts
+    """A parsed certificate waiting to be stored (DER and facts; the object on demand)."""
+
     der: bytes
+    facts: CertFacts
     source: str
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
 
 
 @dataclass
@@ -306,9 +322,11 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Path | Rejection]:
 class InventoryService:
     """Stores and certificates."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, workers: int | None = None) -> None:
         self._db = db
         self._clock = clock
+        # Processes for the CPU-heavy part of big imports (parsing, signatures).
+        self._workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
 
     # ---------------------------------------------------------------- stores
 
@@ -394,22 +412,20 @@ class InventoryService:
         progress: Callable[[int], None] | None = None,
     ) -> PreparedImport:
         """Read and parse ``paths``; nothing is written."""
-        with self._db.session() as s:
-            self._store(s, store)
-        prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
+        files: list[tuple[str, bytes]] = []
+        rejected: list[Rejection] = []
         for entry in iter_files(paths):
             if isinstance(entry, Rejection):
-                prepared.rejected.append(entry)
+                rejected.append(entry)
                 continue
-            prepared.files += 1
             try:
-                data = entry.read_bytes()
+                files.append((str(entry), entry.read_bytes()))
             except OSError as exc:
-                prepared.rejected.append(Rejection(str(entry), f"cannot be read: {exc.strerror}"))
-                continue
-            self._add_bytes(prepared, data, str(entry), password)
-            if progress:
-                progress(1)
+                rejected.append(Rejection(str(entry), f"cannot be read: {exc.strerror}"))
+        prepared = self.prepare_bytes(files, store=store, lsc=lsc, password=password, how=how)
+        prepared.rejected[:0] = rejected
+        if progress:
+            progress(len(files))
         return prepared
 
     def prepare_bytes(
@@ -425,30 +441,37 @@ class InventoryService:
         with self._db.session() as s:
             self._store(s, store)
         prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
-        for name, data in files:
-            prepared.files += 1
-            self._add_bytes(prepared, data, name, password)
-        return prepared
-
-    @staticmethod
-    def _add_bytes(
-        prepared: PreparedImport, data: bytes, source: str, password: bytes | None
-    ) -> None:
-        try:
-            loaded = load_certificates(data, source, password=password)
-        except ParseError as exc:
-            prepared.rejected.append(Rejection(exc.source, exc.problem))
-            return
-        for note in loaded.notes:
-            prepared.notes.append(f"{source}: {note}")
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        for cert in loaded.certificates:
-            prepared.items.append(
-                PreparedCertificate(
-                    cert, facts_from_certificate(cert), cert.public_bytes(Encoding.DER), source
+        files = list(files)
+        prepared.files = len(files)
+        total = sum(len(data) for _, data in files)
+        workers = self._workers if total >= PARALLEL_BYTES else 1
+        jobs: list[tuple[str, int, bytes, bytes | None, int]] = []
+        for source, data in files:
+            if workers > 1 and len(data) > PARALLEL_BYTES // 4 and b"-----BEGIN" in data[:4096]:
+                for part, (piece, first) in enumerate(split_pem(data, 2000)):
+                    jobs.append((source, part, piece, password, first))
+            else:
+                jobs.append((source, 0, data, password, 1))
+        if workers > 1:
+            size = max(1, len(jobs) // (workers * 8))
+            batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+            digested = [d for batch in parallel_map(_digest_batch, batches, workers) for d in batch]
+        else:
+            digested = [digest(job) for job in jobs]
+        by_source: dict[str, list[Digested]] = {}
+        for d in digested:
+            by_source.setdefault(d.source, []).append(d)
+        for source, parts in by_source.items():
+            problem = _merged_problem(parts)
+            if problem is not None:
+                prepared.rejected.append(Rejection(source, problem))
+                continue
+            for digested_part in parts:
+                prepared.notes.extend(f"{source}: {note}" for note in digested_part.notes)
+                prepared.items.extend(
+                    PreparedCertificate(der, facts, source) for der, facts in digested_part.items
                 )
-            )
+        return prepared
 
     def commit(
         self,
@@ -466,67 +489,137 @@ class InventoryService:
                 recorded on the new rows (the check done at upload).
         """
         now = self._clock.now()
-        imported: list[ImportedCertificate] = []
         duplicates: list[ImportedCertificate] = []
         with self._db.session() as s:
             store = self._store(s, prepared.store)
-            items = [i for i in prepared.items if i.facts.sha256 not in exclude]
-            wanted = {i.facts.sha256 for i in items}
-            existing = {
-                sha: rid
-                for sha, rid in s.execute(
-                    select(CertificateRow.sha256, CertificateRow.id).where(
-                        CertificateRow.store_id == store.id,
-                        CertificateRow.sha256.in_(wanted) if len(wanted) < 900 else true(),
-                    )
-                )
-                if sha in wanted
-            }
-            issuers = _IssuerIndex(s)
-            seen: set[str] = set()
-            new_rows: list[tuple[CertificateRow, PreparedCertificate]] = []
-            for item in items:
-                facts = item.facts
-                if facts.sha256 in existing or facts.sha256 in seen:
+            existing = _existing_in_store(s, store.id, {i.facts.sha256 for i in prepared.items})
+            fresh: dict[str, PreparedCertificate] = {}
+            for item in prepared.items:
+                sha = item.facts.sha256
+                if sha in exclude:
+                    continue
+                if sha in existing or sha in fresh:
                     duplicates.append(
                         ImportedCertificate(
-                            existing.get(facts.sha256, 0),
-                            facts.sha256,
-                            facts.subject,
+                            existing.get(sha, 0),
+                            sha,
+                            item.facts.subject,
                             prepared.store,
                             "",
                             item.source,
                         )
                     )
                     continue
-                seen.add(facts.sha256)
-                self_signed = facts.self_issued and signed_by(item.cert, item.cert)
-                role = facts.role(signed_by_self=self_signed)
-                row = _row_from_facts(facts, item.der, role, store.id, prepared, item.source, now)
-                status = (revocation or {}).get(facts.sha256)
-                if status:
-                    row.revocation_status, row.revocation_reason = status[0], status[1]
-                    row.revocation_checked_at, row.revoked_at = status[2], status[3]
-                new_rows.append((row, item))
-            s.add_all([r for r, _ in new_rows])
-            s.flush()
-            for row, item in new_rows:
-                if row.role != Role.ROOT.value:
-                    row.issuer_id = issuers.issuer_id(item, row.id)
-                imported.append(
-                    ImportedCertificate(
-                        row.id, row.sha256, row.subject, prepared.store, row.role, item.source
-                    )
+                fresh[sha] = item
+            items = list(fresh.values())
+            roles = {
+                i.facts.sha256: i.facts.role(
+                    signed_by_self=i.facts.self_issued and signed_by(i.cert, i.cert)
                 )
-            # Certificates already stored whose issuer just arrived.
-            _link_orphans(s, new_rows)
+                for i in items
+            }
+            issuers = self._find_issuers(s, items, roles)
+            rows = [
+                _row_values(
+                    i,
+                    roles[i.facts.sha256],
+                    store.id,
+                    prepared,
+                    now,
+                    (revocation or {}).get(i.facts.sha256),
+                )
+                for i in items
+            ]
+            ids = _insert_rows(s, rows)
+            # Issuer links, now that every new row has an ID.
+            links = []
+            for item in items:
+                ref = issuers.get(item.facts.sha256)
+                if ref is not None:
+                    target = ids.get(ref[1]) if ref[0] == "new" else int(ref[1])
+                    if target is not None and target != ids[item.facts.sha256]:
+                        links.append({"row_id": ids[item.facts.sha256], "new_issuer_id": target})
+            if links:
+                table = cast("Table", CertificateRow.__table__)
+                s.execute(
+                    update(table)
+                    .where(table.c.id == bindparam("row_id"))
+                    .values(issuer_id=bindparam("new_issuer_id")),
+                    links,
+                )
+            _link_orphans(s, [(ids[i.facts.sha256], i) for i in items if i.facts.is_ca])
+        imported = tuple(
+            ImportedCertificate(
+                ids[i.facts.sha256], i.facts.sha256, i.facts.subject, prepared.store,
+                roles[i.facts.sha256].value, i.source,
+            )
+            for i in items
+        )  # fmt: skip
         return ImportReport(
-            tuple(imported),
+            imported,
             tuple(duplicates),
             tuple(prepared.rejected),
             tuple(prepared.notes),
             prepared.files,
         )
+
+    def _find_issuers(
+        self, s: Session, items: Sequence[PreparedCertificate], roles: dict[str, Role]
+    ) -> dict[str, tuple[str, str]]:
+        """Each new non-root certificate's issuer: ``("new", sha256)`` or ``("stored", id)``.
+
+        Candidates are CAs named as the issuer (new in this import, or stored),
+        narrowed by key identifier and confirmed by the signature.
+        """
+        wanted = {i.facts.issuer for i in items if roles[i.facts.sha256] is not Role.ROOT}
+        candidates: list[tuple[tuple[str, str], bytes, CertFacts]] = [
+            (("new", i.facts.sha256), i.der, i.facts)
+            for i in items
+            if i.facts.is_ca and i.facts.subject in wanted
+        ]
+        if wanted:
+            names = list(wanted)
+            for chunk_start in range(0, len(names), 500):
+                for rid, der, ski, subject in s.execute(
+                    select(
+                        CertificateRow.id,
+                        CertificateRow.der,
+                        CertificateRow.subject_key_id,
+                        CertificateRow.subject,
+                    )
+                    .where(
+                        CertificateRow.is_ca.is_(True),
+                        CertificateRow.subject.in_(names[chunk_start : chunk_start + 500]),
+                    )
+                    .order_by(CertificateRow.id)
+                ):
+                    stub = _CandidateFacts(subject, ski)
+                    candidates.append((("stored", str(rid)), der, stub))  # type: ignore[arg-type]
+        by_name: dict[str, list[int]] = {}
+        for index, (_, _, cfacts) in enumerate(candidates):
+            by_name.setdefault(cfacts.subject, []).append(index)
+        jobs: list[tuple[bytes, tuple[int, ...]]] = []
+        owners: list[str] = []
+        for item in items:
+            f = item.facts
+            if roles[f.sha256] is Role.ROOT:
+                continue
+            options = tuple(
+                idx
+                for idx in by_name.get(f.issuer, ())
+                if candidates[idx][0] != ("new", f.sha256)
+                and not (f.authority_key_id and candidates[idx][2].subject_key_id
+                         and f.authority_key_id != candidates[idx][2].subject_key_id)
+            )  # fmt: skip
+            if options:
+                jobs.append((item.der, options))
+                owners.append(f.sha256)
+        found = verify_issuers([c[1] for c in candidates], jobs, self._workers)
+        return {
+            sha: candidates[idx][0]
+            for sha, idx in zip(owners, found, strict=True)
+            if idx is not None
+        }
 
     def import_paths(self, paths: Sequence[Path], **kwargs: Any) -> ImportReport:
         """Prepare and commit in one go (no check in between)."""
@@ -619,100 +712,140 @@ class InventoryService:
         return rows[0]
 
 
-class _IssuerIndex:
-    """Finds each new certificate's issuer among the batch and the stored inventory."""
+@dataclass(frozen=True)
+class _CandidateFacts:
+    """What issuer matching needs of a stored CA (without re-deriving all facts)."""
 
-    def __init__(self, s: Session) -> None:
-        # Runs after the batch is flushed, so CAs of the same import are found too.
-        self._s = s
-        self._stored: dict[str, list[tuple[int, x509.Certificate, CertFacts]]] = {}
-
-    def _stored_candidates(self, issuer: str) -> list[tuple[int, x509.Certificate, CertFacts]]:
-        if issuer not in self._stored:
-            rows = self._s.execute(
-                select(CertificateRow.id, CertificateRow.der)
-                .where(CertificateRow.subject == issuer, CertificateRow.is_ca.is_(True))
-                .order_by(CertificateRow.id)
-            ).all()
-            out = []
-            for rid, der in rows:
-                cert = x509.load_der_x509_certificate(der)
-                out.append((rid, cert, facts_from_certificate(cert)))
-            self._stored[issuer] = out
-        return self._stored[issuer]
-
-    def issuer_id(self, item: PreparedCertificate, own_id: int) -> int | None:
-        stored = self._stored_candidates(item.facts.issuer)
-        candidates = [(c, f) for _, c, f in stored]
-        index = find_issuer(item.cert, item.facts, candidates)
-        if index is not None:
-            rid = stored[index][0]
-            return rid if rid != own_id else None
-        return None
+    subject: str
+    subject_key_id: str | None
 
 
-def _row_from_facts(
-    facts: CertFacts,
-    der: bytes,
+def _digest_batch(jobs: list[tuple[str, int, bytes, bytes | None, int]]) -> list[Digested]:
+    return [digest(job) for job in jobs]
+
+
+def _merged_problem(parts: list[Digested]) -> str | None:
+    """A file split into slices is rejected when any slice is bad, or when none holds a certificate."""
+    if len(parts) == 1:
+        return parts[0].problem
+    has_certs = any(p.items for p in parts)
+    for piece in parts:
+        harmless = (
+            has_certs
+            and piece.problem is not None
+            and "certificate" in piece.problem
+            and ("not a certificate" in piece.problem or "no certificate" in piece.problem)
+        )
+        if piece.problem and not harmless:
+            return piece.problem
+    return None if has_certs else parts[0].problem
+
+
+def _existing_in_store(s: Session, store_id: int, wanted: set[str]) -> dict[str, int]:
+    query = select(CertificateRow.sha256, CertificateRow.id).where(
+        CertificateRow.store_id == store_id
+    )
+    if len(wanted) <= 500:
+        query = query.where(CertificateRow.sha256.in_(wanted))
+    return {sha: rid for sha, rid in s.execute(query) if sha in wanted}
+
+
+def _row_values(
+    item: PreparedCertificate,
     role: Role,
     store_id: int,
     prepared: PreparedImport,
-    source: str,
     now: datetime,
-) -> CertificateRow:
-    return CertificateRow(
-        store_id=store_id,
-        sha256=facts.sha256,
-        sha1=facts.sha1,
-        subject=facts.subject,
-        subject_cn=facts.subject_cn,
-        issuer=facts.issuer,
-        issuer_cn=facts.issuer_cn,
-        serial=facts.serial,
-        not_before=facts.not_before,
-        not_after=facts.not_after,
-        sans=list(facts.sans),
-        key_type=facts.key_type,
-        key_size=facts.key_size,
-        signature_algorithm=facts.signature_algorithm,
-        is_ca=facts.is_ca,
-        role=role.value,
-        key_usage=list(facts.key_usage),
-        extended_key_usage=list(facts.extended_key_usage),
-        is_ocsp_signer=facts.is_ocsp_signer,
-        ocsp_uris=list(facts.ocsp_uris),
-        ca_issuer_uris=list(facts.ca_issuer_uris),
-        crl_uris=list(facts.crl_uris),
-        subject_key_id=facts.subject_key_id,
-        authority_key_id=facts.authority_key_id,
-        is_lsc=prepared.lsc,
-        source=prepared.how,
-        source_detail=source,
-        imported_at=now,
-        der=der,
+    status: tuple[str, str | None, datetime | None, datetime | None] | None,
+) -> dict[str, Any]:
+    facts = item.facts
+    return {
+        "store_id": store_id,
+        "sha256": facts.sha256,
+        "sha1": facts.sha1,
+        "subject": facts.subject,
+        "subject_cn": facts.subject_cn[:255],
+        "issuer": facts.issuer,
+        "issuer_cn": facts.issuer_cn[:255],
+        "serial": facts.serial,
+        "not_before": facts.not_before,
+        "not_after": facts.not_after,
+        "sans": list(facts.sans),
+        "key_type": facts.key_type,
+        "key_size": facts.key_size,
+        "signature_algorithm": facts.signature_algorithm,
+        "is_ca": facts.is_ca,
+        "role": role.value,
+        "key_usage": list(facts.key_usage),
+        "extended_key_usage": list(facts.extended_key_usage),
+        "is_ocsp_signer": facts.is_ocsp_signer,
+        "ocsp_uris": list(facts.ocsp_uris),
+        "ca_issuer_uris": list(facts.ca_issuer_uris),
+        "crl_uris": list(facts.crl_uris),
+        "subject_key_id": facts.subject_key_id,
+        "authority_key_id": facts.authority_key_id,
+        "is_lsc": prepared.lsc,
+        "source": prepared.how,
+        "source_detail": item.source,
+        "imported_at": now,
+        "issuer_id": None,
+        "endpoint_id": None,
+        "der": item.der,
+        "last_notified_at": None,
+        "revocation_status": status[0] if status else None,
+        "revocation_reason": status[1] if status else None,
+        "revocation_checked_at": status[2] if status else None,
+        "revoked_at": status[3] if status else None,
+    }
+
+
+def _insert_rows(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Insert with plain executemany (the DB-API fast path); SHA-256 -> new ID.
+
+    IDs are read back afterwards: every new row has an ID above the highest one
+    before the insert, and its SHA-256 is unique within this import.
+    """
+    if not rows:
+        return {}
+    table = cast("Table", CertificateRow.__table__)
+    before = s.scalar(select(func.max(CertificateRow.id))) or 0
+    for start in range(0, len(rows), 10_000):
+        s.execute(insert(table), rows[start : start + 10_000])
+    wanted = {r["sha256"] for r in rows}
+    store_id = rows[0]["store_id"]
+    found = s.execute(
+        select(CertificateRow.sha256, CertificateRow.id).where(
+            CertificateRow.id > before, CertificateRow.store_id == store_id
+        )
     )
+    return {sha: rid for sha, rid in found if sha in wanted}
 
 
-def _link_orphans(
-    s: Session, new_rows: Sequence[tuple[CertificateRow, PreparedCertificate]]
-) -> None:
-    cas = [(row, item) for row, item in new_rows if item.facts.is_ca]
-    if not cas:
+def _link_orphans(s: Session, new_cas: Sequence[tuple[int, PreparedCertificate]]) -> None:
+    """Link stored certificates whose issuer arrived only now."""
+    if not new_cas:
         return
-    by_subject: dict[str, list[tuple[CertificateRow, PreparedCertificate]]] = {}
-    for row, item in cas:
-        by_subject.setdefault(item.facts.subject, []).append((row, item))
-    orphans = s.scalars(
-        select(CertificateRow).where(
+    by_subject: dict[str, list[tuple[int, PreparedCertificate]]] = {}
+    for rid, item in new_cas:
+        by_subject.setdefault(item.facts.subject, []).append((rid, item))
+    new_ids = {rid for rid, _ in new_cas}
+    orphans = s.execute(
+        select(CertificateRow.id, CertificateRow.der).where(
             CertificateRow.issuer_id.is_(None),
             CertificateRow.role != Role.ROOT.value,
             CertificateRow.issuer.in_(list(by_subject)),
         )
-    )
-    for orphan in orphans:
-        cert = x509.load_der_x509_certificate(orphan.der)
-        facts = facts_from_certificate(cert)
-        options = by_subject[orphan.issuer]
+    ).all()
+    for orphan_id, der in orphans:
+        if orphan_id in new_ids:
+            continue
+        cert = x509.load_der_x509_certificate(der)
+        facts = facts_from_certificate(cert, der)
+        options = by_subject[facts.issuer]
         index = find_issuer(cert, facts, [(i.cert, i.facts) for _, i in options])
-        if index is not None and options[index][0].id != orphan.id:
-            orphan.issuer_id = options[index][0].id
+        if index is not None:
+            s.execute(
+                update(CertificateRow)
+                .where(CertificateRow.id == orphan_id)
+                .values(issuer_id=options[index][0])
+            )

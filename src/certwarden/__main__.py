@@ -1,0 +1,5 @@
+"""``python -m certwarden``: the CLI."""
+
+from certwarden.interfaces.cli import main
+
+main()
