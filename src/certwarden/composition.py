@@ -17,6 +17,8 @@ from certwarden.adapters.db import Database, default_database_url
 from certwarden.clock import Clock, ManualClock, SystemClock
 from certwarden.errors import ConfigurationError
 from certwarden.services.inventory import InventoryService
+from certwarden.services.monitor import MonitorService
+from certwarden.services.outbox import OutboxService
 from certwarden.services.overview import OverviewService
 from certwarden.services.users import UserService
 
@@ -65,6 +67,15 @@ class App:
     @cached_property
     def inventory(self) -> InventoryService:
         return InventoryService(self.db, self.clock)
+
+    @cached_property
+    def monitor(self) -> MonitorService:
+        return MonitorService(self.db, self.clock)
+
+    @cached_property
+    def outbox(self) -> OutboxService:
+        # CERTWARDEN_SMTP_* variables override the stored SMTP settings.
+        return OutboxService(self.db, self.clock, environ=os.environ)
 
     @cached_property
     def users(self) -> UserService:

@@ -1,0 +1,366 @@
+"""The persistent outbox: notices are stored before they are sent, and retried
+until a mail server accepts them, across process restarts.
+
+    queued = enqueue(session, now=..., kind="expiry-digest", dedupe_key=...,
+                     recipients=[...], subject=..., body=...)   # inside the caller's transaction
+    report = outbox.deliver_due(now)                             # later, from the loop or the CLI
+
+``enqueue`` joins the caller's transaction, so a notice exists exactly when the
+alerts that caused it do. Its ``dedupe_key`` is unique: a second notice with
+the same key is not stored (``enqueue`` returns False), which is what makes a
+repeated run harmless.
+
+Delivery is at-least-once towards the mail server: a notice is marked sent
+only after the server accepted it. If the process dies between the server's
+acceptance and that mark, the notice is sent again, with the same
+``Message-ID`` so that mail clients can recognise the duplicate.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import OutboxMessage
+from certwarden.adapters.smtp import (
+    SmtpDeliveryError,
+    SmtpSettings,
+    SmtpTransport,
+    build_message,
+    smtp_env_overrides,
+    validate_smtp_settings,
+)
+from certwarden.clock import Clock, ensure_utc
+from certwarden.errors import NotFoundError, NotificationError, SettingsError, StorageError
+from certwarden.services.settings_store import load_section, save_section
+
+__all__ = [
+    "SMTP_SECTION",
+    "DeliveryReport",
+    "OutboxEntry",
+    "OutboxService",
+    "OutboxState",
+    "backoff",
+    "enqueue",
+]
+
+SMTP_SECTION = "smtp"
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+
+
+@enum.unique
+class OutboxState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt after ``attempts`` failed ones: 1, 2, 4 ... minutes, at most 1 hour."""
+    return min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
+
+
+def enqueue(
+    session: Session,
+    *,
+    now: datetime,
+    kind: str,
+    dedupe_key: str,
+    recipients: Sequence[str],
+    subject: str,
+    body: str,
+) -> bool:
+    """Add a notice to the outbox in the caller's transaction.
+
+    Returns False (and stores nothing) when a notice with ``dedupe_key`` exists:
+    a notice is never queued twice.
+    """
+    if not recipients:
+        raise NotificationError(f"notice {dedupe_key!r} has no recipients")
+    exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key))
+    if exists is not None:
+        return False
+    session.add(
+        OutboxMessage(
+            created_at=now,
+            kind=kind,
+            dedupe_key=dedupe_key,
+            recipients=list(recipients),
+            subject=subject,
+            body=body,
+            state=OutboxState.PENDING.value,
+            attempts=0,
+            next_attempt_at=now,
+            last_error=None,
+            sent_at=None,
+        )
+    )
+    return True
+
+
+def _iso(when: datetime | None) -> str | None:
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    created_at: datetime
+    kind: str
+    dedupe_key: str
+    recipients: tuple[str, ...]
+    subject: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: OutboxMessage) -> OutboxEntry:
+        return cls(
+            row.id,
+            ensure_utc(row.created_at),
+            row.kind,
+            row.dedupe_key,
+            tuple(row.recipients),
+            row.subject,
+            row.state,
+            row.attempts,
+            ensure_utc(row.next_attempt_at) if row.state == OutboxState.PENDING else None,
+            row.last_error,
+            ensure_utc(row.sent_at) if row.sent_at else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": _iso(self.created_at),
+            "kind": self.kind,
+            "dedupe_key": self.dedupe_key,
+            "recipients": list(self.recipients),
+            "subject": self.subject,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": _iso(self.next_attempt_at),
+            "last_error": self.last_error,
+            "sent_at": _iso(self.sent_at),
+        }
+
+
+@dataclass
+class DeliveryReport:
+    """What one :meth:`OutboxService.deliver_due` call did."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    waiting: int = 0  # pending, but not due yet
+    skipped: str | None = None  # why nothing was attempted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "waiting": self.waiting,
+            "skipped": self.skipped,
+        }
+
+
+TransportFactory = Callable[[SmtpSettings], SmtpTransport]
+
+
+class OutboxService:
+    """Lists and delivers the outbox; holds the SMTP settings."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        environ: Mapping[str, str] | None = None,
+        transport_factory: TransportFactory = SmtpTransport,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._env = smtp_env_overrides(environ or {})
+        self._transport_factory = transport_factory
+
+    # ---------------------------------------------------------------- settings
+
+    def stored_smtp_settings(self) -> SmtpSettings:
+        with self._db.session() as s:
+            stored = load_section(s, SMTP_SECTION) or {}
+        try:
+            return validate_smtp_settings(stored)
+        except SettingsError as exc:
+            raise StorageError(f"the stored SMTP settings are invalid: {exc}") from exc
+
+    def smtp_settings(self) -> SmtpSettings:
+        """Stored settings with the ``CERTWARDEN_SMTP_*`` environment applied on top."""
+        stored = self.stored_smtp_settings()
+        if not self._env:
+            return stored
+        try:
+            return validate_smtp_settings(self._env, stored)
+        except SettingsError as exc:
+            raise SettingsError(
+                {k: f"{v} (from the environment)" for k, v in exc.errors.items()}
+            ) from exc
+
+    @property
+    def env_overrides(self) -> tuple[str, ...]:
+        """Fields whose value comes from the environment."""
+        return tuple(sorted(self._env))
+
+    def update_smtp_settings(self, values: Mapping[str, Any]) -> SmtpSettings:
+        """Validate ``values`` over the stored settings and save; nothing is saved on error."""
+        now = self._clock.now()
+        with self._db.session() as s:
+            stored = validate_smtp_settings(load_section(s, SMTP_SECTION) or {})
+            new = validate_smtp_settings(values, stored)
+            save_section(s, SMTP_SECTION, new.to_stored(), now)
+        return new
+
+    # ---------------------------------------------------------------- reading
+
+    def list(self, *, state: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        """Newest first."""
+        query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
+        if state is not None:
+            query = query.where(OutboxMessage.state == state)
+        with self._db.session() as s:
+            return [OutboxEntry.from_row(r) for r in s.scalars(query)]
+
+    def body(self, entry_id: int) -> str:
+        with self._db.session() as s:
+            row = s.get(OutboxMessage, entry_id)
+            if row is None:
+                raise NotFoundError(f"no outbox notice with ID {entry_id}")
+            return row.body
+
+    def pending_count(self) -> int:
+        with self._db.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.state == OutboxState.PENDING.value)
+                )
+                or 0
+            )
+
+    # ---------------------------------------------------------------- delivery
+
+    def deliver_due(self, now: datetime | None = None, *, limit: int = 100) -> DeliveryReport:
+        """Try every pending notice whose next attempt is due at ``now``.
+
+        A server-level failure (unreachable, timeout, TLS, login) stops the round:
+        every notice of the round not yet sent counts one failed attempt and
+        backs off. A refusal of one message backs off only that one. Each
+        outcome is committed on its own, so a crash loses at most the mark of
+        the message being sent.
+        """
+        now = now or self._clock.now()
+        report = DeliveryReport()
+        with self._db.session() as s:
+            due = list(
+                s.execute(
+                    select(OutboxMessage.id, OutboxMessage.attempts)
+                    .where(
+                        OutboxMessage.state == OutboxState.PENDING.value,
+                        OutboxMessage.next_attempt_at <= now,
+                    )
+                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                    .limit(limit)
+                ).tuples()
+            )
+            report.waiting = int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.state == OutboxState.PENDING.value,
+                        OutboxMessage.next_attempt_at > now,
+                    )
+                )
+                or 0
+            )
+        if not due:
+            return report
+        settings = self.smtp_settings()
+        if not settings.configured:
+            report.skipped = (
+                "no SMTP server is configured (certwarden smtp settings set --host ...); "
+                f"{len(due)} notice(s) wait in the outbox"
+            )
+            return report
+        transport = self._transport_factory(settings)
+        for index, (msg_id, _attempts) in enumerate(due):
+            with self._db.session() as s:
+                row = s.get(OutboxMessage, msg_id)
+                if row is None or row.state != OutboxState.PENDING.value:
+                    continue  # delivered meanwhile by another process
+                message = build_message(
+                    sender=settings.from_address,
+                    recipients=row.recipients,
+                    subject=row.subject,
+                    body=row.body,
+                    message_id=_message_id(row.dedupe_key),
+                    date=ensure_utc(row.created_at),
+                )
+            try:
+                refused = transport.send(message)
+            except SmtpDeliveryError as exc:
+                error = str(exc)
+                report.failed[msg_id] = error
+                self._failed([msg_id], error, now)
+                if exc.server_level:
+                    rest = [m for m, _ in due[index + 1 :]]
+                    if rest:
+                        note = f"not attempted: {error}"
+                        self._failed(rest, note, now)
+                        report.failed.update(dict.fromkeys(rest, note))
+                    break
+                continue
+            except NotificationError as exc:  # the server certificate check refused
+                report.failed[msg_id] = str(exc)
+                self._failed([msg_id], str(exc), now)
+                continue
+            self._sent(msg_id, now, refused)
+            report.sent.append(msg_id)
+        return report
+
+    def _sent(self, msg_id: int, now: datetime, refused: dict[str, str]) -> None:
+        with self._db.session() as s:
+            row = s.get_one(OutboxMessage, msg_id)
+            row.state = OutboxState.SENT.value
+            row.attempts += 1
+            row.sent_at = now
+            row.last_error = (
+                "accepted, but these recipients were refused: "
+                + "; ".join(f"{a}: {r}" for a, r in sorted(refused.items()))
+                if refused
+                else None
+            )
+
+    def _failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
+        with self._db.session() as s:
+            for msg_id in ids:
+                row = s.get(OutboxMessage, msg_id)
+                if row is None or row.state != OutboxState.PENDING.value:
+                    continue
+                row.attempts += 1
+                row.last_error = error
+                row.next_attempt_at = now + backoff(row.attempts)
+
+
+def _message_id(dedupe_key: str) -> str:
+    return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]}@certwarden.invalid>"
