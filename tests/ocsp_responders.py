@@ -259,12 +259,14 @@ def start_openssl_responder(
     extra_args: Sequence[str] = (),
     log: Path | None = None,
     attempts: int = 3,
+    port: int | None = None,
 ) -> OpensslResponder:
     """Start ``openssl ocsp`` on a free loopback port and wait until it answers.
 
     Readiness is a real OCSP request for ``probe_cert`` (a bare TCP connect would
     leave OpenSSL 3.0's responder spinning). The port is picked free, then
-    handed to openssl; when another process grabs it first, we try another.
+    handed to openssl; when another process grabs it first, we try another
+    (unless ``port`` is fixed, e.g. because certificates name it in their AIA).
     """
     log = log or index.with_name(f"openssl-ocsp-{signer.stem}.log")
     probe = (
@@ -274,8 +276,9 @@ def start_openssl_responder(
         .public_bytes(serialization.Encoding.DER)
     )
     last_error = ""
+    fixed_port = port
     for _ in range(attempts):
-        port = free_port()
+        port = fixed_port or free_port()
         args = [
             "openssl", "ocsp", "-index", str(index), "-port", str(port), "-CA", str(ca),
             "-rsigner", str(signer), "-rkey", str(signer_key), "-ignore_err",

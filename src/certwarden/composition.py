@@ -20,6 +20,7 @@ from certwarden.services.inventory import InventoryService
 from certwarden.services.monitor import MonitorService
 from certwarden.services.outbox import OutboxService
 from certwarden.services.overview import OverviewService
+from certwarden.services.revocation import RevocationService, UploadCheck
 from certwarden.services.users import UserService
 
 __all__ = ["App", "AppConfig", "build_app", "load_config"]
@@ -84,6 +85,15 @@ class App:
     @cached_property
     def overview(self) -> OverviewService:
         return OverviewService(self.db, self.clock)
+
+    @cached_property
+    def revocation(self) -> RevocationService:
+        return RevocationService(self.db, self.clock)
+
+    @cached_property
+    def upload(self) -> UploadCheck:
+        """Imports with the revocation check on upload (``commit_checked``)."""
+        return UploadCheck(self.inventory, self.revocation)
 
     def close(self) -> None:
         self.db.dispose()
