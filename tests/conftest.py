@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
+from tests.smtp_fixture import silent_server, smtp_server  # noqa: F401  (real aiosmtpd fixtures)
 
 # A fixed "now" for tests; every test that needs another moves the ManualClock.
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

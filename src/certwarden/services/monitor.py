@@ -491,14 +491,14 @@ class MonitorService:
             )
             .where(CertificateRow.not_after <= window_end, *self._monitored(settings))
             .order_by(CertificateRow.not_after, CertificateRow.id)
-        ).tuples()
+        )
         stores: dict[int, str] | None = None
         out: list[DueCertificate] = []
         for cid, store_id, subject, serial, sha256, not_after, is_lsc, last in rows:
             if last is not None and ensure_utc(last) > notified_before:
                 continue
             if stores is None:
-                stores = dict(s.execute(select(Store.id, Store.name)).tuples().all())
+                stores = dict(s.execute(select(Store.id, Store.name)).all())
             out.append(
                 DueCertificate(
                     certificate_id=cid,

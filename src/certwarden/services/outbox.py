@@ -280,7 +280,7 @@ class OutboxService:
                     )
                     .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                     .limit(limit)
-                ).tuples()
+                )
             )
             report.waiting = int(
                 s.scalar(
