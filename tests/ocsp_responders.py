@@ -19,6 +19,7 @@ process started here is killed (its whole process group) on stop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import http.client
 import os
@@ -27,6 +28,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -351,6 +353,10 @@ class FaultResponder:
     def __init__(self) -> None:
         self._routes: dict[str, Handler] = {}
         self.requests: dict[str, list[bytes]] = {}
+        self.methods: dict[str, list[str]] = {}
+        self.endless_bytes_sent: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        self.peers: dict[str, list[int]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -382,16 +388,89 @@ class FaultResponder:
         """Answer each request with ``make(request_der)`` (e.g. echo a wrong nonce)."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            der = await request.read()
+            der = self.requests[path.strip("/")][-1]
             return web.Response(body=make(der), headers={"Content-Type": OCSP_CONTENT_TYPE})
+
+        return self.add(path, handler)
+
+    def serve_redirect(self, path: str, location: str, status: int = 302) -> str:
+        async def handler(_request: web.Request) -> web.StreamResponse:
+            return web.Response(status=status, headers={"Location": location})
+
+        return self.add(path, handler)
+
+    def serve_slow(self, path: str, body: bytes, delay: float) -> str:
+        """Answers correctly, but only after ``delay`` seconds."""
+
+        async def handler(_request: web.Request) -> web.StreamResponse:
+            await asyncio.sleep(delay)
+            return web.Response(body=body, headers={"Content-Type": OCSP_CONTENT_TYPE})
+
+        return self.add(path, handler)
+
+    def serve_endless(self, path: str) -> str:
+        """A chunked body that never ends (until the client goes away)."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(headers={"Content-Type": OCSP_CONTENT_TYPE})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            chunk = b"\x30\x82" * 32768
+            self.endless_bytes_sent[path] = 0
+            with contextlib.suppress(Exception):  # the client hung up: that is the point
+                while True:
+                    await response.write(chunk)
+                    self.endless_bytes_sent[path] += len(chunk)
+            return response
+
+        return self.add(path, handler)
+
+    def serve_truncated(self, path: str, body: bytes, keep: int) -> str:
+        """Announces ``len(body)`` bytes, sends ``keep`` of them, then drops the connection."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            response = web.StreamResponse(
+                headers={"Content-Type": OCSP_CONTENT_TYPE, "Content-Length": str(len(body))}
+            )
+            await response.prepare(request)
+            await response.write(body[:keep])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+
+        return self.add(path, handler)
+
+    def serve_counting(self, path: str, body: bytes, delay: float) -> str:
+        """Answers after ``delay``; records the most requests seen in flight at once
+        (``max_in_flight[path]``) and the client ports (``peers[path]``)."""
+        self.max_in_flight[path] = 0
+        in_flight = 0
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            nonlocal in_flight
+            in_flight += 1
+            self.max_in_flight[path] = max(self.max_in_flight[path], in_flight)
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.peers.setdefault(path, []).append(peer[1] if peer else -1)
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                in_flight -= 1
+            return web.Response(body=body, headers={"Content-Type": OCSP_CONTENT_TYPE})
 
         return self.add(path, handler)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"].strip("/")
+        route = path if path in self._routes else path.split("/", 1)[0]
+        self.methods.setdefault(route, []).append(request.method)
         if request.method == "POST":
-            self.requests.setdefault(path, []).append(await request.read())
-        handler = self._routes.get(path) or self._routes.get(path.split("/", 1)[0])
+            self.requests.setdefault(route, []).append(await request.read())
+        elif request.method == "GET" and route != path:
+            # RFC 6960 A.1: GET {url}/{url-encoding of base64 of the DER request}
+            encoded = urllib.parse.unquote(path.split("/", 1)[1])
+            self.requests.setdefault(route, []).append(base64.b64decode(encoded))
+        handler = self._routes.get(route)
         if handler is None:
             return web.Response(status=404, text=f"no route {path!r}")
         return await handler(request)
