@@ -322,6 +322,16 @@ class SmtpTransport:
             raise SmtpDeliveryError(
                 f"{self.where} answered {exc.code} {exc.message}", server_level=True
             ) from exc
+        except aiosmtplib.SMTPConnectError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ssl.SSLError):
+                raise SmtpDeliveryError(
+                    f"TLS with {self.where} failed: {cause.reason or cause}", server_level=True
+                ) from exc
+            why = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(exc)
+            raise SmtpDeliveryError(
+                f"cannot connect to {self.where}: {why}", server_level=True
+            ) from exc
         except aiosmtplib.SMTPException as exc:
             raise SmtpDeliveryError(f"{self.where}: {exc}", server_level=True) from exc
         except ssl.SSLError as exc:
