@@ -524,3 +524,101 @@ def running(responder: FaultResponder) -> Iterator[FaultResponder]:
         yield responder
     finally:
         responder.stop()
+
+
+# ------------------------------------------- a live FakeCA responder (any batch)
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """What a (possibly multi-certificate) OCSP request asks: serials and nonce."""
+
+    serials: tuple[int, ...]
+    key_hashes: tuple[bytes, ...]
+    nonce: bytes | None
+
+
+def parse_request(der: bytes) -> ParsedRequest:
+    """Read an OCSPRequest (RFC 6960 4.1.1) — cryptography only reads single ones."""
+    from certwarden.core.ocsp import _der
+
+    top = _der.read_tlv(der)
+    tbs = _der.children(der, top)[0]
+    serials: list[int] = []
+    key_hashes: list[bytes] = []
+    nonce = None
+    for part in _der.children(der, tbs):
+        if part.tag == _der.SEQUENCE:  # requestList
+            for request in _der.children(der, part):
+                cert_id = _der.children(der, request)[0]
+                fields_ = _der.children(der, cert_id)
+                key_hashes.append(fields_[2].content(der))
+                serials.append(_der.decode_integer(fields_[3].content(der)))
+        elif part.tag == 0xA2:  # [2] EXPLICIT Extensions
+            extensions = _der.children(der, part)[0]
+            for ext in _der.children(der, extensions):
+                items = _der.children(der, ext)
+                if _der.decode_oid(items[0].content(der)) == "1.3.6.1.5.5.7.48.1.2":
+                    value = items[-1].content(der)  # extnValue: OCTET STRING (nonce)
+                    nonce = _der.read_tlv(value).content(value)
+    return ParsedRequest(tuple(serials), tuple(key_hashes), nonce)
+
+
+@dataclass
+class LiveAnswer:
+    status: str = "good"  # good | revoked | unknown
+    revoked_at: datetime | None = None
+    reason: x509.ReasonFlags | None = None
+
+
+class FakeCAResponder:
+    """Answers any request about certificates ``ca`` issued, from ``answers``
+    (serial -> :class:`LiveAnswer`; absent serials are ``unknown``), echoing the
+    nonce. Tests change ``answers`` to make a status change; ``batch_sizes``
+    records how many certificates each request asked about. With
+    ``single_only`` it answers multi-certificate requests ``malformedRequest``
+    (a responder that does not batch)."""
+
+    def __init__(
+        self,
+        ca: object,
+        certs: Sequence[x509.Certificate],
+        *,
+        this_update: Callable[[], datetime],
+        signer: Issued | None = None,
+        single_only: bool = False,
+    ) -> None:
+        self.ca = ca
+        self.certs = {c.serial_number: c for c in certs}
+        self.answers: dict[int, LiveAnswer] = {c.serial_number: LiveAnswer() for c in certs}
+        self.this_update = this_update
+        self.signer = signer
+        self.single_only = single_only
+        self.batch_sizes: list[int] = []
+
+    def __call__(self, der: bytes) -> bytes:
+        from tests.fakeca import unsuccessful
+
+        request = parse_request(der)
+        self.batch_sizes.append(len(request.serials))
+        if self.single_only and len(request.serials) > 1:
+            return unsuccessful("malformedRequest")
+        now = self.this_update()
+        answers = []
+        for serial in request.serials:
+            cert = self.certs.get(serial)
+            live = self.answers.get(serial)
+            if cert is None or live is None:
+                continue
+            answers.append(
+                self.ca.answer(  # type: ignore[attr-defined]
+                    cert,
+                    live.status,
+                    this_update=now,
+                    revoked_at=live.revoked_at,
+                    revocation_reason=live.reason,
+                )
+            )
+        if not answers:
+            return unsuccessful("unauthorized")
+        return self.ca.response(*answers, signer=self.signer, nonce=request.nonce)  # type: ignore[attr-defined,no-any-return]
