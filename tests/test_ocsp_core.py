@@ -1010,3 +1010,32 @@ def test_cache_is_bounded_lru() -> None:
     assert len(cache) == 2
     assert cache.get(_cid(2), T0) is None
     assert cache.get(_cid(1), T0) is not None and cache.get(_cid(3), T0) is not None
+
+
+# ------------------------------------------------------------- never Good by accident
+
+
+@pytest.mark.parametrize("signer", ["issuer", "delegated"])
+def test_no_single_byte_change_turns_into_a_different_good(pki: Pki, signer: str) -> None:
+    """Flip every byte of a genuine response: the verifier never raises, and
+    whenever it still says Good, what was signed is exactly what the genuine
+    signer signed (only unsigned encoding details, such as a BIT STRING's
+    unused-bits octet, can change without consequence)."""
+    kw: dict[str, Any] = {"signer": pki.delegated} if signer == "delegated" else {}
+    genuine = pki.ca.response(pki.ca.answer(pki.leaf.cert), **kw)
+    original = parse_response(genuine)
+    cid = pki.cid(pki.leaf)
+    seen: set[Reason | None] = set()
+    for position in range(len(genuine)):
+        for mask in (0x01, 0x80, 0xFF):
+            mutated = bytearray(genuine)
+            mutated[position] ^= mask
+            (result,) = verify_response(
+                bytes(mutated), cert_ids=[cid], issuers=[pki.ca.cert], now=T0
+            )
+            seen.add(result.reason)
+            if result.status is not CertStatus.UNDETERMINED:
+                assert result.status is CertStatus.GOOD
+                again = parse_response(bytes(mutated))
+                assert (again.tbs, again.signature) == (original.tbs, original.signature)
+    assert {Reason.MALFORMED_RESPONSE, Reason.BAD_SIGNATURE, Reason.CERTID_MISMATCH} <= seen

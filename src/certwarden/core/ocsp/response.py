@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from certwarden.core.ocsp import _der
-from certwarden.core.ocsp.certid import CertId, hash_algorithm_from
+from certwarden.core.ocsp.certid import CertId, hash_algorithm_from, issuer_hashes
 from certwarden.core.ocsp.request import NONCE_OID
 from certwarden.core.ocsp.results import CertStatus
 from certwarden.core.ocsp.signature import (
@@ -101,6 +101,15 @@ def parse_response(der: bytes) -> ParsedResponse:
     """Read ``der`` as an OCSPResponse. Raises :class:`MalformedResponseError`."""
     if not der:
         raise MalformedResponseError("the response is empty")
+    if der[:1] != b"\x30":
+        # OCSPResponse is a SEQUENCE (RFC 6960 4.2.1): say plainly what came instead.
+        head = der.lstrip()[:10]
+        kind = (
+            "text (PEM or HTML?), not DER"
+            if head.startswith((b"-----", b"<"))
+            else "not DER: it does not start with a SEQUENCE"
+        )
+        raise MalformedResponseError(f"{kind} ({len(der)} bytes)")
     try:
         response = ocsp.load_der_ocsp_response(der)
         status = STATUS_NAMES[response.response_status]
@@ -135,7 +144,7 @@ def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> Pa
         responder_key_hash=response.responder_key_hash,
         produced_at=response.produced_at_utc,
         singles=singles,
-        certificates=tuple(response.certificates),
+        certificates=tuple(_checked(c) for c in response.certificates),
         nonce=nonce,
         tbs=response.tbs_response_bytes,
         signature=response.signature,
@@ -148,6 +157,20 @@ def _signature_algorithm(der: bytes, response: ocsp.OCSPResponse) -> SignatureAl
     # Only RSASSA-PSS carries parameters that matter (RFC 4055 3.1).
     parameters = _signature_parameters(der) if oid == PSS_OID else None
     return parse_signature_algorithm(oid, parameters)
+
+
+def _checked(cert: x509.Certificate) -> x509.Certificate:
+    """An included certificate, read through now: cryptography parses lazily,
+    and a broken one must make the response malformed here, not fail later."""
+    try:
+        _ = (cert.subject, cert.issuer, cert.extensions)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+        issuer_hashes(cert)  # the byKey ResponderID compares against its key hash
+    except Exception as exc:
+        raise MalformedResponseError(
+            f"the response includes an unreadable certificate ({_short(exc)})"
+        ) from exc
+    return cert
 
 
 def _single(single: ocsp.OCSPSingleResponse) -> SingleAnswer:

@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
-from certwarden.interfaces.cli import _demo, _inventory, _monitor
+from certwarden.interfaces.cli import _demo, _inventory, _monitor, _ocsp
 from certwarden.interfaces.cli._context import CliState, console_err
 
 
@@ -69,6 +69,7 @@ def _root(
 _inventory.register(app)
 _demo.register(app)
 _monitor.register(app)
+_ocsp.register(app)
 
 
 def main() -> None:
