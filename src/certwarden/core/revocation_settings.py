@@ -46,6 +46,7 @@ SECURITY_SECTION = "security"
 
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_INTERVAL = timedelta(days=365)
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(h|hours?|d|days?)\s*$", re.IGNORECASE)
 _MAX_VALIDITY_FREQUENCY_HOURS = 720  # 30 days
 
 
@@ -267,11 +268,36 @@ class RevocationSettings(_Section):
                 "is required when OCSP is enabled with 'Use configured OCSP URI'"
             )
         enable_check = c.boolean("enable_revocation_check", d.enable_revocation_check)
+        data = dict(data or {})
+        every_text = data.get("check_every")
+        if isinstance(every_text, str) and not every_text.strip().isdigit():
+            # "24h", "2 days": the number and the unit in one field.
+            match = _INTERVAL.match(every_text)
+            if match is None:
+                c.errors["check_every"] = (
+                    f"{every_text!r} is not an interval; write a number and hours or days, "
+                    "like 24h or 2d"
+                )
+            else:
+                c.data = {
+                    **c.data,
+                    "check_every": match.group(1),
+                    "check_every_unit": "days" if match.group(2).startswith("d") else "hours",
+                }
         unit = c.choice("check_every_unit", IntervalUnit, d.check_every_unit)
         max_every = _MAX_INTERVAL.days * (24 if unit is IntervalUnit.HOURS else 1)
-        every = int(
-            c.number(
-                "check_every", d.check_every, low=1, high=max_every, integer=True, unit=f" {unit}"
+        every = (
+            d.check_every
+            if "check_every" in c.errors
+            else int(
+                c.number(
+                    "check_every",
+                    d.check_every,
+                    low=1,
+                    high=max_every,
+                    integer=True,
+                    unit=f" {unit}",
+                )
             )
         )
         hash_algorithm = c.choice("hash_algorithm", HashAlgorithm, d.hash_algorithm)
@@ -323,14 +349,28 @@ class EnterpriseParams(_Section):
         d = cls()
         c = _Checker(data or {}, cls.field_names())
         check = c.boolean("certificate_validity_check", d.certificate_validity_check)
-        hours = int(
-            c.number(
-                "validity_check_frequency_hours",
-                d.validity_check_frequency_hours,
-                low=1,
-                high=_MAX_VALIDITY_FREQUENCY_HOURS,
-                integer=True,
-                unit=" hours",
+        frequency = c.data.get("validity_check_frequency_hours")
+        if isinstance(frequency, str) and not frequency.strip().isdigit():
+            match = _INTERVAL.match(frequency)
+            if match is None:
+                c.errors["validity_check_frequency_hours"] = (
+                    f"{frequency!r} is not a number of hours; write e.g. 12 or 12h (or 2d)"
+                )
+            else:
+                n = int(match.group(1)) * (24 if match.group(2).startswith("d") else 1)
+                c.data = {**c.data, "validity_check_frequency_hours": n}
+        hours = (
+            d.validity_check_frequency_hours
+            if c.errors.get("validity_check_frequency_hours")
+            else int(
+                c.number(
+                    "validity_check_frequency_hours",
+                    d.validity_check_frequency_hours,
+                    low=1,
+                    high=_MAX_VALIDITY_FREQUENCY_HOURS,
+                    integer=True,
+                    unit=" hours",
+                )
             )
         )
         c.done()

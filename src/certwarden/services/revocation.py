@@ -780,19 +780,13 @@ class RevocationService:
                 f"{cert.subject.rfc4514_string()}"
             )
         target = Target(cert, facts.sha256, facts.subject, issuer, facts.ocsp_uris)
-        if (
-            url is None
-            and not _http_uris(facts.ocsp_uris)
-            and (
-                settings.responder_source is not ResponderSource.CONFIGURED
-                or not settings.configured_uri
-            )
-        ):
-            raise InputError(
-                f"{facts.subject} names no http(s) OCSP responder; give one with --url"
-            )
-        if url is None and not settings.configured_uri:
-            url = _http_uris(facts.ocsp_uris)[0]
+        if url is None:
+            url = _choose_url(settings, target)
+            if url is None:
+                raise InputError(
+                    f"{facts.subject} names no http(s) OCSP responder in its AIA extension; "
+                    "give one with --url"
+                )
         with self._db.session() as s:
             trusted = _trusted_responders(s, settings.trusted_responder_store)
             common_criteria = SecuritySettings.from_dict(

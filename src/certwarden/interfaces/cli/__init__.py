@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
-from certwarden.interfaces.cli import _demo, _inventory, _monitor, _ocsp
+from certwarden.interfaces.cli import _demo, _inventory, _monitor, _ocsp, _revocation
 from certwarden.interfaces.cli._context import CliState, console_err
 
 
@@ -70,6 +70,7 @@ _inventory.register(app)
 _demo.register(app)
 _monitor.register(app)
 _ocsp.register(app)
+_revocation.register(app)
 
 
 def main() -> None:
