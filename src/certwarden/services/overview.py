@@ -27,9 +27,17 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from certwarden.adapters.db import Database
-from certwarden.adapters.db.models import CertificateRow, OcspCheck, Store
+from certwarden.adapters.db.models import (
+    Alert,
+    CertificateRow,
+    OcspCheck,
+    OutboxMessage,
+    ServiceState,
+    Store,
+)
 from certwarden.clock import Clock, ensure_utc
 from certwarden.errors import InputError, NotFoundError, SettingsError
+from certwarden.services.alerts import AlertRecord, list_alerts
 from certwarden.services.inventory import CertificateRecord, iso
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "OverviewService",
     "Page",
     "RevocationState",
+    "ServiceStateRecord",
     "TimelineBucket",
 ]
 
@@ -182,6 +191,26 @@ class OcspCheckRecord:
             "this_update": iso(self.this_update),
             "next_update": iso(self.next_update),
             "has_response": self.has_response,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceStateRecord:
+    name: str
+    status: str
+    changed_at: datetime
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    detail: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "changed_at": iso(self.changed_at),
+            "last_run_at": iso(self.last_run_at),
+            "next_run_at": iso(self.next_run_at),
+            "detail": self.detail,
         }
 
 
@@ -456,3 +485,51 @@ class OverviewService:
             (st, cn, icn, serial, sha, ensure_utc(nb), ensure_utc(na), status)
             for st, cn, icn, serial, sha, nb, na, status in rows
         ]
+
+    def alerts(
+        self, *, limit: int = 100, offset: int = 0, kind: str | None = None
+    ) -> tuple[list[AlertRecord], int]:
+        """The alert log, newest first, and how many alerts match."""
+        counted = select(func.count()).select_from(Alert)
+        if kind:
+            counted = counted.where(Alert.kind == kind)
+        with self._db.session() as s:
+            total = s.scalar(counted) or 0
+            return list_alerts(s, limit=limit, offset=offset, kind=kind), total
+
+    def service_states(self) -> list[ServiceStateRecord]:
+        """Every background service's persisted state (the Control Center's table)."""
+        with self._db.session() as s:
+            return [
+                ServiceStateRecord(
+                    r.name,
+                    r.status,
+                    ensure_utc(r.changed_at),
+                    _opt(r.last_run_at),
+                    _opt(r.next_run_at),
+                    dict(r.detail or {}),
+                )
+                for r in s.scalars(select(ServiceState).order_by(ServiceState.name))
+            ]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Notices in the outbox per state (pending also counts those failing and retrying)."""
+        with self._db.session() as s:
+            return {
+                state: int(n)
+                for state, n in s.execute(
+                    select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+                )
+            }
+
+    def outbox_failing(self) -> int:
+        """Pending notices that have failed at least once (being retried)."""
+        with self._db.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.state == "pending", OutboxMessage.attempts > 0)
+                )
+                or 0
+            )

@@ -1,0 +1,439 @@
+"""The ASGI application: :func:`create_app` wires the API, the pages, login,
+metrics, static files and the error handling around one :class:`App`.
+
+Nothing is built at import time; ``certwarden serve`` (and the tests) call
+``create_app(app)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+import certwarden
+from certwarden.composition import App
+from certwarden.errors import (
+    CertwardenError,
+    ConfigurationError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    NotificationError,
+    OcspError,
+    SettingsError,
+    StorageError,
+)
+from certwarden.interfaces.web import api, ops_pages, pages
+from certwarden.interfaces.web.context import (
+    MailInbox,
+    NotSignedIn,
+    WebContext,
+    notification_window,
+    principal_of,
+)
+from certwarden.interfaces.web.metrics import MetricsRegistry
+from certwarden.interfaces.web.rendering import build_templates, render
+from certwarden.interfaces.web.security import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_LIFETIME,
+    AuthGate,
+    Receive,
+    Scope,
+    Send,
+    SessionCodec,
+)
+from certwarden.services.users import AuthenticationError, LoginThrottledError
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("certwarden.web")
+
+STATIC = Path(__file__).parent / "static"
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _swagger_assets() -> Path | None:
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return path if (path / "swagger-ui-bundle.js").exists() else None
+
+
+def _status_for(exc: CertwardenError) -> int:
+    if isinstance(exc, LoginThrottledError):
+        return 429
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, InputError):
+        return 422
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, OcspError | NotificationError):
+        return 502
+    if isinstance(exc, StorageError):
+        return 503
+    if isinstance(exc, ConfigurationError):
+        return 500
+    return 400
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path == "/metrics" or principal_of(request) is None
+
+
+HTML_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI boots from an inline script.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """Adds the usual hardening headers; HTML gets a strict Content-Security-Policy."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        https = scope.get("scheme") == "https"
+
+        async def wrapped(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                content_type = dict(headers).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    csp = DOCS_CSP if path == "/api/docs" else HTML_CSP
+                    extra.append((b"content-security-policy", csp.encode()))
+                if not path.startswith("/static/") and b"cache-control" not in names:
+                    extra.append((b"cache-control", b"no-store"))
+                if https:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                message["headers"] = headers + [(k, v) for k, v in extra if k not in names]
+            await send(message)
+
+        await self.app(scope, receive, wrapped)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a local path: never another site (open redirects)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if value.startswith("/login") or value.startswith("/logout"):
+        return "/"
+    return value
+
+
+def create_app(
+    app: App,
+    *,
+    demo_inbox: MailInbox | None = None,
+    demo_notes: Sequence[str] = (),
+    metrics_public: bool = True,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+) -> FastAPI:
+    """The certwarden web application (UI, API, metrics) over ``app``.
+
+    Args:
+        demo_inbox: the captured mail of ``serve --demo`` (shown at ``/mail``).
+        metrics_public: serve ``/metrics`` without authentication (on by default,
+            as Prometheus scrapers expect); off, it takes an API token.
+        lifespan_hooks: async context managers entered at startup and left at
+            shutdown (``serve`` runs its background loop in one).
+    """
+
+    @asynccontextmanager
+    async def lifespan(web: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for hook in lifespan_hooks:
+                await stack.enter_async_context(hook(web))
+            yield
+
+    web = FastAPI(
+        title="certwarden",
+        version=certwarden.__version__ if hasattr(certwarden, "__version__") else "0.1.0",
+        summary="Trust-store inventory, expiry notices and OCSP revocation checks.",
+        description=(
+            "Every request needs an API token: `Authorization: Bearer cwt_...` "
+            "(create one under Administration > API tokens, or `certwarden tokens create`). "
+            "Field names match the CLI's `--json` output; lists are paginated with "
+            '`limit`/`offset` and carry `total`; errors are `{"detail": ...}`.'
+        ),
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    codec = SessionCodec(app.users, app.clock)
+    ctx = WebContext(
+        app=app,
+        codec=codec,
+        demo_inbox=demo_inbox,
+        demo_notes=list(demo_notes),
+        metrics_public=metrics_public,
+    )
+    web.state.ctx = ctx
+    web.state.templates = build_templates()
+    web.state.metrics = MetricsRegistry(app, lambda: notification_window(app))
+
+    swagger = _swagger_assets()
+    if swagger is not None:
+        web.mount("/static/swagger", StaticFiles(directory=swagger), name="swagger")
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    _install_auth_routes(web, ctx)
+    _install_misc_routes(web, ctx, swagger is not None)
+    web.include_router(api.router)
+    web.include_router(pages.router)
+    web.include_router(ops_pages.router)
+    _install_error_handlers(web, ctx)
+
+    web.add_middleware(AuthGate, codec=codec, users=app.users, metrics_public=metrics_public)
+    web.add_middleware(SecurityHeaders)
+    return web
+
+
+def _install_auth_routes(web: FastAPI, ctx: WebContext) -> None:
+    templates: Jinja2Templates = web.state.templates
+
+    def login_page(
+        request: Request,
+        *,
+        error: str = "",
+        status_code: int = 200,
+        username: str = "",
+        next_url: str = "/",
+    ) -> HTMLResponse:
+        nonce = ctx.codec.login_nonce()
+        notice = ""
+        if request.query_params.get("changed"):
+            notice = "Your password was changed. Sign in with the new one."
+        elif request.query_params.get("bye"):
+            notice = "You are signed out."
+        response = templates.TemplateResponse(
+            request,
+            "login.html",
+            {
+                "csrf": ctx.codec.login_csrf(nonce),
+                "error": error,
+                "notice": notice,
+                "username": username,
+                "next": next_url,
+            },
+            status_code=status_code,
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            max_age=3600,
+            path="/login",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @web.get("/login", include_in_schema=False)
+    def login_form(request: Request) -> Response:
+        if principal_of(request) is not None:
+            return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
+        return login_page(request, next_url=_safe_next(request.query_params.get("next")))
+
+    @web.post("/login", include_in_schema=False)
+    async def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=256)] = "",
+        password: Annotated[str, Form(max_length=1024)] = "",
+        csrf_token: Annotated[str, Form(max_length=256)] = "",
+        next: Annotated[str, Form(max_length=2048)] = "/",
+    ) -> Response:
+        target = _safe_next(next)
+        if not ctx.codec.check_login_csrf(request.cookies.get(LOGIN_COOKIE), csrf_token):
+            return login_page(
+                request,
+                error="The sign-in form expired or did not come from certwarden. Try again.",
+                status_code=403,
+                username=username,
+                next_url=target,
+            )
+        client = request.client.host if request.client else ""
+        try:
+            user = await run_in_threadpool(
+                ctx.app.users.authenticate, username, password, client=client
+            )
+        except LoginThrottledError as exc:
+            return login_page(
+                request,
+                error=exc.diagnostics(),
+                status_code=429,
+                username=username,
+                next_url=target,
+            )
+        except AuthenticationError:
+            return login_page(
+                request,
+                error="Wrong user name or password.",
+                status_code=401,
+                username=username,
+                next_url=target,
+            )
+        await run_in_threadpool(
+            ctx.app.users.audit, user.username, "login", user.username, {"client": client}
+        )
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            await run_in_threadpool(ctx.codec.issue, user),
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        response.delete_cookie(LOGIN_COOKIE, path="/login")
+        return response
+
+    @web.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        principal = principal_of(request)
+        form = await request.form()
+        token = form.get("csrf_token")
+        if principal is None or not ctx.codec.check_csrf(
+            principal.nonce, token if isinstance(token, str) else None
+        ):
+            raise HTTPException(403, "sign-out refused: the form did not come from certwarden")
+        await run_in_threadpool(ctx.app.users.audit, principal.actor, "logout", "")
+        response = RedirectResponse("/login?bye=1", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+
+def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> None:
+    @web.get("/health", include_in_schema=False)
+    def health() -> JSONResponse:
+        ctx.app.users.count_users()  # the database answers
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @web.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
+    @web.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        per_certificate = request.query_params.get("detail") != "summary"
+        body = web.state.metrics.render(per_certificate=per_certificate)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @web.get("/api/docs", include_in_schema=False)
+    def docs() -> Response:
+        if not has_swagger:
+            raise NotFoundError("the API docs assets (swagger-ui-py) are not installed")
+        page: Response = get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="certwarden API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+            swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": False},
+        )
+        return page
+
+
+def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
+    def page_error(request: Request, status: int, message: str) -> Response:
+        principal = principal_of(request)
+        if principal is None or _wants_json(request):
+            return JSONResponse({"detail": message}, status_code=status)
+        return render(
+            request,
+            ctx,
+            principal,
+            "error.html",
+            title={
+                401: "Not signed in",
+                403: "Not allowed",
+                404: "Not found",
+                409: "Conflict",
+                422: "Not accepted",
+                429: "Too many requests",
+            }.get(status, "Something went wrong"),
+            active="",
+            status_code=status,
+            message=message,
+        )
+
+    @web.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, _exc: NotSignedIn) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    @web.exception_handler(CertwardenError)
+    async def certwarden_error(request: Request, exc: CertwardenError) -> Response:
+        status = _status_for(exc)
+        if _wants_json(request):
+            body: dict[str, Any] = {"detail": exc.diagnostics()}
+            if isinstance(exc, SettingsError):
+                body["errors"] = exc.errors
+            return JSONResponse(body, status_code=status)
+        return page_error(request, status, exc.diagnostics())
+
+    @web.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return page_error(request, exc.status_code, str(exc.detail))
+
+    @web.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        if _wants_json(request):
+            return JSONResponse({"detail": [_clean(p) for p in problems]}, status_code=422)
+        text = "; ".join(
+            f"{'.'.join(str(x) for x in p.get('loc', ())[1:])}: {p.get('msg')}" for p in problems
+        )
+        return page_error(request, 422, f"the request was not understood: {text}")
+
+    @web.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"}, status_code=500
+        )
+
+
+def _clean(problem: Any) -> dict[str, Any]:
+    """A validation problem without the raw input echoed back (it may be a password)."""
+    return {k: v for k, v in dict(problem).items() if k in {"type", "loc", "msg"}}

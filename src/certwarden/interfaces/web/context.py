@@ -1,0 +1,106 @@
+"""What every route can reach: the wired :class:`App`, the session codec,
+templates, and the optional demo parts; plus the principal checks.
+
+Routes declare what they need with ``Annotated`` dependencies:
+
+    def page(ctx: Ctx, who: Viewer) -> ...      # any signed-in user
+    def change(ctx: Ctx, who: Admin) -> ...     # admins only
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any, Protocol
+
+from fastapi import Depends, HTTPException, Request
+
+from certwarden.composition import App
+from certwarden.core.expiry import DEFAULT_SETTINGS
+from certwarden.interfaces.web.security import Principal, SessionCodec
+
+__all__ = [
+    "Admin",
+    "Ctx",
+    "MailInbox",
+    "MailMessage",
+    "Viewer",
+    "WebContext",
+    "notification_window",
+]
+
+
+class MailMessage(Protocol):
+    """One captured e-mail (the demo's inbox)."""
+
+    id: int
+    received_at: Any
+    sender: str
+    recipients: Sequence[str]
+    subject: str
+    body: str
+
+
+class MailInbox(Protocol):
+    def messages(self) -> Sequence[MailMessage]: ...
+
+
+@dataclass
+class WebContext:
+    app: App
+    codec: SessionCodec
+    demo_inbox: MailInbox | None = None
+    demo_notes: list[str] = field(default_factory=list)
+    metrics_public: bool = True
+    extra_lifespan: Callable[..., Any] | None = None
+
+
+def get_ctx(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.ctx
+    return ctx
+
+
+def principal_of(request: Request) -> Principal | None:
+    state = request.scope.get("state") or {}
+    principal = state.get("principal")
+    return principal if isinstance(principal, Principal) else None
+
+
+class NotSignedIn(Exception):  # noqa: N818 - a control-flow signal, not an error report
+    """Raised by page dependencies; handled by sending the browser to the login page."""
+
+
+def require_user(request: Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:
+        # The gate answers anonymous requests before routing; this is the belt to its braces.
+        if request.url.path.startswith("/api/"):
+            raise HTTPException(401, "authentication required", {"WWW-Authenticate": "Bearer"})
+        raise NotSignedIn()
+    return principal
+
+
+def require_admin(request: Request) -> Principal:
+    principal = require_user(request)
+    if not principal.is_admin:
+        raise HTTPException(
+            403, f"user {principal.user.username!r} has the viewer role; this needs an admin"
+        )
+    return principal
+
+
+Ctx = Annotated[WebContext, Depends(get_ctx)]
+Viewer = Annotated[Principal, Depends(require_user)]
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+def notification_window(app: App) -> timedelta:
+    """The Certificate Monitor's notification window (its default until the monitor exists)."""
+    monitor = getattr(app, "monitor", None)
+    if monitor is not None:
+        settings = monitor.settings()
+        window = getattr(settings, "window", None)
+        if isinstance(window, timedelta):
+            return window
+    return DEFAULT_SETTINGS.window

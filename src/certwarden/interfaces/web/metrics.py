@@ -1,0 +1,244 @@
+"""Prometheus metrics, in the conventions the certificate exporters made familiar.
+
+Per certificate (labels ``store``, ``subject_CN``, ``issuer_CN``,
+``serial_number``, ``fingerprint`` = the first 16 hex digits of SHA-256):
+
+* ``x509_cert_not_before`` / ``x509_cert_not_after``: epoch seconds;
+* ``x509_cert_expired``: 1 once notAfter has passed (RFC 5280: strictly after);
+* ``certwarden_cert_revocation_status``: 1, with a ``status`` label of
+  ``good``, ``revoked``, ``unknown``, ``could_not_tell`` or ``not_checked`` —
+  a certificate never checked is ``not_checked``, never ``good``.
+
+Aggregates: certificates per expiry and revocation state, OCSP checks recorded
+per status, outbox notices per state, the services' last and next runs, and
+— from the ``serve`` loop, which times them — monitor runs, revocation runs
+and outbox deliveries with their latencies.
+
+Everything from the database is read at scrape time by a custom collector
+(no global state); the loop's counters live in a registry owned by one app.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from certwarden.composition import App
+from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
+from certwarden.services.overview import RevocationState
+
+__all__ = ["CertwardenCollector", "LoopMetrics", "MetricsRegistry"]
+
+LABELS = ["store", "subject_CN", "issuer_CN", "serial_number", "fingerprint"]
+_STATUSES = {s.value for s in RevocationState}
+
+
+def _status(raw: str | None) -> str:
+    if raw is None:
+        return RevocationState.NOT_CHECKED.value
+    return raw if raw in _STATUSES else RevocationState.COULD_NOT_TELL.value
+
+
+class CertwardenCollector(Collector):
+    """Reads the inventory and the services' state from the database at every scrape."""
+
+    def __init__(self, app: App, window: timedelta, *, per_certificate: bool = True) -> None:
+        self._app = app
+        self._window = window
+        self.per_certificate = per_certificate
+
+    def describe(self) -> list[Metric]:
+        return []  # collected lazily; nothing to check at registration
+
+    def collect(self) -> Iterator[Metric]:
+        app = self._app
+        now = app.clock.now()
+        if self.per_certificate:
+            yield from self._per_certificate(now.timestamp())
+        counts = app.overview.counts(window=self._window)
+        by_expiry = GaugeMetricFamily(
+            "certwarden_certificates",
+            "Certificates per expiry state (valid, expiring = inside the notification window, expired).",
+            labels=["state"],
+        )
+        for state, n in counts.expiry.items():
+            by_expiry.add_metric([state], n)
+        yield by_expiry
+        by_revocation = GaugeMetricFamily(
+            "certwarden_certificates_revocation",
+            "Certificates per latest revocation status (not_checked is never counted as good).",
+            labels=["status"],
+        )
+        for state, n in counts.revocation.items():
+            by_revocation.add_metric([state], n)
+        yield by_revocation
+        checks = GaugeMetricFamily(
+            "certwarden_ocsp_checks_recorded",
+            "Revocation checks recorded (ocsp_checks rows), per status.",
+            labels=["status"],
+        )
+        recorded = app.overview.ocsp_check_counts()
+        for status in sorted(_STATUSES - {"not_checked"} | set(recorded)):
+            checks.add_metric([status], recorded.get(status, 0))
+        yield checks
+        outbox = GaugeMetricFamily(
+            "certwarden_outbox_notices", "Notices in the outbox per state.", labels=["state"]
+        )
+        stored = app.overview.outbox_counts()
+        for state in sorted({"pending", "sent"} | set(stored)):
+            outbox.add_metric([state], stored.get(state, 0))
+        yield outbox
+        yield GaugeMetricFamily(
+            "certwarden_outbox_retrying",
+            "Pending notices that failed at least once and wait for a retry.",
+            value=app.overview.outbox_failing(),
+        )
+        yield from self._services()
+
+    def _per_certificate(self, now: float) -> Iterator[Metric]:
+        not_after = GaugeMetricFamily(
+            "x509_cert_not_after", "Certificate notAfter, epoch seconds.", labels=LABELS
+        )
+        not_before = GaugeMetricFamily(
+            "x509_cert_not_before", "Certificate notBefore, epoch seconds.", labels=LABELS
+        )
+        expired = GaugeMetricFamily(
+            "x509_cert_expired", "1 when the certificate has expired.", labels=LABELS
+        )
+        revocation = GaugeMetricFamily(
+            "certwarden_cert_revocation_status",
+            "1 for the certificate's latest revocation status "
+            "(good, revoked, unknown, could_not_tell, not_checked).",
+            labels=[*LABELS, "status"],
+        )
+        for store, cn, icn, serial, sha, nb, na, status in self._app.overview.metric_rows():
+            labels = [store, cn, icn, serial, sha[:16]]
+            after = na.timestamp()
+            not_after.add_metric(labels, after)
+            not_before.add_metric(labels, nb.timestamp())
+            expired.add_metric(labels, 1.0 if now > after else 0.0)
+            revocation.add_metric([*labels, _status(status)], 1.0)
+        yield not_after
+        yield not_before
+        yield expired
+        yield revocation
+
+    def _services(self) -> Iterator[Metric]:
+        app = self._app
+        up = GaugeMetricFamily(
+            "certwarden_service_running", "1 while a background service runs.", labels=["service"]
+        )
+        last = GaugeMetricFamily(
+            "certwarden_service_last_run_timestamp_seconds",
+            "When a background service last ran.",
+            labels=["service"],
+        )
+        nxt = GaugeMetricFamily(
+            "certwarden_service_next_run_timestamp_seconds",
+            "When a background service runs next.",
+            labels=["service"],
+        )
+        monitor = app.monitor.status()
+        up.add_metric([MONITOR_SERVICE], 1.0 if monitor.status.value == "running" else 0.0)
+        if monitor.last_run_at:
+            last.add_metric([MONITOR_SERVICE], monitor.last_run_at.timestamp())
+        if monitor.next_run_at:
+            nxt.add_metric([MONITOR_SERVICE], monitor.next_run_at.timestamp())
+        for state in app.overview.service_states():
+            if state.name == MONITOR_SERVICE:
+                continue
+            up.add_metric([state.name], 1.0 if state.status == "running" else 0.0)
+            if state.last_run_at:
+                last.add_metric([state.name], state.last_run_at.timestamp())
+            if state.next_run_at:
+                nxt.add_metric([state.name], state.next_run_at.timestamp())
+        yield up
+        yield last
+        yield nxt
+
+
+class LoopMetrics:
+    """Counters and latencies of the ``serve`` loop's work, in one app's own registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+        self.monitor_runs = Counter(
+            "certwarden_monitor_runs",
+            "Certificate Expiry Monitor runs done by this process.",
+            ["trigger"],
+            registry=registry,
+        )
+        self.monitor_notices = Counter(
+            "certwarden_monitor_notices",
+            "Certificates notified by monitor runs of this process.",
+            registry=registry,
+        )
+        self.monitor_duration = Histogram(
+            "certwarden_monitor_run_duration_seconds",
+            "How long monitor runs took.",
+            registry=registry,
+            buckets=buckets,
+        )
+        self.revocation_runs = Counter(
+            "certwarden_revocation_runs",
+            "Scheduled revocation check runs done by this process.",
+            registry=registry,
+        )
+        self.ocsp_results = Counter(
+            "certwarden_ocsp_results",
+            "Certificates checked by scheduled revocation runs, per result status.",
+            ["status"],
+            registry=registry,
+        )
+        self.revocation_duration = Histogram(
+            "certwarden_revocation_run_duration_seconds",
+            "How long scheduled revocation runs (all OCSP requests of a run) took.",
+            registry=registry,
+            buckets=buckets,
+        )
+        self.outbox_sent = Counter(
+            "certwarden_outbox_sent", "Notices the mail server accepted.", registry=registry
+        )
+        self.outbox_failed = Counter(
+            "certwarden_outbox_failed",
+            "Delivery attempts that failed (retried later).",
+            registry=registry,
+        )
+        self.outbox_duration = Histogram(
+            "certwarden_outbox_delivery_duration_seconds",
+            "How long delivery rounds that sent or tried something took.",
+            registry=registry,
+            buckets=buckets,
+        )
+        self.loop_errors = Counter(
+            "certwarden_loop_errors",
+            "Errors raised by a background task (the loop logs and carries on).",
+            ["task"],
+            registry=registry,
+        )
+
+    @staticmethod
+    def timer() -> float:
+        return time.perf_counter()
+
+
+class MetricsRegistry:
+    """One app's metrics: a database collector made per scrape, plus the loop's registry."""
+
+    def __init__(self, app: App, window: Callable[[], timedelta]) -> None:
+        self._app = app
+        self._window = window
+        self.loop_registry = CollectorRegistry(auto_describe=False)
+        self.loop = LoopMetrics(self.loop_registry)
+
+    def render(self, *, per_certificate: bool = True) -> bytes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(
+            CertwardenCollector(self._app, self._window(), per_certificate=per_certificate)
+        )
+        return generate_latest(registry) + generate_latest(self.loop_registry)
