@@ -251,11 +251,13 @@ def _stored_app(app: App, pki: Pki) -> int:
     return report.imported[0].id
 
 
-def _check(app: App, leaf_id: int, url: str, **settings: Any) -> CheckOutcome:
+def _check(
+    app: App, leaf_id: int, url: str, *, use_cache: bool = False, **settings: Any
+) -> CheckOutcome:
     app.revocation.update_settings(
         {"enable_ocsp": True, "responder_source": "configured", "configured_uri": url, **settings}
     )
-    (outcome,) = app.revocation.check([leaf_id]).outcomes
+    (outcome,) = app.revocation.check([leaf_id], use_cache=use_cache).outcomes
     return outcome
 
 
@@ -352,12 +354,18 @@ def test_failures_are_not_cached_beyond_the_backoff(
     """A failed check is retried after the short back-off, and then can succeed."""
     leaf_id = _stored_app(app, pki)
     url = server.serve_bytes("flaky", b"x", status=503, content_type="text/plain")
-    assert _check(app, leaf_id, url).result.reason is Reason.HTTP_ERROR
+    assert _check(app, leaf_id, url, use_cache=True).result.reason is Reason.HTTP_ERROR
     server.serve_bytes("flaky", _good(pki))
     # Within the back-off the failure stands (the responder is not hammered) ...
-    assert _check(app, leaf_id, url).result.reason is Reason.HTTP_ERROR
+    assert _check(app, leaf_id, url, use_cache=True).result.reason is Reason.HTTP_ERROR
     assert len(server.methods["flaky"]) == 1
     # ... after it, the responder is asked again.
     app.clock.advance(timedelta(minutes=6))  # type: ignore[attr-defined]
-    assert _check(app, leaf_id, url).result.status is CertStatus.GOOD
+    assert _check(app, leaf_id, url, use_cache=True).result.status is CertStatus.GOOD
     assert len(server.methods["flaky"]) == 2
+    # A validated answer is then reused (no request) by cached checks ...
+    assert _check(app, leaf_id, url, use_cache=True).result.status is CertStatus.GOOD
+    assert len(server.methods["flaky"]) == 2
+    # ... while an on-demand check asks afresh.
+    assert _check(app, leaf_id, url).result.status is CertStatus.GOOD
+    assert len(server.methods["flaky"]) == 3

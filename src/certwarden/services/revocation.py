@@ -365,6 +365,9 @@ class RevocationService:
     ) -> list[RevocationResult]:
         """One result per target, in order (the core judges every response).
 
+        ``use_cache``: reuse a still-valid cached answer (uploads, TLS checks);
+        scheduled and on-demand checks ask the responder afresh, so that Check
+        Every means what it says. Every fresh answer goes into the cache.
         ``url_override`` asks that URL whatever the settings say (``ocsp query --url``).
         """
         now = now or self._clock.now()
@@ -413,8 +416,8 @@ class RevocationService:
                 for answered in await asyncio.gather(*jobs):
                     for p, result in answered:
                         results[p.index] = result
-                        if use_cache:
-                            self.cache.put(p.cert_id, result, now)
+                        # Fresh answers always refresh the cache (TLS checks reuse them).
+                        self.cache.put(p.cert_id, result, now)
             finally:
                 if own:
                     closer = getattr(active, "aclose", None)
@@ -499,7 +502,7 @@ class RevocationService:
         *,
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> CheckReport:
         """Check stored certificates (``refs`` by ID or SHA-256, or every monitored one).
 
@@ -518,7 +521,7 @@ class RevocationService:
         *,
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> CheckReport:
         if not refs and not all_monitored:
             raise InputError("name certificates to check (IDs or SHA-256), or ask for all")
