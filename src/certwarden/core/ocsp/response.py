@@ -9,16 +9,15 @@ It judges nothing: trust is :mod:`.validate`'s job. Pure: no I/O.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from certwarden.core.ocsp import _der
-from certwarden.core.ocsp.certid import CertId, hash_algorithm_from, issuer_hashes
+from certwarden.core.ocsp._certinfo import CertInfo, cert_info
+from certwarden.core.ocsp.certid import CertId, hash_algorithm_from
 from certwarden.core.ocsp.request import NONCE_OID
 from certwarden.core.ocsp.results import CertStatus
 from certwarden.core.ocsp.signature import (
@@ -80,6 +79,7 @@ class ParsedResponse:
     produced_at: datetime | None = None
     singles: tuple[SingleAnswer, ...] = ()
     certificates: tuple[x509.Certificate, ...] = ()
+    certificate_infos: tuple[CertInfo, ...] = ()  # what validation reads, same order
     nonce: bytes | None = None
     tbs: bytes = b""
     signature: bytes = b""
@@ -135,16 +135,20 @@ def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> Pa
             # unrecognised critical extension means the response is not understood.
             raise MalformedResponseError(f"unrecognised critical response extension {ext.oid}")
     singles = tuple(_single(s) for s in response.responses)
+    certificates = tuple(response.certificates)
+    key_hash = response.responder_key_hash
     if not singles:
         raise MalformedResponseError("the response holds no SingleResponse")
     return ParsedResponse(
         der=der,
         response_status=status,
-        responder_name=response.responder_name,
-        responder_key_hash=response.responder_key_hash,
+        # Only one is set; building an x509.Name is the costlier read, so skip it for byKey.
+        responder_name=response.responder_name if key_hash is None else None,
+        responder_key_hash=key_hash,
         produced_at=response.produced_at_utc,
         singles=singles,
-        certificates=tuple(_checked(c) for c in response.certificates),
+        certificates=certificates,
+        certificate_infos=tuple(_checked(c) for c in certificates),
         nonce=nonce,
         tbs=response.tbs_response_bytes,
         signature=response.signature,
@@ -159,18 +163,15 @@ def _signature_algorithm(der: bytes, response: ocsp.OCSPResponse) -> SignatureAl
     return parse_signature_algorithm(oid, parameters)
 
 
-def _checked(cert: x509.Certificate) -> x509.Certificate:
+def _checked(cert: x509.Certificate) -> CertInfo:
     """An included certificate, read through now: cryptography parses lazily,
     and a broken one must make the response malformed here, not fail later."""
     try:
-        _ = (cert.subject, cert.issuer, cert.extensions)
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
-        issuer_hashes(cert)  # the byKey ResponderID compares against its key hash
+        return cert_info(cert)
     except Exception as exc:
         raise MalformedResponseError(
             f"the response includes an unreadable certificate ({_short(exc)})"
         ) from exc
-    return cert
 
 
 def _single(single: ocsp.OCSPSingleResponse) -> SingleAnswer:
@@ -228,4 +229,4 @@ def _short(exc: Exception) -> str:
 
 def certificate_sha256(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 fingerprint of ``cert``."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return cert_info(cert).sha256

@@ -31,21 +31,20 @@ one of the three rules authorises it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certwarden.core.certs import common_name, signed_by
-from certwarden.core.ocsp.certid import CertId, key_hash
+from certwarden.core.certs import signed_by
+from certwarden.core.ocsp._certinfo import CertInfo, cert_info
+from certwarden.core.ocsp.certid import CertId
 from certwarden.core.ocsp.response import (
     MalformedResponseError,
     ParsedResponse,
     SingleAnswer,
-    certificate_sha256,
     parse_response,
 )
 from certwarden.core.ocsp.results import (
@@ -103,11 +102,7 @@ class SignerVerdict:
     # The certificate whose key made the signature even when it is not
     # authorised: evidence for the record, never a reason to trust.
     signed_by: x509.Certificate | None = None
-
-
-def _label(cert: x509.Certificate) -> str:
-    name = common_name(cert.subject) or cert.subject.rfc4514_string()
-    return f"'{name}' (sha256 {certificate_sha256(cert)[:16]}…)"
+    signed_by_info: CertInfo | None = None
 
 
 # -- step: response status (RFC 6960 4.2.1) ----------------------------------
@@ -174,38 +169,50 @@ def _mismatch_text(parsed: ParsedResponse, cert_id: CertId) -> str:
 
 
 # -- step: identify the signer and check the signature (RFC 6960 4.2.2.2) ----
+#
+# Certificates are handled with their memoised CertInfo and keyed by SHA-256
+# fingerprint: comparing or hashing cryptography Certificate objects costs
+# microseconds each, which adds up to more than the signature check.
 
 
-def _named_by_responder_id(parsed: ParsedResponse, cert: x509.Certificate) -> bool:
+def _named_by_responder_id(parsed: ParsedResponse, info: CertInfo) -> bool:
     if parsed.responder_key_hash is not None:
         # byKey: SHA-1 of the responder's subjectPublicKey bits (RFC 6960 4.2.1).
-        return key_hash(cert) == parsed.responder_key_hash
-    return parsed.responder_name is not None and cert.subject == parsed.responder_name
+        return info.key_hash == parsed.responder_key_hash
+    return parsed.responder_name is not None and info.subject == parsed.responder_name
 
 
-def _has_ocsp_signing(cert: x509.Certificate) -> bool:
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    # anyExtendedKeyUsage does not count: RFC 6960 4.2.2.2 asks for id-kp-OCSPSigning itself.
-    return ExtendedKeyUsageOID.OCSP_SIGNING in eku
-
-
-def _validity_problem(cert: x509.Certificate, now: datetime) -> str | None:
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+def _validity_problem(info: CertInfo, now: datetime) -> str | None:
     # RFC 5280 4.1.2.5: both ends of the validity period are inclusive.
-    if not_before <= now <= not_after:
+    if info.not_before <= now <= info.not_after:
         return None
-    when = "expired at" if now > not_after else "not valid before"
-    return f"it is not valid at {iso_z(now)} ({when} {iso_z(not_after if now > not_after else not_before)})"
+    if now > info.not_after:
+        return f"it is not valid at {iso_z(now)} (expired at {iso_z(info.not_after)})"
+    return f"it is not valid at {iso_z(now)} (not valid before {iso_z(info.not_before)})"
 
 
-@functools.lru_cache(maxsize=4096)
-def _issued_directly_by(candidate: x509.Certificate, issuer: x509.Certificate) -> bool:
-    # Memoised: a pure function of two certificates, and the costliest step
-    # after the response signature itself (one more signature check).
-    return signed_by(candidate, issuer)
+# (candidate sha256, issuer sha256) -> issued directly by it? Memoised: a pure
+# function of two certificates, and the costliest check after the response
+# signature itself (one more signature verification). Bounded.
+_ISSUED: dict[tuple[str, str], bool] = {}
+_ISSUED_MAX = 4096
+
+
+def _issued_directly_by(
+    candidate: x509.Certificate,
+    candidate_info: CertInfo,
+    issuer: x509.Certificate,
+    issuer_info: CertInfo,
+) -> bool:
+    key = (candidate_info.sha256, issuer_info.sha256)
+    known = _ISSUED.get(key)
+    if known is None:
+        # Name chaining and the signature, both (cryptography's verify_directly_issued_by).
+        known = candidate_info.issuer == issuer_info.subject and signed_by(candidate, issuer)
+        if len(_ISSUED) >= _ISSUED_MAX:
+            _ISSUED.clear()
+        _ISSUED[key] = known
+    return known
 
 
 def delegation_problems(
@@ -217,25 +224,40 @@ def delegation_problems(
     by the CA that issued the certificate in question, and carries
     id-kp-OCSPSigning; it must also be valid at the time of the check.
     """
+    return _delegation_problems(candidate, cert_info(candidate), issuer, cert_info(issuer), now)
+
+
+def _delegation_problems(
+    candidate: x509.Certificate,
+    info: CertInfo,
+    issuer: x509.Certificate,
+    issuer_info: CertInfo,
+    now: datetime,
+) -> list[str]:
     problems: list[str] = []
-    if not _issued_directly_by(candidate, issuer):
+    if not _issued_directly_by(candidate, info, issuer, issuer_info):
         problems.append(
-            f"it was not issued directly by {_label(issuer)}, the CA that issued the certificate "
-            "(RFC 6960 4.2.2.2)"
+            f"it was not issued directly by {issuer_info.label}, the CA that issued the "
+            "certificate (RFC 6960 4.2.2.2)"
         )
-    if not _has_ocsp_signing(candidate):
+    # anyExtendedKeyUsage does not count: RFC 6960 4.2.2.2 asks for id-kp-OCSPSigning itself.
+    if not info.ocsp_signing:
         problems.append("it lacks the id-kp-OCSPSigning extended key usage (RFC 6960 4.2.2.2)")
-    if (why := _validity_problem(candidate, now)) is not None:
+    if (why := _validity_problem(info, now)) is not None:
         problems.append(why)
     return problems
 
 
 def trusted_responder_problems(cert: x509.Certificate, now: datetime) -> list[str]:
     """Why a designated (TRP) responder may not sign now (empty: it may)."""
+    return _trusted_problems(cert_info(cert), now)
+
+
+def _trusted_problems(info: CertInfo, now: datetime) -> list[str]:
     problems: list[str] = []
-    if not _has_ocsp_signing(cert):
+    if not info.ocsp_signing:
         problems.append("the trusted responder lacks the id-kp-OCSPSigning extended key usage")
-    if (why := _validity_problem(cert, now)) is not None:
+    if (why := _validity_problem(info, now)) is not None:
         problems.append(why)
     return problems
 
@@ -245,23 +267,21 @@ class _SignatureMemo:
     """Per-response memo: each candidate's key is tried against the signature once."""
 
     parsed: ParsedResponse
-    outcomes: dict[x509.Certificate, str | None] = field(default_factory=dict)
+    outcomes: dict[str, str | None] = field(default_factory=dict)
 
-    def check(self, cert: x509.Certificate) -> str | None:
-        if cert not in self.outcomes:
+    def check(self, info: CertInfo) -> str | None:
+        if info.sha256 not in self.outcomes:
             algorithm = self.parsed.signature_algorithm
             if algorithm is None:
-                self.outcomes[cert] = "the response carries no signature"
+                outcome: str | None = "the response carries no signature"
+            elif info.public_key is None:
+                outcome = info.key_problem
             else:
-                try:
-                    key: object = cert.public_key()
-                except Exception as exc:  # an unsupported or broken key
-                    self.outcomes[cert] = f"the signer's public key cannot be used ({exc})"
-                else:
-                    self.outcomes[cert] = verify_signature(
-                        key, algorithm, self.parsed.tbs, self.parsed.signature
-                    )
-        return self.outcomes[cert]
+                outcome = verify_signature(
+                    info.public_key, algorithm, self.parsed.tbs, self.parsed.signature
+                )
+            self.outcomes[info.sha256] = outcome
+        return self.outcomes[info.sha256]
 
 
 def step_identify_and_verify_signer(
@@ -284,59 +304,65 @@ def step_identify_and_verify_signer(
     not verify with its key.
     """
     memo = memo or _SignatureMemo(parsed)
-    authorised: list[Signer] = []
-    refused: list[tuple[x509.Certificate, list[str]]] = []
+    issuer_info = cert_info(issuer)
+    trusted = [(cert, cert_info(cert)) for cert in trusted_responders]
+    trusted_ids = {info.sha256 for _, info in trusted}
+    authorised: list[tuple[Signer, CertInfo]] = []
+    refused: list[tuple[x509.Certificate, CertInfo, list[str]]] = []
 
     # DTM, first case: the issuing CA signs itself (RFC 6960 4.2.2.2).
-    if _named_by_responder_id(parsed, issuer):
-        authorised.append(Signer(issuer, TrustModel.ISSUER))
+    if _named_by_responder_id(parsed, issuer_info):
+        authorised.append((Signer(issuer, TrustModel.ISSUER), issuer_info))
     # DTM, second case: a delegate the issuing CA certified (RFC 6960 4.2.2.2).
-    seen = {issuer}
-    for cert in (*parsed.certificates, *other_certs):
-        if cert in seen or not _named_by_responder_id(parsed, cert):
+    seen = {issuer_info.sha256}
+    included = [*zip(parsed.certificates, parsed.certificate_infos, strict=True)]
+    for cert, info in [*included, *((c, cert_info(c)) for c in other_certs)]:
+        if info.sha256 in seen or not _named_by_responder_id(parsed, info):
             continue
-        seen.add(cert)
-        why = delegation_problems(cert, issuer, now)
+        seen.add(info.sha256)
+        why = _delegation_problems(cert, info, issuer, issuer_info, now)
         if not why:
-            authorised.append(Signer(cert, TrustModel.DELEGATED))
-        elif cert not in trusted_responders:
-            refused.append((cert, why))
+            authorised.append((Signer(cert, TrustModel.DELEGATED), info))
+        elif info.sha256 not in trusted_ids:
+            refused.append((cert, info, why))
     # TRP: a responder the administrator designated.
-    for cert in trusted_responders:
-        if not _named_by_responder_id(parsed, cert) or any(s.cert == cert for s in authorised):
+    for cert, info in trusted:
+        if not _named_by_responder_id(parsed, info) or any(
+            i.sha256 == info.sha256 for _, i in authorised
+        ):
             continue
-        why = trusted_responder_problems(cert, now)
+        why = _trusted_problems(info, now)
         if not why:
-            authorised.append(Signer(cert, TrustModel.TRUSTED_RESPONDER))
+            authorised.append((Signer(cert, TrustModel.TRUSTED_RESPONDER), info))
         else:
-            refused.append((cert, why))
+            refused.append((cert, info, why))
 
     bad_signatures: list[str] = []
-    for signer in authorised:
-        problem = memo.check(signer.cert)
+    for signer, info in authorised:
+        problem = memo.check(info)
         if problem is None:
-            return SignerVerdict(signer, (), signer.cert)
-        bad_signatures.append(f"signer {_label(signer.cert)} ({signer.model}): {problem}")
+            return SignerVerdict(signer, (), signer.cert, info)
+        bad_signatures.append(f"signer {info.label} ({signer.model}): {problem}")
 
     refusals = [
         Failure(
             Reason.UNAUTHORIZED_SIGNER,
-            f"the responder certificate {_label(cert)} is not authorised to answer for "
-            f"certificates issued by {_label(issuer)}: {'; '.join(why)}",
+            f"the responder certificate {info.label} is not authorised to answer for "
+            f"certificates issued by {issuer_info.label}: {'; '.join(why)}",
         )
-        for cert, why in refused
+        for _, info, why in refused
     ]
-    actual = next((cert for cert, _ in refused if memo.check(cert) is None), None)
+    actual = next(((c, i) for c, i, _ in refused if memo.check(i) is None), None)
     if actual is not None:
         # The signature is genuine, but made by a key nobody authorised.
-        return SignerVerdict(None, tuple(refusals), actual)
+        return SignerVerdict(None, tuple(refusals), *actual)
     if not authorised and not refused:
         refusals.append(
             Failure(
                 Reason.UNAUTHORIZED_SIGNER,
                 f"no certificate matching the responder ID ({parsed.responder_description()}) "
-                f"is the issuing CA {_label(issuer)}, a responder it delegated to, or a trusted "
-                "responder, so the signature cannot be trusted",
+                f"is the issuing CA {issuer_info.label}, a responder it delegated to, or a "
+                "trusted responder, so the signature cannot be trusted",
             )
         )
     signature_failures = [Failure(Reason.BAD_SIGNATURE, text) for text in bad_signatures]
@@ -505,15 +531,15 @@ def verify_parsed(
             for _ in cert_ids
         ]
     memo = _SignatureMemo(parsed)
-    verdicts: dict[x509.Certificate, SignerVerdict] = {}
+    verdicts: dict[int, SignerVerdict] = {}  # by id(): the issuers outlive this call
     nonce_failures = step_nonce(parsed, nonce, options)
     results: list[RevocationResult] = []
     for cert_id, issuer in zip(cert_ids, issuers, strict=True):
         failures: list[Failure] = []
         single, match_failures = step_match_cert_id(parsed, cert_id)
         failures += match_failures
-        if issuer not in verdicts:
-            verdicts[issuer] = step_identify_and_verify_signer(
+        if id(issuer) not in verdicts:
+            verdicts[id(issuer)] = step_identify_and_verify_signer(
                 parsed,
                 issuer,
                 now,
@@ -521,7 +547,7 @@ def verify_parsed(
                 other_certs=other_certs,
                 memo=memo,
             )
-        verdict = verdicts[issuer]
+        verdict = verdicts[id(issuer)]
         failures += verdict.failures
         if single is not None and check_freshness:
             failures += step_this_update(single, now, options)
@@ -538,27 +564,27 @@ def _result(
     failures: list[Failure],
     responder_url: str | None,
 ) -> RevocationResult:
-    signer = verdict.signer
-    base = RevocationResult(
-        status=CertStatus.UNDETERMINED,
-        trust_model=signer.model if signer else None,
-        signer_sha256=certificate_sha256(verdict.signed_by) if verdict.signed_by else None,
-        this_update=single.this_update if single else None,
-        next_update=single.next_update if single else None,
-        produced_at=parsed.produced_at,
-        responder_url=responder_url,
-        raw_response=parsed.der,
-        ocsp_response_status=parsed.response_status,
-    )
-    if failures or single is None or signer is None:
+    signer, signer_info = verdict.signer, verdict.signed_by_info
+    evidence: dict[str, Any] = {
+        "trust_model": signer.model if signer else None,
+        "signer_sha256": signer_info.sha256 if signer_info else None,
+        "this_update": single.this_update if single else None,
+        "next_update": single.next_update if single else None,
+        "produced_at": parsed.produced_at,
+        "responder_url": responder_url,
+        "raw_response": parsed.der,
+        "ocsp_response_status": parsed.response_status,
+    }
+    if failures or single is None or signer is None or signer_info is None:
         # (single and signer are always set when nothing failed; the check
         # stays explicit so no edit elsewhere can ever turn this into GOOD.)
         first = failures[0] if failures else Failure(Reason.MALFORMED_RESPONSE, "internal error")
-        return replace(
-            base,
+        return RevocationResult(
+            status=CertStatus.UNDETERMINED,
             reason=first.reason,
             detail=first.text,
             problems=tuple(f.text for f in failures) or (first.text,),
+            **evidence,
         )
     if single.status is CertStatus.REVOKED:
         reason = single.revocation_reason or "unspecified reason"
@@ -567,10 +593,10 @@ def _result(
         detail = "the responder does not know this certificate"
     else:
         detail = "good"
-    return replace(
-        base,
+    return RevocationResult(
         status=single.status,
-        detail=f"{detail}; response signed by {_label(signer.cert)} ({signer.model})",
+        detail=f"{detail}; response signed by {signer_info.label} ({signer.model})",
         revoked_at=single.revoked_at,
         revocation_reason=single.revocation_reason,
+        **evidence,
     )

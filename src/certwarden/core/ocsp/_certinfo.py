@@ -1,0 +1,72 @@
+"""What validation reads from a certificate, read once per certificate.
+
+A responder certificate arrives again in every response it signs, and
+``cryptography`` builds fresh Python objects for a name or an extension each
+time one is asked for. :func:`cert_info` reads everything validation needs
+once and memoises it per certificate (equal DER, equal facts), which keeps
+full verification close to the cost of the signature check itself. It
+raises for a certificate that cannot be read (cryptography parses lazily).
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from certwarden.core.certs import common_name
+from certwarden.core.ocsp.certid import key_hash
+
+__all__ = ["CertInfo", "cert_info"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CertInfo:
+    subject: x509.Name
+    issuer: x509.Name
+    not_before: datetime
+    not_after: datetime
+    ocsp_signing: bool  # carries id-kp-OCSPSigning (anyExtendedKeyUsage does not count)
+    sha256: str
+    key_hash: bytes  # SHA-1 of the subjectPublicKey bits (ResponderID byKey)
+    label: str  # "'CN' (sha256 0123…)" for messages
+    public_key: object | None
+    key_problem: str | None
+
+
+def _ocsp_signing(cert: x509.Certificate) -> bool:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    # RFC 6960 4.2.2.2 asks for id-kp-OCSPSigning itself.
+    return ExtendedKeyUsageOID.OCSP_SIGNING in eku
+
+
+@functools.lru_cache(maxsize=4096)
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    """The facts of ``cert`` validation uses (memoised). Raises if unreadable."""
+    subject = cert.subject
+    sha256 = cert.fingerprint(hashes.SHA256()).hex()
+    public_key: object | None
+    try:
+        public_key, key_problem = cert.public_key(), None
+    except Exception as exc:  # an unsupported or broken key: it can verify nothing
+        public_key, key_problem = None, f"the signer's public key cannot be used ({exc})"
+    return CertInfo(
+        subject=subject,
+        issuer=cert.issuer,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        ocsp_signing=_ocsp_signing(cert),
+        sha256=sha256,
+        key_hash=key_hash(cert),
+        label=f"'{common_name(subject) or subject.rfc4514_string()}' (sha256 {sha256[:16]}…)",
+        public_key=public_key,
+        key_problem=key_problem,
+    )
