@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from certwarden.core.ocsp import (
@@ -33,6 +33,7 @@ from certwarden.core.ocsp import (
     RevocationResult,
     TrustModel,
     ValidationOptions,
+    _der,
     build_request,
     cert_id_for,
     encode_request,
@@ -73,6 +74,7 @@ class Pki:
     rsa_leaf: Issued
     ed_ca: FakeCA
     ed_leaf: Issued
+    extra_lsc: Issued
 
     def cid(self, issued: Issued, issuer: FakeCA | None = None, alg: str = "sha1") -> CertId:
         return cert_id_for(issued.cert, (issuer or self.ca).cert, HashAlgorithm(alg))
@@ -121,6 +123,7 @@ def pki() -> Pki:
         rsa_leaf=rsa_ca.leaf("rsa.example.test"),
         ed_ca=ed_ca,
         ed_leaf=ed_ca.leaf("ed.example.test"),
+        extra_lsc=ca.lsc("SEP00AABBCCDDEE", days=5 * 365),
     )
 
 
@@ -236,6 +239,12 @@ GOOD_CASES: dict[str, Case] = {
         CertStatus.GOOD,
         model=TrustModel.TRUSTED_RESPONDER,
         trusted=("other_responder",),
+    ),
+    "lsc": Case(
+        lambda p: p.ca.response(p.ca.answer(p.extra_lsc.cert), signer=p.delegated),
+        CertStatus.GOOD,
+        model=TrustModel.DELEGATED,
+        cert="extra_lsc",
     ),
     "sha256-certid": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, hash_algorithm="sha256")),
@@ -697,6 +706,13 @@ def test_check_freshness_off_judges_only_authenticity(pki: Pki) -> None:
     assert verify_parsed(parsed, check_freshness=False, **kw)[0].status is CertStatus.GOOD
 
 
+def test_validation_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="skew"):
+        ValidationOptions(skew=-MINUTE)
+    with pytest.raises(ValueError, match="max_age"):
+        ValidationOptions(max_age=timedelta(0))
+
+
 def test_mismatched_lengths_are_a_programming_error(pki: Pki) -> None:
     with pytest.raises(ValueError, match="one issuer per CertID"):
         verify_response(b"", cert_ids=[pki.cid(pki.leaf)], issuers=[], now=T0)
@@ -720,6 +736,33 @@ def test_signature_algorithm_must_fit_the_key() -> None:
     assert verify_signature(rsa_key.public_key(), md5, data, b"x") is not None
     no_params = parse_signature_algorithm("1.2.840.113549.1.1.10", None)
     assert no_params.family == "unsupported"
+
+
+def test_pss_parameters_are_honoured() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    data = b"tbsResponseData"
+    signature = key.sign(
+        data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()
+    )
+
+    def pss(salt: int) -> bytes:
+        sha256 = _der.sequence(_der.encode_oid("2.16.840.1.101.3.4.2.1"), _der.encode_null())
+        return _der.sequence(
+            _der.explicit(0, sha256),
+            _der.explicit(1, _der.sequence(_der.encode_oid("1.2.840.113549.1.1.8"), sha256)),
+            _der.explicit(2, _der.encode_integer(salt)),
+        )
+
+    right = parse_signature_algorithm("1.2.840.113549.1.1.10", pss(32))
+    wrong = parse_signature_algorithm("1.2.840.113549.1.1.10", pss(20))
+    assert verify_signature(key.public_key(), right, data, signature) is None
+    assert "does not verify" in (verify_signature(key.public_key(), wrong, data, signature) or "")
+    # RFC 4055 defaults (SHA-1, MGF1-SHA-1, salt 20) when the SEQUENCE is empty.
+    defaults = parse_signature_algorithm("1.2.840.113549.1.1.10", _der.sequence())
+    assert (defaults.digest, defaults.mgf1_digest, defaults.salt_length) == ("sha1", "sha1", 20)
+    assert parse_signature_algorithm("1.2.840.113549.1.1.10", b"\x30\x03\xa2\x01").family == (
+        "unsupported"
+    )
 
 
 def test_pss_parameters_are_read_from_the_response(pki: Pki) -> None:
