@@ -536,6 +536,7 @@ class ParsedRequest:
     serials: tuple[int, ...]
     key_hashes: tuple[bytes, ...]
     nonce: bytes | None
+    hash_algorithms: tuple[str, ...] = ()
 
 
 def parse_request(der: bytes) -> ParsedRequest:
@@ -546,12 +547,15 @@ def parse_request(der: bytes) -> ParsedRequest:
     tbs = _der.children(der, top)[0]
     serials: list[int] = []
     key_hashes: list[bytes] = []
+    algorithms: list[str] = []
     nonce = None
     for part in _der.children(der, tbs):
         if part.tag == _der.SEQUENCE:  # requestList
             for request in _der.children(der, part):
                 cert_id = _der.children(der, request)[0]
                 fields_ = _der.children(der, cert_id)
+                oid = _der.decode_oid(_der.children(der, fields_[0])[0].content(der))
+                algorithms.append("sha256" if oid == "2.16.840.1.101.3.4.2.1" else "sha1")
                 key_hashes.append(fields_[2].content(der))
                 serials.append(_der.decode_integer(fields_[3].content(der)))
         elif part.tag == 0xA2:  # [2] EXPLICIT Extensions
@@ -561,7 +565,7 @@ def parse_request(der: bytes) -> ParsedRequest:
                 if _der.decode_oid(items[0].content(der)) == "1.3.6.1.5.5.7.48.1.2":
                     value = items[-1].content(der)  # extnValue: OCTET STRING (nonce)
                     nonce = _der.read_tlv(value).content(value)
-    return ParsedRequest(tuple(serials), tuple(key_hashes), nonce)
+    return ParsedRequest(tuple(serials), tuple(key_hashes), nonce, tuple(algorithms))
 
 
 @dataclass
@@ -605,7 +609,7 @@ class FakeCAResponder:
             return unsuccessful("malformedRequest")
         now = self.this_update()
         answers = []
-        for serial in request.serials:
+        for serial, algorithm in zip(request.serials, request.hash_algorithms, strict=True):
             cert = self.certs.get(serial)
             live = self.answers.get(serial)
             if cert is None or live is None:
@@ -617,6 +621,7 @@ class FakeCAResponder:
                     this_update=now,
                     revoked_at=live.revoked_at,
                     revocation_reason=live.reason,
+                    hash_algorithm=algorithm,  # answer in the CertID hash asked for
                 )
             )
         if not answers:

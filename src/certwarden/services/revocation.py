@@ -652,8 +652,11 @@ class RevocationService:
                     row.revocation_checked_at = now
                     row.revoked_at = result.revoked_at
                     after = _state_key(row.revocation_status, row.revocation_reason)
-                    changed = before != after and not (
-                        previous is None and result.status is CertStatus.GOOD
+                    # A first check tells only definite bad news (revoked, unknown);
+                    # after that, every change counts (good -> could not tell too).
+                    changed = before != after and (
+                        previous is not None
+                        or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
                     )
                 outcome = CheckOutcome(
                     row.id if row else None,
