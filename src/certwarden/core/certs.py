@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,32 +196,33 @@ def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> 
         elif isinstance(value, x509.SubjectKeyIdentifier):
             ski_hex = value.digest.hex()
         elif isinstance(value, x509.AuthorityKeyIdentifier) and value.key_identifier:
-            aki_hex = value.key_identifier.hex()
+            aki_hex = sys.intern(value.key_identifier.hex())
 
     key_type, key_size = _key_description(cert)
     oid = cert.signature_algorithm_oid
     subject, issuer = cert.subject, cert.issuer
     return CertFacts(
         sha256=hashlib.sha256(der).hexdigest(),
-        sha1=hashlib.sha1(der).hexdigest(),  # noqa: S324 - a fingerprint, not security
+        sha1=hashlib.sha1(der).hexdigest(),
         subject=subject.rfc4514_string(),
         subject_cn=common_name(subject),
-        issuer=issuer.rfc4514_string(),
-        issuer_cn=common_name(issuer),
+        # Interned: a big import has one issuer for thousands of certificates.
+        issuer=sys.intern(issuer.rfc4514_string()),
+        issuer_cn=sys.intern(common_name(issuer)),
         serial=format(cert.serial_number, "x"),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         sans=sans,
-        key_type=key_type,
+        key_type=sys.intern(key_type),
         key_size=key_size,
         signature_algorithm=getattr(oid, "_name", None) or oid.dotted_string,
         is_ca=is_ca,
         self_issued=subject == issuer,
         key_usage=tuple(key_usage),
         extended_key_usage=ext_key_usage,
-        ocsp_uris=tuple(ocsp),
-        ca_issuer_uris=tuple(ca_issuers),
-        crl_uris=tuple(crl),
+        ocsp_uris=tuple(sys.intern(u) for u in ocsp),
+        ca_issuer_uris=tuple(sys.intern(u) for u in ca_issuers),
+        crl_uris=tuple(sys.intern(u) for u in crl),
         subject_key_id=ski_hex,
         authority_key_id=aki_hex,
     )

@@ -8,11 +8,13 @@ run inline; big ones use every core (``workers``).
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from cryptography import x509
@@ -22,7 +24,17 @@ from certwarden.core.certs import CertFacts, facts_from_certificate, signed_by
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import ParseError
 
-__all__ = ["Digested", "digest", "parallel_map", "split_pem", "verify_issuers"]
+__all__ = [
+    "Digested",
+    "Job",
+    "digest",
+    "digest_all",
+    "parallel_map",
+    "pem_slices",
+    "plan_file",
+    "split_pem",
+    "verify_issuers",
+]
 
 # Above this many bytes of input (or candidates to verify), a pool pays for itself.
 PARALLEL_BYTES = 1_000_000
@@ -31,6 +43,23 @@ _PEM_END = re.compile(rb"-----END [A-Z0-9 #]+-----\r?\n?")
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Job:
+    """Parse one file, or one slice of a big PEM file.
+
+    ``data`` is the content for uploads; for files on disk it is None and the
+    worker reads ``length`` bytes at ``offset`` itself (-1: the whole file).
+    """
+
+    source: str
+    part: int
+    data: bytes | None
+    password: bytes | None
+    first_block: int = 1
+    offset: int = 0
+    length: int = -1
 
 
 @dataclass(frozen=True)
@@ -44,31 +73,75 @@ class Digested:
     notes: tuple[str, ...]
 
 
-def digest(job: tuple[str, int, bytes, bytes | None, int]) -> Digested:
-    """Parse ``(source, part, data, password, first PEM block number)``."""
-    source, part, data, password, first_block = job
+def digest(job: Job) -> Digested:
+    """Parse one job's bytes into DER and facts (or the problem, in words)."""
+    data = job.data
+    if data is None:
+        try:
+            with open(job.source, "rb") as fh:  # noqa: PTH123 - seek + read of a slice
+                fh.seek(job.offset)
+                data = fh.read(job.length)
+        except OSError as exc:
+            return Digested(job.source, job.part, (), f"cannot be read: {exc.strerror}", ())
     try:
-        loaded = load_certificates(data, source, password=password, first_block=first_block)
+        loaded = load_certificates(
+            data, job.source, password=job.password, first_block=job.first_block
+        )
     except ParseError as exc:
-        return Digested(source, part, (), exc.problem, ())
+        return Digested(job.source, job.part, (), exc.problem, ())
     items = []
     for cert in loaded.certificates:
         der = cert.public_bytes(Encoding.DER)
         items.append((der, facts_from_certificate(cert, der)))
-    return Digested(source, part, tuple(items), None, loaded.notes)
+    return Digested(job.source, job.part, tuple(items), None, loaded.notes)
 
 
-def split_pem(data: bytes, blocks_per_part: int) -> list[tuple[bytes, int]]:
-    """Cut a big PEM file at block ends: ``[(slice, number of its first block)]``."""
-    parts: list[tuple[bytes, int]] = []
+def _digest_batch(jobs: list[Job]) -> list[Digested]:
+    return [digest(job) for job in jobs]
+
+
+def digest_all(jobs: list[Job], workers: int) -> Iterator[Digested]:
+    """Digest every job, in order; over ``workers`` processes when more than one."""
+    if workers <= 1:
+        for job in jobs:
+            yield digest(job)
+        return
+    size = max(1, len(jobs) // (workers * 8))
+    batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    for batch in parallel_map(_digest_batch, batches, workers):
+        yield from batch
+
+
+def plan_file(path: Path, password: bytes | None, *, blocks_per_part: int) -> list[Job]:
+    """Jobs for one file on disk: slices at PEM block ends for a big PEM bundle."""
+    try:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if b"-----BEGIN" not in mm[:4096]:
+                return [Job(str(path), 0, None, password)]
+            return [
+                Job(str(path), part, None, password, first, start, end - start)
+                for part, (start, end, first) in enumerate(pem_slices(mm, blocks_per_part))
+            ]
+    except (OSError, ValueError):  # unreadable or empty: the worker reports it
+        return [Job(str(path), 0, None, password)]
+
+
+def pem_slices(data: bytes | mmap.mmap, blocks_per_part: int) -> list[tuple[int, int, int]]:
+    """Cut PEM text at block ends: ``[(start, end, number of the first block)]``."""
+    parts: list[tuple[int, int, int]] = []
     start, first = 0, 1
     for count, match in enumerate(_PEM_END.finditer(data), start=1):
         if count - first + 1 == blocks_per_part:
-            parts.append((data[start : match.end()], first))
+            parts.append((start, match.end(), first))
             start, first = match.end(), count + 1
     if (start < len(data) and data[start:].strip()) or not parts:
-        parts.append((data[start:], first))
+        parts.append((start, len(data), first))
     return parts
+
+
+def split_pem(data: bytes, blocks_per_part: int) -> list[tuple[bytes, int]]:
+    """Like :func:`pem_slices`, returning the slices themselves."""
+    return [(data[s:e], first) for s, e, first in pem_slices(data, blocks_per_part)]
 
 
 def _verify_job(
@@ -104,13 +177,14 @@ def verify_issuers(
     return results
 
 
-def parallel_map(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> list[R]:
-    """``map`` over a process pool (fork), keeping order."""
+def parallel_map(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> Iterator[R]:
+    """``map`` over a process pool (fork), keeping order, yielding as results arrive."""
     jobs = list(jobs)
     if workers <= 1 or len(jobs) <= 1:
-        return [fn(j) for j in jobs]
+        yield from (fn(j) for j in jobs)
+        return
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(fn, jobs, chunksize=1))
+        yield from pool.map(fn, jobs, chunksize=1)

@@ -35,9 +35,9 @@ from certwarden.errors import ConflictError, InputError, NotFoundError
 from certwarden.services._import_pipeline import (
     PARALLEL_BYTES,
     Digested,
-    digest,
-    parallel_map,
-    split_pem,
+    Job,
+    digest_all,
+    plan_file,
     verify_issuers,
 )
 
@@ -411,21 +411,33 @@ class InventoryService:
         how: str = "cli",
         progress: Callable[[int], None] | None = None,
     ) -> PreparedImport:
-        """Read and parse ``paths``; nothing is written."""
-        files: list[tuple[str, bytes]] = []
+        """Read and parse ``paths``; nothing is written.
+
+        Big inputs are parsed by worker processes that read the files
+        themselves (a big PEM bundle in slices), so this process never holds
+        the raw bytes and the parsed certificates at once.
+        """
+        found: list[tuple[Path, int]] = []
         rejected: list[Rejection] = []
         for entry in iter_files(paths):
             if isinstance(entry, Rejection):
                 rejected.append(entry)
                 continue
             try:
-                files.append((str(entry), entry.read_bytes()))
+                found.append((entry, entry.stat().st_size))
             except OSError as exc:
                 rejected.append(Rejection(str(entry), f"cannot be read: {exc.strerror}"))
-        prepared = self.prepare_bytes(files, store=store, lsc=lsc, password=password, how=how)
+        total = sum(size for _, size in found)
+        workers = self._workers if total >= PARALLEL_BYTES else 1
+        jobs: list[Job] = []
+        for path, size in found:
+            if workers > 1 and size > PARALLEL_BYTES // 4:
+                jobs.extend(plan_file(path, password, blocks_per_part=2000))
+            else:
+                jobs.append(Job(str(path), 0, None, password))
+        prepared = self._prepare(jobs, workers, store=store, lsc=lsc, how=how, progress=progress)
+        prepared.files += len(rejected)
         prepared.rejected[:0] = rejected
-        if progress:
-            progress(len(files))
         return prepared
 
     def prepare_bytes(
@@ -438,29 +450,30 @@ class InventoryService:
         how: str = "upload",
     ) -> PreparedImport:
         """Like :meth:`prepare`, for uploaded contents (``(file name, bytes)`` pairs)."""
+        jobs = [Job(name, 0, data, password) for name, data in files]
+        total = sum(len(job.data or b"") for job in jobs)
+        workers = self._workers if total >= PARALLEL_BYTES else 1
+        return self._prepare(jobs, workers, store=store, lsc=lsc, how=how, progress=None)
+
+    def _prepare(
+        self,
+        jobs: list[Job],
+        workers: int,
+        *,
+        store: str,
+        lsc: bool,
+        how: str,
+        progress: Callable[[int], None] | None,
+    ) -> PreparedImport:
         with self._db.session() as s:
             self._store(s, store)
         prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
-        files = list(files)
-        prepared.files = len(files)
-        total = sum(len(data) for _, data in files)
-        workers = self._workers if total >= PARALLEL_BYTES else 1
-        jobs: list[tuple[str, int, bytes, bytes | None, int]] = []
-        for source, data in files:
-            if workers > 1 and len(data) > PARALLEL_BYTES // 4 and b"-----BEGIN" in data[:4096]:
-                for part, (piece, first) in enumerate(split_pem(data, 2000)):
-                    jobs.append((source, part, piece, password, first))
-            else:
-                jobs.append((source, 0, data, password, 1))
-        if workers > 1:
-            size = max(1, len(jobs) // (workers * 8))
-            batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-            digested = [d for batch in parallel_map(_digest_batch, batches, workers) for d in batch]
-        else:
-            digested = [digest(job) for job in jobs]
+        prepared.files = len({job.source for job in jobs})
         by_source: dict[str, list[Digested]] = {}
-        for d in digested:
-            by_source.setdefault(d.source, []).append(d)
+        for result in digest_all(jobs, workers):
+            by_source.setdefault(result.source, []).append(result)
+            if progress and result.part == 0:
+                progress(1)
         for source, parts in by_source.items():
             problem = _merged_problem(parts)
             if problem is not None:
@@ -519,7 +532,7 @@ class InventoryService:
                 for i in items
             }
             issuers = self._find_issuers(s, items, roles)
-            rows = [
+            rows = (
                 _row_values(
                     i,
                     roles[i.facts.sha256],
@@ -529,24 +542,29 @@ class InventoryService:
                     (revocation or {}).get(i.facts.sha256),
                 )
                 for i in items
-            ]
-            ids = _insert_rows(s, rows)
-            # Issuer links, now that every new row has an ID.
-            links = []
+            )
+            ids = _insert_rows(s, rows, store.id, set(fresh))
+            # Issuer links, now that every new row has an ID (a chunk at a time).
+            table = cast("Table", CertificateRow.__table__)
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values(issuer_id=bindparam("new_issuer_id"))
+            )
+            links: list[dict[str, int]] = []
             for item in items:
                 ref = issuers.get(item.facts.sha256)
-                if ref is not None:
-                    target = ids.get(ref[1]) if ref[0] == "new" else int(ref[1])
-                    if target is not None and target != ids[item.facts.sha256]:
-                        links.append({"row_id": ids[item.facts.sha256], "new_issuer_id": target})
+                if ref is None:
+                    continue
+                target = ids.get(ref[1]) if ref[0] == "new" else int(ref[1])
+                if target is not None and target != ids[item.facts.sha256]:
+                    links.append({"row_id": ids[item.facts.sha256], "new_issuer_id": target})
+                if len(links) == 5_000:
+                    s.execute(statement, links)
+                    links = []
             if links:
-                table = cast("Table", CertificateRow.__table__)
-                s.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(issuer_id=bindparam("new_issuer_id")),
-                    links,
-                )
+                s.execute(statement, links)
+            del issuers
             _link_orphans(s, [(ids[i.facts.sha256], i) for i in items if i.facts.is_ca])
         imported = tuple(
             ImportedCertificate(
@@ -720,10 +738,6 @@ class _CandidateFacts:
     subject_key_id: str | None
 
 
-def _digest_batch(jobs: list[tuple[str, int, bytes, bytes | None, int]]) -> list[Digested]:
-    return [digest(job) for job in jobs]
-
-
 def _merged_problem(parts: list[Digested]) -> str | None:
     """A file split into slices is rejected when any slice is bad, or when none holds a certificate."""
     if len(parts) == 1:
@@ -799,20 +813,27 @@ def _row_values(
     }
 
 
-def _insert_rows(s: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Insert with plain executemany (the DB-API fast path); SHA-256 -> new ID.
+def _insert_rows(
+    s: Session, rows: Iterable[dict[str, Any]], store_id: int, wanted: set[str]
+) -> dict[str, int]:
+    """Insert with plain executemany (the DB-API fast path), a chunk of rows at a
+    time so a big import never holds every row at once; SHA-256 -> new ID.
 
     IDs are read back afterwards: every new row has an ID above the highest one
     before the insert, and its SHA-256 is unique within this import.
     """
-    if not rows:
+    if not wanted:
         return {}
     table = cast("Table", CertificateRow.__table__)
     before = s.scalar(select(func.max(CertificateRow.id))) or 0
-    for start in range(0, len(rows), 10_000):
-        s.execute(insert(table), rows[start : start + 10_000])
-    wanted = {r["sha256"] for r in rows}
-    store_id = rows[0]["store_id"]
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == 5_000:
+            s.execute(insert(table), chunk)
+            chunk = []
+    if chunk:
+        s.execute(insert(table), chunk)
     found = s.execute(
         select(CertificateRow.sha256, CertificateRow.id).where(
             CertificateRow.id > before, CertificateRow.store_id == store_id

@@ -165,13 +165,20 @@ def _run_import(
     return inventory.commit(prepared)
 
 
-def _print_report(report: ImportReport) -> None:
-    for item in report.imported:
+def _print_report(report: ImportReport, *, limit: int = 50) -> None:
+    """Each certificate imported (the first ``limit``), every duplicate and rejection."""
+    for item in report.imported[:limit]:
         console.print(f"[green]imported[/] #{item.id} {item.role:<12} {item.subject}")
-    for dup in report.duplicates:
+    if len(report.imported) > limit:
+        console.print(
+            f"[green]imported[/] ... and {len(report.imported) - limit} more (see certwarden list)"
+        )
+    for dup in report.duplicates[:limit]:
         console.print(
             f"[yellow]duplicate[/] {dup.subject} already in {dup.store} (#{dup.id}) from {dup.source}"
         )
+    if len(report.duplicates) > limit:
+        console.print(f"[yellow]duplicate[/] ... and {len(report.duplicates) - limit} more")
     for note in report.notes:
         console.print(f"[dim]note:[/] {note}")
     for bad in report.rejected:
