@@ -16,7 +16,7 @@ from pathlib import Path
 from certwarden.devpki import DevCA, Issued
 from certwarden.services.inventory import ImportReport, InventoryService
 
-__all__ = ["DEMO_STORES", "DemoPki", "build_demo_pki", "import_demo"]
+__all__ = ["DEMO_OCSP_URL", "DEMO_STORES", "DemoPki", "build_demo_pki", "import_demo"]
 
 DEMO_STORES = {
     "demo-trust": "Demo: root, intermediate and the delegated OCSP responder",
@@ -37,6 +37,8 @@ _LEAVES = (
     ("onhold.demo.test", 100, 265),
 )
 _LSC_DAYS_LEFT = (-3, 2, 25, 60, 180, 365, 700, 1500)
+# The phone whose certificate the demo responder claims not to know (status "unknown").
+_LSC_UNKNOWN_TO_RESPONDER = 6
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def build_demo_pki(directory: Path, now: datetime, *, ocsp_url: str = DEMO_OCSP_
                     "revoked_at": (now - 3 * day).isoformat(),
                 }
             )
+    unknown: list[str] = []
     for index, left in enumerate(_LSC_DAYS_LEFT, start=1):
         lsc = sub.issue(
             f"SEP00AABBCC{index:04d}",
@@ -117,9 +120,18 @@ def build_demo_pki(directory: Path, now: datetime, *, ocsp_url: str = DEMO_OCSP_
             ocsp_url=ocsp_url,
         )
         _write(lsc, pki.lsc_dir, pki.private_dir, f"phone-{index:02d}")
+        if index == _LSC_UNKNOWN_TO_RESPONDER:
+            unknown.append(format(lsc.cert.serial_number, "x"))
     (directory / "manifest.json").write_text(
         json.dumps(
-            {"created_at": now.isoformat(), "ocsp_url": ocsp_url, "revoked": revoked}, indent=2
+            {
+                "created_at": now.isoformat(),
+                "ocsp_url": ocsp_url,
+                "revoked": revoked,
+                # Serials the demo OCSP responder answers "unknown" for.
+                "unknown": unknown,
+            },
+            indent=2,
         )
     )
     return pki

@@ -16,7 +16,15 @@ import typer
 from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
-from certwarden.interfaces.cli import _demo, _inventory, _monitor, _ocsp, _revocation
+from certwarden.interfaces.cli import (
+    _demo,
+    _inventory,
+    _monitor,
+    _ocsp,
+    _revocation,
+    _serve,
+    _users,
+)
 from certwarden.interfaces.cli._context import CliState, console_err
 
 
@@ -71,6 +79,8 @@ _demo.register(app)
 _monitor.register(app)
 _ocsp.register(app)
 _revocation.register(app)
+_serve.register(app)
+_users.register(app)
 
 
 def main() -> None:

@@ -19,14 +19,15 @@ WINDOW = "#d99a00"
 LATER = "#3b6fb6"
 
 
-def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
-    for step in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000):
-        if value <= step:
-            return step
-    magnitude: int = 10 ** (len(str(value)) - 1)
-    return ((value // magnitude) + 1) * magnitude
+def _nice_step(value: int) -> int:
+    """A round tick step (1, 2, 5, 10, 20, 50 ...) so that four steps cover ``value``."""
+    need = max(1, -(-value // 4))
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            if factor * magnitude >= need:
+                return factor * magnitude
+        magnitude *= 10
 
 
 def timeline_svg(buckets: Sequence[TimelineBucket], *, now: datetime, window: timedelta) -> Markup:
@@ -35,7 +36,8 @@ def timeline_svg(buckets: Sequence[TimelineBucket], *, now: datetime, window: ti
     left, right, top, bottom = 44, 8, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(buckets)
-    ymax = _nice_max(max((b.count for b in buckets), default=0))
+    step = _nice_step(max((b.count for b in buckets), default=0))
+    ymax = 4 * step
     slot = plot_w / max(n, 1)
     bar_w = max(2.0, slot * 0.72)
     total = sum(b.count for b in buckets)
@@ -48,7 +50,7 @@ def timeline_svg(buckets: Sequence[TimelineBucket], *, now: datetime, window: ti
         f"next {max(n - 1, 0)} weeks.</desc>",
     ]
     for i in range(5):
-        value = ymax * i // 4
+        value = step * i
         y = top + plot_h - plot_h * i / 4
         parts.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '

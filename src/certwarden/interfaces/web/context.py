@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, HTTPException, Request
@@ -34,12 +34,18 @@ __all__ = [
 class MailMessage(Protocol):
     """One captured e-mail (the demo's inbox)."""
 
-    id: int
-    received_at: Any
-    sender: str
-    recipients: Sequence[str]
-    subject: str
-    body: str
+    @property
+    def id(self) -> int: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def recipients(self) -> Sequence[str]: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body(self) -> str: ...
 
 
 class MailInbox(Protocol):

@@ -1,0 +1,211 @@
+"""``certwarden serve``: the web UI, the REST API and the background services
+in one process.
+
+The background loop runs every few seconds in a worker thread: it calls
+``monitor.tick(now)``, ``revocation.tick(now)`` and ``outbox.deliver_due(now)``
+(each decides itself whether anything is due; ``now`` comes from the app's
+clock). On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, the
+loop finishes the round it is in — a monitor run is one transaction, queued
+notices stay queued — and then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from certwarden.composition import App
+from certwarden.errors import InputError
+from certwarden.interfaces.cli._context import console, console_err, get_app
+from certwarden.interfaces.web import create_app
+from certwarden.interfaces.web.metrics import LoopMetrics
+
+__all__ = ["register"]
+
+log = logging.getLogger("certwarden.serve")
+
+ADMIN_PASSWORD_ENV = "CERTWARDEN_ADMIN_PASSWORD"  # noqa: S105 - a variable name
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def run_round(app: App, metrics: LoopMetrics) -> None:
+    """One pass of the background work; each part's failure is logged, not fatal."""
+    started = metrics.timer()
+    try:
+        report = app.monitor.tick(app.clock.now())
+        if report is not None:
+            metrics.monitor_runs.labels(report.trigger).inc()
+            metrics.monitor_notices.inc(len(report.notices))
+            metrics.monitor_duration.observe(metrics.timer() - started)
+    except Exception:
+        metrics.loop_errors.labels("monitor").inc()
+        log.exception("the Certificate Expiry Monitor tick failed")
+    started = metrics.timer()
+    try:
+        tick = app.revocation.tick(app.clock.now())
+        if tick.ran and tick.report is not None:
+            metrics.revocation_runs.inc()
+            for status, count in tick.report.counts().items():
+                if count:
+                    metrics.ocsp_results.labels(status).inc(count)
+            metrics.revocation_duration.observe(metrics.timer() - started)
+    except Exception:
+        metrics.loop_errors.labels("revocation").inc()
+        log.exception("the scheduled revocation check failed")
+    started = metrics.timer()
+    try:
+        delivery = app.outbox.deliver_due(app.clock.now())
+        if delivery.sent or delivery.failed:
+            metrics.outbox_sent.inc(len(delivery.sent))
+            metrics.outbox_failed.inc(len(delivery.failed))
+            metrics.outbox_duration.observe(metrics.timer() - started)
+        for msg_id, error in delivery.failed.items():
+            log.warning("notice %s not delivered (will retry): %s", msg_id, error)
+    except Exception:
+        metrics.loop_errors.labels("outbox").inc()
+        log.exception("outbox delivery failed")
+
+
+def background_loop(app: App, interval: float) -> Any:
+    """A lifespan hook running :func:`run_round` every ``interval`` seconds."""
+
+    @asynccontextmanager
+    async def hook(web: Any) -> AsyncIterator[None]:
+        metrics: LoopMetrics = web.state.metrics.loop
+        stop = asyncio.Event()
+
+        async def loop() -> None:
+            while not stop.is_set():
+                # A thread: the services are synchronous; the event loop keeps serving.
+                await asyncio.to_thread(run_round, app, metrics)
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+        task = asyncio.create_task(loop(), name="certwarden-background")
+        try:
+            yield
+        finally:
+            stop.set()
+            # Wait for the round in progress: no half-done run is left behind.
+            await task
+
+    return hook
+
+
+def _stopper(demo: Any) -> Any:
+    @asynccontextmanager
+    async def hook(_web: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(demo.stop)
+
+    return hook
+
+
+def _initial_admin(app: App) -> None:
+    if app.users.count_users():
+        return
+    given = os.environ.get(ADMIN_PASSWORD_ENV) or None
+    generated = app.users.ensure_initial_admin(given)
+    if generated is None:
+        console.print(f"created user [bold]admin[/] with the password from {ADMIN_PASSWORD_ENV}")
+        return
+    console.print(
+        "created user [bold]admin[/] with the password "
+        f"[bold]{generated}[/] — shown this once; change it under Account after signing in",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain) to serve HTTPS with.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Demo mode: demo PKI in demo-… stores, a demo OCSP responder and a "
+            "captured-mail inbox on loopback.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(min=0.2, max=3600, help="Seconds between background rounds."),
+    ] = 5.0,
+    metrics_auth: Annotated[
+        bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the web UI, the REST API and the background services."""
+    import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
+    for label, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{label} {path}: no such file")
+    if log_level not in {"debug", "info", "warning", "error"}:
+        raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = get_app(ctx)
+    _initial_admin(app)
+    hooks: list[Any] = []
+    inbox = None
+    notes: list[str] = []
+    if demo:
+        from certwarden.services.demo_runtime import start_demo
+
+        runtime = start_demo(
+            data_dir=app.config.data_dir,
+            clock=app.clock,
+            inventory=app.inventory,
+            monitor=app.monitor,
+            revocation=app.revocation,
+            outbox=app.outbox,
+        )
+        hooks.append(_stopper(runtime))
+        inbox, notes = runtime.mailbox, runtime.notes
+        for note in notes:
+            console.print(f"[dim]demo:[/] {note}", highlight=False)
+    hooks.append(background_loop(app, interval))
+    web = create_app(
+        app,
+        demo_inbox=inbox,
+        demo_notes=notes,
+        metrics_public=not metrics_auth,
+        lifespan_hooks=hooks,
+    )
+    scheme = "https" if tls_cert else "http"
+    shown = f"[{host}]" if ":" in host else host
+    console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
+    config = uvicorn.Config(
+        web,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

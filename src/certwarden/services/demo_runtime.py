@@ -1,0 +1,133 @@
+"""``serve --demo``: the demo PKI, its OCSP responder and a captured-mail inbox,
+wired into the real services so a newcomer sees them work within a minute.
+
+    demo = start_demo(data_dir=..., clock=..., inventory=..., monitor=...,
+                      revocation=..., outbox=...)
+    ...                     # the server runs; the loop checks and delivers
+    demo.stop()
+
+What it does, every start: builds the demo PKI once (``DATA_DIR/demo-pki``)
+and imports it into the ``demo-…`` stores; starts the demo OCSP responder on
+loopback (on the port the certificates name when it is free, else on another
+one, which the Certificate Revocation settings then name as the configured
+URI); starts a real SMTP server on loopback and points the outbox at it; runs
+the Certificate Expiry Monitor once. On the first start only (a fresh demo
+PKI), it also turns on OCSP, the scheduled revocation check and e-mail
+notices, so later changes an administrator makes are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from certwarden.clock import Clock
+from certwarden.services.demo import DemoPki, build_demo_pki, import_demo
+from certwarden.services.demo_mail import DemoMailbox
+from certwarden.services.demo_responder import DemoResponder, load_responder_keys
+from certwarden.services.inventory import InventoryService
+from certwarden.services.monitor import MonitorService
+from certwarden.services.outbox import OutboxService
+from certwarden.services.revocation import RevocationService
+
+__all__ = ["DEMO_RECIPIENT", "DemoRuntime", "start_demo"]
+
+log = logging.getLogger("certwarden.demo")
+
+DEMO_RECIPIENT = "pki-team@demo.certwarden.test"
+DEMO_SENDER = "certwarden-demo@localhost.localdomain"
+
+
+@dataclass
+class DemoRuntime:
+    pki: DemoPki
+    responder: DemoResponder
+    mailbox: DemoMailbox
+    fresh: bool
+    notes: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.responder.stop()
+        self.mailbox.stop()
+
+
+def start_demo(
+    *,
+    data_dir: Path,
+    clock: Clock,
+    inventory: InventoryService,
+    monitor: MonitorService,
+    revocation: RevocationService,
+    outbox: OutboxService,
+) -> DemoRuntime:
+    directory = data_dir / "demo-pki"
+    fresh = not (directory / "manifest.json").exists()
+    pki = build_demo_pki(directory, clock.now())
+    import_demo(inventory, pki)
+    notes: list[str] = []
+
+    wanted = str(pki.manifest().get("ocsp_url") or "")
+    wanted_port = urlsplit(wanted).port or 0
+    keys = load_responder_keys(pki)
+    try:
+        responder = DemoResponder(keys, clock, port=wanted_port).start()
+    except OSError:
+        responder = DemoResponder(keys, clock, port=0).start()
+    mailbox = DemoMailbox(clock).start()
+    runtime = DemoRuntime(pki, responder, mailbox, fresh, notes)
+    try:
+        _configure(runtime, wanted, monitor=monitor, revocation=revocation, outbox=outbox)
+        monitor.run_now()
+    except BaseException:
+        runtime.stop()
+        raise
+    return runtime
+
+
+def _configure(
+    runtime: DemoRuntime,
+    wanted_url: str,
+    *,
+    monitor: MonitorService,
+    revocation: RevocationService,
+    outbox: OutboxService,
+) -> None:
+    responder, mailbox, notes = runtime.responder, runtime.mailbox, runtime.notes
+    outbox.update_smtp_settings(
+        {
+            "host": "127.0.0.1",
+            "port": mailbox.port,
+            "security": "none",
+            "username": "",
+            "password": "",
+            "from_address": DEMO_SENDER,
+        }
+    )
+    notes.append(f"Captured-mail SMTP server: 127.0.0.1:{mailbox.port}.")
+    changes: dict[str, object] = {}
+    if runtime.fresh:
+        changes.update(
+            enable_ocsp=True,
+            enable_revocation_check=True,
+            check_every=1,
+            check_every_unit="hours",
+        )
+        monitor.update_settings(
+            {"email_enabled": True, "emails": DEMO_RECIPIENT, "lsc_enabled": True}
+        )
+    if responder.url == wanted_url:
+        if runtime.fresh:
+            changes.update(responder_source="certificate", configured_uri="")
+        notes.append(f"Demo OCSP responder: {responder.url} (the URI in the demo certificates).")
+    else:
+        # The certificates' port is taken: name the responder's real address instead.
+        changes.update(responder_source="configured", configured_uri=responder.url)
+        notes.append(
+            f"Demo OCSP responder: {responder.url} (set as the configured OCSP URI, because "
+            f"{wanted_url} was not free)."
+        )
+    if changes:
+        revocation.update_settings(changes)
+    log.info("demo ready: %s", " ".join(notes))
