@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/certwarden --data-dir var demo run
+	$(BIN)/certwarden --data-dir var serve --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
