@@ -380,3 +380,30 @@ def test_tls_delivery_calls_the_server_certificate_seam(
         assert "TLS with 127.0.0.1" in error and "CERTIFICATE_VERIFY_FAILED" in error
     finally:
         server.stop()
+
+
+def test_a_process_dying_mid_send_leaves_the_notice_claimed_then_retried_once(
+    app: App, clock: ManualClock, smtp_server: SmtpServer
+) -> None:
+    use_server(app, smtp_server.port)
+    email_on(app)
+    add_cert(app, "soon.test", T0 + 4 * D)
+    app.monitor.run_now()
+
+    class Dies(SmtpTransport):
+        def send(self, message: object) -> dict[str, str]:  # type: ignore[override]
+            raise SystemExit("killed during the SMTP conversation")
+
+    dying = OutboxService(app.db, app.clock, transport_factory=Dies)
+    with pytest.raises(SystemExit):
+        dying.deliver_due()
+    (entry,) = app.outbox.list()
+    assert (entry.state, entry.attempts) == ("pending", 0)
+    # Claimed for 10 minutes: another process does not send it meanwhile ...
+    clock.advance(9 * M)
+    assert app.outbox.deliver_due().sent == []
+    # ... and once the claim has lapsed it is delivered, once.
+    clock.advance(M)
+    assert len(app.outbox.deliver_due().sent) == 1
+    assert app.outbox.deliver_due(T0 + D).sent == []
+    assert len(smtp_server.messages) == 1

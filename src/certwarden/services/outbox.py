@@ -23,9 +23,9 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -55,6 +55,8 @@ __all__ = [
 SMTP_SECTION = "smtp"
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
+# How long a notice being sent stays claimed by the process sending it.
+CLAIM_LEASE = timedelta(minutes=10)
 
 
 @enum.unique
@@ -305,9 +307,22 @@ class OutboxService:
         transport = self._transport_factory(settings)
         for index, (msg_id, _attempts) in enumerate(due):
             with self._db.session() as s:
-                row = s.get(OutboxMessage, msg_id)
-                if row is None or row.state != OutboxState.PENDING.value:
-                    continue  # delivered meanwhile by another process
+                # Claim the notice (a lease) so that another process delivering
+                # at the same time skips it; a crash mid-send frees it when the
+                # lease ends, and a failure below replaces it with the backoff.
+                claimed = s.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == msg_id,
+                        OutboxMessage.state == OutboxState.PENDING.value,
+                        OutboxMessage.next_attempt_at <= now,
+                    )
+                    .values(next_attempt_at=now + CLAIM_LEASE)
+                    .execution_options(synchronize_session=False)
+                )
+                if cast("CursorResult[Any]", claimed).rowcount != 1:
+                    continue  # taken or delivered meanwhile by another process
+                row = s.get_one(OutboxMessage, msg_id)
                 message = build_message(
                     sender=settings.from_address,
                     recipients=row.recipients,
