@@ -63,6 +63,7 @@ __all__ = [
     "Signer",
     "SignerVerdict",
     "delegation_problems",
+    "index_singles",
     "step_identify_and_verify_signer",
     "step_match_cert_id",
     "step_next_update",
@@ -123,11 +124,23 @@ def step_response_status(parsed: ParsedResponse) -> list[Failure]:
 # -- step: CertID (RFC 6960 4.1.1, all four fields) --------------------------
 
 
+def index_singles(parsed: ParsedResponse) -> dict[CertId, list[SingleAnswer]]:
+    """SingleResponses by CertID, so a batch of n answers is matched in O(n)."""
+    index: dict[CertId, list[SingleAnswer]] = {}
+    for single in parsed.singles:
+        if single.cert_id is not None:
+            index.setdefault(single.cert_id, []).append(single)
+    return index
+
+
 def step_match_cert_id(
-    parsed: ParsedResponse, cert_id: CertId
+    parsed: ParsedResponse,
+    cert_id: CertId,
+    index: dict[CertId, list[SingleAnswer]] | None = None,
 ) -> tuple[SingleAnswer | None, list[Failure]]:
     """The SingleResponse whose CertID equals ``cert_id`` on all four fields."""
-    matches = [s for s in parsed.singles if s.cert_id == cert_id]
+    # CertId equality is all four fields (RFC 6960 4.1.1); so is its hash.
+    matches = (index if index is not None else index_singles(parsed)).get(cert_id, [])
     if matches:
         first = matches[0]
         if any(
@@ -531,12 +544,13 @@ def verify_parsed(
             for _ in cert_ids
         ]
     memo = _SignatureMemo(parsed)
+    index = index_singles(parsed)
     verdicts: dict[int, SignerVerdict] = {}  # by id(): the issuers outlive this call
     nonce_failures = step_nonce(parsed, nonce, options)
     results: list[RevocationResult] = []
     for cert_id, issuer in zip(cert_ids, issuers, strict=True):
         failures: list[Failure] = []
-        single, match_failures = step_match_cert_id(parsed, cert_id)
+        single, match_failures = step_match_cert_id(parsed, cert_id, index)
         failures += match_failures
         if id(issuer) not in verdicts:
             verdicts[id(issuer)] = step_identify_and_verify_signer(
