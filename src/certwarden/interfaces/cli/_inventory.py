@@ -147,7 +147,9 @@ def _run_import(
             console=console_err,
             transient=True,
         ) as progress:
-            total = sum(1 for p in paths for _ in (p.rglob("*") if p.is_dir() else [p]))
+            total = sum(
+                1 for p in paths for f in (p.rglob("*") if p.is_dir() else [p]) if f.is_file()
+            )
             task = progress.add_task("import", total=total)
             prepared = inventory.prepare(
                 paths,
