@@ -30,6 +30,7 @@ from certwarden.adapters.db.models import OcspCheck
 from certwarden.clock import ManualClock, SystemClock
 from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp import CertStatus, Reason, TrustModel
+from certwarden.services.revocation import check_evidence
 from tests.ocsp_responders import (
     OpensslPki,
     OpensslResponder,
@@ -155,7 +156,15 @@ def test_delegated_responder_named_in_the_aia(real_app: App, responders: Respond
         checks = list(s.scalars(sa.select(OcspCheck)))
     leaves = [c for c in checks if c.status != "could_not_tell"]
     assert len(leaves) == len(EXPECTED)
-    assert all(c.raw_response and c.trust_model == "delegated" for c in leaves)
+    assert all(c.trust_model == "delegated" and c.signer_sha256 for c in leaves)
+    # The six were answered by one batched response, stored once and shared.
+    assert {c.response_id for c in leaves} != {None}
+    assert len({c.response_id for c in leaves}) == 1
+    with real_app.db.session() as s:
+        evidence = {check_evidence(s, c.id) for c in leaves}
+    assert len(evidence) == 1
+    (der,) = evidence
+    assert der == outcomes["good"].result.raw_response  # type: ignore[attr-defined]
     # The issuing CA is checked too (it is not a root), but names no responder.
     (ca_check,) = [c for c in checks if c.status == "could_not_tell"]
     assert ca_check.reason == "no_responder_url"

@@ -29,17 +29,24 @@ import enum
 import hashlib
 import os
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
-from certwarden.adapters.db.models import CertificateRow, OcspCheck, ServiceState, Store
+from certwarden.adapters.db.models import (
+    CertificateRow,
+    OcspCheck,
+    OcspResponse,
+    ServiceState,
+    Store,
+)
 from certwarden.adapters.ocsp_http import (
     AiohttpTransport,
     HttpMethod,
@@ -94,6 +101,7 @@ __all__ = [
     "TickReport",
     "Trigger",
     "UploadCheck",
+    "check_evidence",
 ]
 
 SERVICE_NAME = "revocation-check"
@@ -213,15 +221,23 @@ class _Pending:
 
 def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine from sync code, even when this thread already runs a loop."""
+    box: dict[str, Any] = {}
+
+    async def boxed() -> None:
+        # The result travels in ``box``, not as the task's result: CPython 3.11's
+        # asyncio.run reprs its main task (result included) when it restores the
+        # SIGINT handler, which costs 0.1 s for a report of thousands of checks.
+        box["value"] = await make()
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(make())
-    box: dict[str, Any] = {}
+        asyncio.run(boxed())
+        return box["value"]  # type: ignore[no-any-return]
 
     def worker() -> None:
         try:
-            box["value"] = asyncio.run(make())
+            asyncio.run(boxed())
         except BaseException as exc:  # handed back to the caller's thread
             box["error"] = exc
 
@@ -566,19 +582,30 @@ class RevocationService:
             stores: dict[int, str] = {
                 sid: name for sid, name in s.execute(select(Store.id, Store.name))
             }
+            # Only the columns a check needs (no ORM objects: thousands of rows).
+            columns = select(
+                CertificateRow.id,
+                CertificateRow.sha256,
+                CertificateRow.subject,
+                CertificateRow.der,
+                CertificateRow.issuer_id,
+                CertificateRow.ocsp_uris,
+                CertificateRow.store_id,
+                CertificateRow.role,
+            )
             if all_monitored:
-                query = select(CertificateRow).where(CertificateRow.role != Role.ROOT.value)
+                query = columns.where(CertificateRow.role != Role.ROOT.value)
                 if not self._monitor(s).lsc_enabled:
                     query = query.where(CertificateRow.is_lsc.is_(False))
-                rows = list(s.scalars(query.order_by(CertificateRow.id)))
+                rows = list(s.execute(query.order_by(CertificateRow.id)))
             else:
-                rows = []
-                seen: set[int] = set()
+                ids: list[int] = []
                 for ref in refs:
-                    row = InventoryService._resolve(s, ref)
-                    if row.id not in seen:
-                        seen.add(row.id)
-                        rows.append(row)
+                    row_id = InventoryService._resolve(s, ref).id
+                    if row_id not in ids:
+                        ids.append(row_id)
+                found = {r.id: r for r in s.execute(columns.where(CertificateRow.id.in_(ids)))}
+                rows = [found[i] for i in ids]
             issuers = _StoredIssuers(s)
             trusted = _trusted_responders(s, settings.trusted_responder_store)
             skipped: list[str] = []
@@ -598,7 +625,7 @@ class RevocationService:
                         cert=cert,
                         sha256=row.sha256,
                         subject=row.subject,
-                        issuer=issuers.for_row(row, cert),
+                        issuer=issuers.for_cert(row.issuer_id, cert),
                         ocsp_uris=tuple(row.ocsp_uris),
                     )
                 selection.setdefault(row.sha256, []).append(
@@ -626,40 +653,63 @@ class RevocationService:
         changes: list[CheckOutcome] = []
         with self._db.session() as s:
             ids = sorted({row_id for row_id, *_ in items if row_id is not None})
-            rows: dict[int, CertificateRow] = {}
+            before: dict[int, tuple[str | None, str | None]] = {}
             for start in range(0, len(ids), 900):
                 chunk = ids[start : start + 900]
-                rows.update(
-                    (r.id, r)
-                    for r in s.scalars(select(CertificateRow).where(CertificateRow.id.in_(chunk)))
+                before.update(
+                    (r.id, (r.revocation_status, r.revocation_reason))
+                    for r in s.execute(
+                        select(
+                            CertificateRow.id,
+                            CertificateRow.revocation_status,
+                            CertificateRow.revocation_reason,
+                        ).where(CertificateRow.id.in_(chunk))
+                    )
                 )
-            checks: list[OcspCheck] = []
+            shared = _store_shared_responses(s, items, now)
+            checks: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for row_id, target, store, result in items:
-                row = rows.get(row_id) if row_id is not None else None
+                known = row_id is not None and row_id in before
+                stored_id = row_id if known else None
                 checks.append(
-                    _check_row(row.id if row else None, target.sha256, now, trigger, result)
+                    _check_values(
+                        stored_id,
+                        target.sha256,
+                        now,
+                        trigger,
+                        result,
+                        shared.get(result.raw_response) if result.raw_response else None,
+                    )
                 )
                 verdict = decide(result, common_criteria=common_criteria)
-                previous, changed = None, False
-                if row is not None:
-                    if row.id not in fresh:
-                        previous = row.revocation_status
-                    before = _state_key(
-                        previous, row.revocation_reason if previous is not None else None
+                previous: str | None = None
+                changed = False
+                if stored_id is not None:
+                    prev_status, prev_reason = before[stored_id]
+                    if stored_id in fresh:
+                        prev_status = prev_reason = None
+                    previous = prev_status
+                    status, reason = result.status.value, _stored_reason(result)
+                    updates.append(
+                        {
+                            "id": stored_id,
+                            "revocation_status": status,
+                            "revocation_reason": reason,
+                            "revocation_checked_at": now,
+                            "revoked_at": result.revoked_at,
+                        }
                     )
-                    row.revocation_status = result.status.value
-                    row.revocation_reason = _stored_reason(result)
-                    row.revocation_checked_at = now
-                    row.revoked_at = result.revoked_at
-                    after = _state_key(row.revocation_status, row.revocation_reason)
                     # A first check tells only definite bad news (revoked, unknown);
                     # after that, every change counts (good -> could not tell too).
-                    changed = before != after and (
+                    changed = _state_key(prev_status, prev_reason) != _state_key(
+                        status, reason
+                    ) and (
                         previous is not None
                         or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
                     )
                 outcome = CheckOutcome(
-                    row.id if row else None,
+                    stored_id,
                     target.sha256,
                     target.subject,
                     store,
@@ -672,9 +722,13 @@ class RevocationService:
                 if changed:
                     changes.append(outcome)
                     _alert_change(s, outcome, now)
-                if row is None and target.sha256 in refused:
+                if stored_id is None and target.sha256 in refused:
                     _alert_refused(s, outcome, now)
-            s.add_all(checks)
+            # Bulk statements: one INSERT and one UPDATE, executed many times.
+            if checks:
+                s.execute(insert(OcspCheck), checks)
+            if updates:
+                s.execute(update(CertificateRow), updates)
             queued = self._notify(s, changes, now)
         return outcomes, queued
 
@@ -821,14 +875,17 @@ def _choose_url(settings: RevocationSettings, target: Target) -> str | None:
     return found[0] if found else None
 
 
-def _check_row(
+def _check_values(
     certificate_id: int | None,
     sha256: str,
     now: datetime,
     trigger: Trigger,
     result: RevocationResult,
-) -> OcspCheck:
-    return OcspCheck(
+    response_id: int | None = None,
+) -> dict[str, Any]:
+    """One ``ocsp_checks`` row: the outcome and its evidence (the raw response
+    inline, or by reference when several checks share one batched response)."""
+    return dict(
         certificate_id=certificate_id,
         sha256=sha256,
         checked_at=now,
@@ -843,8 +900,47 @@ def _check_row(
         responder_url=result.responder_url,
         this_update=result.this_update,
         next_update=result.next_update,
-        raw_response=result.raw_response,
+        raw_response=result.raw_response if response_id is None else None,
+        response_id=response_id,
     )
+
+
+def _store_shared_responses(
+    s: Session,
+    items: Sequence[tuple[int | None, Target, str, RevocationResult]],
+    now: datetime,
+) -> dict[bytes, int]:
+    """Store each response that answers several of ``items`` once; its ID by bytes.
+
+    A batched response of 100 certificates is ~11 KB: kept once, not 100 times.
+    """
+    usage = Counter(r.raw_response for *_, r in items if r.raw_response is not None)
+    ids: dict[bytes, int] = {}
+    for raw, uses in usage.items():
+        if uses < 2:
+            continue
+        digest = hashlib.sha256(raw).hexdigest()
+        existing = s.scalar(select(OcspResponse.id).where(OcspResponse.sha256 == digest))
+        if existing is None:
+            url = next((r.responder_url for *_, r in items if r.raw_response == raw), None)
+            row = OcspResponse(sha256=digest, der=raw, responder_url=url, received_at=now)
+            s.add(row)
+            s.flush()
+            existing = row.id
+        ids[raw] = existing
+    return ids
+
+
+def check_evidence(s: Session, check_id: int) -> bytes | None:
+    """The raw DER response a recorded check was judged on (inline or shared)."""
+    row = s.get(OcspCheck, check_id)
+    if row is None:
+        return None
+    if row.raw_response is not None:
+        return row.raw_response
+    if row.response_id is not None:
+        return s.scalar(select(OcspResponse.der).where(OcspResponse.id == row.response_id))
+    return None
 
 
 def _alert_change(s: Session, outcome: CheckOutcome, now: datetime) -> None:
@@ -939,9 +1035,10 @@ class _StoredIssuers:
             self._by_subject[subject] = found
         return self._by_subject[subject]
 
-    def for_row(self, row: CertificateRow, cert: x509.Certificate) -> x509.Certificate | None:
-        if row.issuer_id is not None:
-            issuer = self._load(row.issuer_id)
+    def for_cert(self, issuer_id: int | None, cert: x509.Certificate) -> x509.Certificate | None:
+        """The linked issuer (``issuer_id``), else one found by name and key id."""
+        if issuer_id is not None:
+            issuer = self._load(issuer_id)
             if issuer is not None:
                 return issuer
         return self.find(cert, facts_from_certificate(cert))

@@ -33,6 +33,7 @@ __all__ = [
     "CertificateRow",
     "Endpoint",
     "OcspCheck",
+    "OcspResponse",
     "OutboxMessage",
     "ServiceState",
     "Setting",
@@ -198,7 +199,25 @@ class OcspCheck(Base):
     responder_url: Mapped[str | None] = mapped_column(Text)
     this_update: Mapped[datetime | None]
     next_update: Mapped[datetime | None]
+    # The DER response when it answered this certificate alone. A response that
+    # answered a batch is stored once in ocsp_responses and shared (response_id);
+    # evidence = raw_response, else ocsp_responses.der via response_id.
     raw_response: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ocsp_responses.id", ondelete="SET NULL")
+    )
+
+
+class OcspResponse(Base):
+    """A signed OCSP response kept as evidence, once, however many checks it answered."""
+
+    __tablename__ = "ocsp_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    responder_url: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
 
 
 class User(Base):

@@ -194,6 +194,16 @@ def upgrade() -> None:
         batch_op.create_index("ix_alerts_created_at", ["created_at"], unique=False)
 
     op.create_table(
+        "ocsp_responses",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("der", sa.LargeBinary(), nullable=False),
+        sa.Column("responder_url", sa.Text(), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("sha256"),
+    )
+    op.create_table(
         "ocsp_checks",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("certificate_id", sa.Integer(), nullable=True),
@@ -211,7 +221,9 @@ def upgrade() -> None:
         sa.Column("this_update", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_update", sa.DateTime(timezone=True), nullable=True),
         sa.Column("raw_response", sa.LargeBinary(), nullable=True),
+        sa.Column("response_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["certificate_id"], ["certificates.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["response_id"], ["ocsp_responses.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("ocsp_checks", schema=None) as batch_op:
@@ -226,6 +238,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ocsp_checks_cert_time")
 
     op.drop_table("ocsp_checks")
+    op.drop_table("ocsp_responses")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_alerts_created_at")
 
