@@ -12,7 +12,9 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
-    └── StorageError          the database failed
+    ├── StorageError          the database failed
+    └── TlsError              a TLS connection could not be made or verified
+        └── ConnectionRefusedByPolicy   the revocation policy refused the peer
 
 Every error has ``diagnostics()``: the one message a person should read, with
 what to do. Interfaces catch ``CertwardenError`` once and print that.
@@ -26,6 +28,7 @@ __all__ = [
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectionRefusedByPolicy",
     "InputError",
     "NotFoundError",
     "NotificationError",
@@ -33,6 +36,7 @@ __all__ = [
     "ParseError",
     "SettingsError",
     "StorageError",
+    "TlsError",
 ]
 
 
@@ -108,3 +112,53 @@ class NotificationError(CertwardenError):
 
 class StorageError(CertwardenError):
     """The database failed or is not at the expected schema."""
+
+
+class TlsError(CertwardenError):
+    """A TLS connection could not be made, or its peer could not be verified.
+
+    Attributes:
+        where: ``host:port`` of the peer.
+        detail: what went wrong, in words.
+    """
+
+    def __init__(self, where: str, detail: str) -> None:
+        self.where = where
+        self.detail = detail
+        super().__init__(f"TLS with {where}: {detail}")
+
+
+class ConnectionRefusedByPolicy(TlsError):  # noqa: N818 - named for the event it reports
+    """The revocation policy refused a TLS peer (SPEC section 3, "Real time").
+
+    Attributes:
+        subject, sha256: the peer's leaf certificate.
+        status: ``revoked``, ``unknown`` or ``could_not_tell``.
+        reason: the CRL reason (revoked) or why the status could not be told.
+        why: the policy's sentence (which mode, what it saw).
+        result: the revocation result behind the refusal (a ``RevocationResult``).
+    """
+
+    def __init__(
+        self,
+        where: str,
+        *,
+        subject: str,
+        sha256: str,
+        status: str,
+        reason: str | None,
+        why: str,
+        result: object = None,
+    ) -> None:
+        self.subject = subject
+        self.sha256 = sha256
+        self.status = status
+        self.reason = reason
+        self.why = why
+        self.result = result
+        because = f" ({reason})" if reason else ""
+        super().__init__(
+            where,
+            f"connection refused: the server certificate {subject} "
+            f"(SHA-256 {sha256[:16]}...) is {status}{because}; {why}",
+        )
