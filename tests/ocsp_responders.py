@@ -576,9 +576,9 @@ class LiveAnswer:
 
 
 class FakeCAResponder:
-    """Answers any request about certificates ``ca`` issued, from ``answers``
-    (serial -> :class:`LiveAnswer`; absent serials are ``unknown``), echoing the
-    nonce. Tests change ``answers`` to make a status change; ``batch_sizes``
+    """Answers any request about ``certs`` (issued by ``ca``) from ``answers``
+    (serial -> :class:`LiveAnswer`), in the CertID hash asked for, echoing the
+    nonce; serials it has no certificate for get no SingleResponse. Tests change ``answers`` to make a status change; ``batch_sizes``
     records how many certificates each request asked about. With
     ``single_only`` it answers multi-certificate requests ``malformedRequest``
     (a responder that does not batch)."""
