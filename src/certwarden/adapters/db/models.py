@@ -138,7 +138,12 @@ class ServiceState(Base):
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_alerts_created_at", "created_at"),
+        # Deleting a certificate sets its alerts' certificate_id to NULL: without
+        # this index every delete would scan the whole alert log.
+        Index("ix_alerts_certificate_id", "certificate_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime]

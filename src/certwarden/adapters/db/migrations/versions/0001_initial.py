@@ -192,6 +192,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index("ix_alerts_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_alerts_certificate_id", ["certificate_id"], unique=False)
 
     op.create_table(
         "ocsp_responses",
@@ -240,6 +241,7 @@ def downgrade() -> None:
     op.drop_table("ocsp_checks")
     op.drop_table("ocsp_responses")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_alerts_certificate_id")
         batch_op.drop_index("ix_alerts_created_at")
 
     op.drop_table("alerts")
