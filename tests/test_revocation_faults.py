@@ -231,7 +231,7 @@ CASES: list[tuple[str, Serve, Reason, dict[str, Any]]] = [
     ),
     (
         "slower-than-the-timeout",
-        lambda s, p, r: s.serve_slow(r, _good(p), delay=2.0),
+        lambda s, p, r: s.serve_slow(r, _good(p), delay=1.0),
         Reason.TIMEOUT,
         {"connect_timeout": 0.2, "total_timeout": 0.3},
     ),
