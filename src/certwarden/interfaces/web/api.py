@@ -39,6 +39,7 @@ from certwarden.interfaces.web import schemas
 from certwarden.interfaces.web.context import (
     Admin,
     Ctx,
+    RowId,
     Viewer,
     WebContext,
     notification_window,
@@ -386,9 +387,7 @@ def ocsp_checks(
         **_problems(404, 409, 422),
     },
 )
-def ocsp_response(
-    ctx: Ctx, _who: Viewer, ref: str, check_id: Annotated[int, "check ID"]
-) -> Response:
+def ocsp_response(ctx: Ctx, _who: Viewer, ref: str, check_id: RowId) -> Response:
     """The raw OCSP response kept as evidence of one check (DER)."""
     app = ctx.app
     record = app.inventory.get(ref)
@@ -538,7 +537,7 @@ def create_token(ctx: Ctx, who: Admin, body: schemas.TokenIn) -> Response:
     tags=["tokens"],
     responses=_problems(403, 404),
 )
-def revoke_token(ctx: Ctx, who: Admin, token_id: int) -> Response:
+def revoke_token(ctx: Ctx, who: Admin, token_id: RowId) -> Response:
     """Revoke an API token (it stops working at once)."""
     info = ctx.app.users.revoke_token(token_id)
     ctx.app.users.audit(who.actor, "token.revoke", f"#{token_id}", {"user": info.username})
@@ -748,7 +747,7 @@ def outbox(
 
 
 @router.get("/outbox/{entry_id}", tags=["outbox"], responses=_problems(404))
-def outbox_entry(ctx: Ctx, _who: Viewer, entry_id: int) -> Response:
+def outbox_entry(ctx: Ctx, _who: Viewer, entry_id: RowId) -> Response:
     """One notice with its body."""
     app = ctx.app
     body = app.outbox.body(entry_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from certwarden.composition import App
 from certwarden.core.expiry import DEFAULT_SETTINGS
@@ -25,6 +25,7 @@ __all__ = [
     "Ctx",
     "MailInbox",
     "MailMessage",
+    "RowId",
     "Viewer",
     "WebContext",
     "notification_window",
@@ -97,6 +98,8 @@ def require_admin(request: Request) -> Principal:
 
 
 Ctx = Annotated[WebContext, Depends(get_ctx)]
+# Database row IDs in paths: bounded, so a huge number is a 422, not a database overflow.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A numeric ID.")]
 Viewer = Annotated[Principal, Depends(require_user)]
 Admin = Annotated[Principal, Depends(require_admin)]
 

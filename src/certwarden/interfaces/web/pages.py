@@ -20,6 +20,7 @@ from certwarden.interfaces.web.charts import timeline_svg
 from certwarden.interfaces.web.context import (
     Admin,
     Ctx,
+    RowId,
     Viewer,
     WebContext,
     notification_window,
@@ -247,7 +248,7 @@ async def upload(
 
 
 @router.get("/certificates/{cert_id}", response_class=HTMLResponse)
-def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: int) -> Response:
+def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: RowId) -> Response:
     app: Any = ctx.app
     record = app.inventory.get(cert_id)
     now = app.clock.now()
@@ -275,7 +276,7 @@ def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: int) -> Respon
 
 
 @router.get("/certificates/{cert_id}/download")
-def download(ctx: Ctx, _who: Viewer, cert_id: int, format: str = "pem") -> Response:
+def download(ctx: Ctx, _who: Viewer, cert_id: RowId, format: str = "pem") -> Response:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -303,7 +304,7 @@ def download(ctx: Ctx, _who: Viewer, cert_id: int, format: str = "pem") -> Respo
 
 
 @router.get("/certificates/{cert_id}/ocsp/{check_id}.der")
-def ocsp_evidence(ctx: Ctx, _who: Viewer, cert_id: int, check_id: int) -> Response:
+def ocsp_evidence(ctx: Ctx, _who: Viewer, cert_id: RowId, check_id: RowId) -> Response:
     raw = ctx.app.overview.ocsp_response(cert_id, check_id)
     if raw is None:
         raise NotFoundError(f"OCSP check {check_id} kept no response")
@@ -315,7 +316,7 @@ def ocsp_evidence(ctx: Ctx, _who: Viewer, cert_id: int, check_id: int) -> Respon
 
 
 @router.post("/certificates/{cert_id}/delete")
-def delete(request: Request, ctx: Ctx, who: Admin, cert_id: int) -> Response:
+def delete(request: Request, ctx: Ctx, who: Admin, cert_id: RowId) -> Response:
     record = delete_certificate(ctx.app, who, cert_id)
     return redirect(
         request,
@@ -325,7 +326,7 @@ def delete(request: Request, ctx: Ctx, who: Admin, cert_id: int) -> Response:
 
 
 @router.post("/certificates/{cert_id}/check")
-def check(request: Request, ctx: Ctx, who: Admin, cert_id: int) -> Response:
+def check(request: Request, ctx: Ctx, who: Admin, cert_id: RowId) -> Response:
     message, kind = check_certificate(ctx.app, who, cert_id)
     return redirect(request, f"/certificates/{cert_id}", flash=message, kind=kind)
 
@@ -595,7 +596,7 @@ def create_token(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
 
 
 @router.post("/admin/tokens/{token_id}/revoke")
-def revoke_token(request: Request, ctx: Ctx, who: Admin, token_id: int) -> Response:
+def revoke_token(request: Request, ctx: Ctx, who: Admin, token_id: RowId) -> Response:
     info = ctx.app.users.revoke_token(token_id)
     ctx.app.users.audit(who.actor, "token.revoke", f"#{token_id}", {"user": info.username})
     return redirect(request, "/admin/tokens", flash=f"Revoked token {info.name}.")
