@@ -277,7 +277,10 @@ GOOD_CASES: dict[str, Case] = {
         model=TrustModel.ISSUER,
     ),
     "nextUpdate-passed-within-skew": Case(
-        lambda p: p.ca.response(p.ca.answer(p.leaf.cert, next_update=T0 - 4 * MINUTE)),
+        # thisUpdate a day earlier: a nextUpdate before thisUpdate is refused outright.
+        lambda p: p.ca.response(
+            p.ca.answer(p.leaf.cert, this_update=T0 - DAY, next_update=T0 - 4 * MINUTE)
+        ),
         CertStatus.GOOD,
         model=TrustModel.ISSUER,
     ),

@@ -32,6 +32,7 @@ class CertInfo:
     not_before: datetime
     not_after: datetime
     ocsp_signing: bool  # carries id-kp-OCSPSigning (anyExtendedKeyUsage does not count)
+    is_ca: bool  # basicConstraints cA=TRUE: a CA certificate, never an OCSP responder here
     sha256: str
     key_hash: bytes  # SHA-1 of the subjectPublicKey bits (ResponderID byKey)
     label: str  # "'CN' (sha256 0123…)" for messages
@@ -46,6 +47,13 @@ def _ocsp_signing(cert: x509.Certificate) -> bool:
         return False
     # RFC 6960 4.2.2.2 asks for id-kp-OCSPSigning itself.
     return ExtendedKeyUsageOID.OCSP_SIGNING in eku
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -64,6 +72,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
         ocsp_signing=_ocsp_signing(cert),
+        is_ca=_is_ca(cert),
         sha256=sha256,
         key_hash=key_hash(cert),
         label=f"'{common_name(subject) or subject.rfc4514_string()}' (sha256 {sha256[:16]}…)",

@@ -139,6 +139,8 @@ def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> Pa
     key_hash = response.responder_key_hash
     if not singles:
         raise MalformedResponseError("the response holds no SingleResponse")
+    tbs = response.tbs_response_bytes
+    _refuse_critical_single_extensions(tbs)
     return ParsedResponse(
         der=der,
         response_status=status,
@@ -150,10 +152,47 @@ def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> Pa
         certificates=certificates,
         certificate_infos=tuple(_checked(c) for c in certificates),
         nonce=nonce,
-        tbs=response.tbs_response_bytes,
+        tbs=tbs,
         signature=response.signature,
         signature_algorithm=_signature_algorithm(der, response),
     )
+
+
+def _refuse_critical_single_extensions(tbs: bytes) -> None:
+    """Raise when a SingleResponse carries a critical singleExtension.
+
+    RFC 6960 4.4: unrecognised extensions are ignored "unless they have the
+    critical flag set and are not understood". No singleExtension changes what
+    this code concludes (crlID, archiveCutoff, CRL entry extensions, SCTs are
+    all informational), so none is understood in that sense, and a critical one
+    means the answer is conditional on something not checked. ``cryptography``
+    exposes singleExtensions only for one-answer responses, so they are read
+    from the DER here:
+
+        ResponseData ::= SEQUENCE { version [0] EXPLICIT DEFAULT v1,
+            responderID, producedAt, responses SEQUENCE OF SingleResponse, ... }
+        SingleResponse ::= SEQUENCE { certID, certStatus, thisUpdate,
+            nextUpdate [0] EXPLICIT OPTIONAL, singleExtensions [1] EXPLICIT OPTIONAL }
+
+    (certStatus ``revoked`` is also tagged [1], so only fields after thisUpdate count.)
+    """
+    fields = _der.children(tbs, _der.read_tlv(tbs))
+    responses = next(f for f in fields if f.tag == _der.SEQUENCE)
+    for number, single in enumerate(_der.children(tbs, responses), start=1):
+        for part in _der.children(tbs, single)[3:]:
+            if part.tag != 0xA1:
+                continue
+            for ext in _der.children(tbs, _der.children(tbs, part)[0]):
+                items = _der.children(tbs, ext)
+                critical = (
+                    len(items) == 3 and items[1].tag == 0x01 and items[1].content(tbs) != b"\x00"
+                )
+                if critical:
+                    oid = _der.decode_oid(items[0].content(tbs))
+                    raise MalformedResponseError(
+                        f"single response #{number} carries an unrecognised critical "
+                        f"extension {oid} (RFC 6960 4.4)"
+                    )
 
 
 def _signature_algorithm(der: bytes, response: ocsp.OCSPResponse) -> SignatureAlgorithm:

@@ -5,7 +5,7 @@ small named steps (in the manner of pyhanko-certvalidator), each returning the
 failures it saw, in this order:
 
     parse -> response status -> match CertID -> identify signer ->
-    signature -> thisUpdate -> nextUpdate (or maximum age) -> nonce
+    signature -> thisUpdate -> nextUpdate (or maximum age) -> producedAt -> nonce
 
 The first failure decides the result's :class:`Reason`; ``problems`` lists
 every failure. A certificate is GOOD (or REVOKED, or UNKNOWN) only when no step
@@ -17,12 +17,24 @@ Responder Model):
 
 1. the CA that issued the certificate in question, itself;
 2. a responder certificate issued *directly* by that CA, carrying
-   id-kp-OCSPSigning and valid at ``now`` (found among the certificates the
-   response includes, or given by the caller as ``other_certs``);
+   id-kp-OCSPSigning, valid at ``now`` and not itself a CA certificate (found
+   among the certificates the response includes, or given by the caller as
+   ``other_certs``);
 3. one of ``trusted_responders`` (certificates an administrator designated by
-   uploading them to tomcat-trust), valid at ``now`` and carrying
-   id-kp-OCSPSigning — so that an ordinary CA certificate that happens to sit
-   in a trust store cannot vouch for certificates other CAs issued.
+   uploading them to tomcat-trust), valid at ``now``, carrying
+   id-kp-OCSPSigning and not a CA certificate — so that a CA certificate that
+   happens to sit in a trust store cannot vouch for certificates other CAs
+   issued, not even one whose EKU lists id-kp-OCSPSigning.
+
+Why no CA certificate may act as a responder (2 and 3): RFC 6960 4.2.2.2
+speaks of a responder certificate, and RFC 5280 4.2.1.12 notes that EKU
+"will appear only in end entity certificates"; many real intermediate CA
+certificates nevertheless list id-kp-OCSPSigning (the 2020 "delegated
+responder" incident: Mozilla bug 1649939), and such CAs are routinely uploaded
+to tomcat-trust for TLS. Letting one sign OCSP answers would let a sub-CA
+(often run by someone else) vouch for its parent's or anyone's certificates.
+mozilla::pkix likewise requires an OCSP signer to be an end-entity
+certificate. The issuing CA signing for itself (rule 1) is of course a CA.
 
 The signer is named by the ResponderID (by name or by SHA-1 key hash); a
 certificate that merely claims to be the responder is never believed unless
@@ -40,7 +52,7 @@ from cryptography import x509
 
 from certwarden.core.certs import signed_by
 from certwarden.core.ocsp._certinfo import CertInfo, cert_info
-from certwarden.core.ocsp.certid import CertId
+from certwarden.core.ocsp.certid import CertId, issuer_hashes
 from certwarden.core.ocsp.response import (
     MalformedResponseError,
     ParsedResponse,
@@ -49,6 +61,7 @@ from certwarden.core.ocsp.response import (
 )
 from certwarden.core.ocsp.results import (
     CertStatus,
+    HashAlgorithm,
     NonceMode,
     Reason,
     RevocationResult,
@@ -64,10 +77,12 @@ __all__ = [
     "SignerVerdict",
     "delegation_problems",
     "index_singles",
+    "same_certificate_ids",
     "step_identify_and_verify_signer",
     "step_match_cert_id",
     "step_next_update",
     "step_nonce",
+    "step_produced_at",
     "step_response_status",
     "step_this_update",
     "trusted_responder_problems",
@@ -133,20 +148,50 @@ def index_singles(parsed: ParsedResponse) -> dict[CertId, list[SingleAnswer]]:
     return index
 
 
+def same_certificate_ids(cert_id: CertId, issuer: x509.Certificate) -> list[CertId]:
+    """``cert_id`` under every other CertID hash algorithm (empty unless ``issuer`` fits it).
+
+    A response may name one certificate by a SHA-1 and by a SHA-256 CertID;
+    both are answers about the same certificate and must agree.
+    """
+    hashes_ = issuer_hashes(issuer)
+    alg = cert_id.hash_algorithm
+    if (hashes_.name[alg], hashes_.key[alg]) != (cert_id.issuer_name_hash, cert_id.issuer_key_hash):
+        return []
+    return [
+        CertId(other, hashes_.name[other], hashes_.key[other], cert_id.serial_number)
+        for other in HashAlgorithm
+        if other is not alg
+    ]
+
+
 def step_match_cert_id(
     parsed: ParsedResponse,
     cert_id: CertId,
     index: dict[CertId, list[SingleAnswer]] | None = None,
+    equivalents: Sequence[CertId] = (),
 ) -> tuple[SingleAnswer | None, list[Failure]]:
-    """The SingleResponse whose CertID equals ``cert_id`` on all four fields."""
+    """The SingleResponse whose CertID equals ``cert_id`` on all four fields.
+
+    ``equivalents`` name the same certificate under other CertID hash
+    algorithms (:func:`same_certificate_ids`): answers found under them do
+    not match, but they must not contradict the one that does.
+    """
     # CertId equality is all four fields (RFC 6960 4.1.1); so is its hash.
-    matches = (index if index is not None else index_singles(parsed)).get(cert_id, [])
+    index = index if index is not None else index_singles(parsed)
+    matches = index.get(cert_id, [])
     if matches:
         first = matches[0]
+        # Every answer about this certificate, in any order and under either
+        # CertID hash, must say the same thing: a signed response that says
+        # both "good" and "revoked" about one certificate is not an answer
+        # (without this, "good" under SHA-1 plus "revoked" under SHA-256 was
+        # GOOD for a SHA-1 request).
+        others = [m for e in equivalents for m in index.get(e, [])]
         if any(
             (m.status, m.revoked_at, m.revocation_reason)
             != (first.status, first.revoked_at, first.revocation_reason)
-            for m in matches[1:]
+            for m in [*matches[1:], *others]
         ):
             return None, [
                 Failure(
@@ -256,9 +301,18 @@ def _delegation_problems(
     # anyExtendedKeyUsage does not count: RFC 6960 4.2.2.2 asks for id-kp-OCSPSigning itself.
     if not info.ocsp_signing:
         problems.append("it lacks the id-kp-OCSPSigning extended key usage (RFC 6960 4.2.2.2)")
+    if info.is_ca:
+        problems.append(_CA_SIGNER)
     if (why := _validity_problem(info, now)) is not None:
         problems.append(why)
     return problems
+
+
+# See the module docstring ("Why no CA certificate may act as a responder").
+_CA_SIGNER = (
+    "it is a CA certificate (basicConstraints cA=TRUE), and a CA certificate never acts as "
+    "an OCSP responder here, whatever its EKU lists (RFC 6960 4.2.2.2, RFC 5280 4.2.1.12)"
+)
 
 
 def trusted_responder_problems(cert: x509.Certificate, now: datetime) -> list[str]:
@@ -270,6 +324,8 @@ def _trusted_problems(info: CertInfo, now: datetime) -> list[str]:
     problems: list[str] = []
     if not info.ocsp_signing:
         problems.append("the trusted responder lacks the id-kp-OCSPSigning extended key usage")
+    if info.is_ca:
+        problems.append(_CA_SIGNER)
     if (why := _validity_problem(info, now)) is not None:
         problems.append(why)
     return problems
@@ -414,8 +470,22 @@ def step_this_update(
 def step_next_update(
     single: SingleAnswer, now: datetime, options: ValidationOptions = _DEFAULT_OPTIONS
 ) -> list[Failure]:
-    """nextUpdate is not before ``now`` minus skew; without it, thisUpdate is recent enough."""
+    """nextUpdate is not before ``now`` minus skew; without it, thisUpdate is recent enough.
+
+    A nextUpdate before thisUpdate is refused outright: the response's
+    validity window is empty (RFC 6960 4.2.2.1: newer information was due
+    before this information was current), so it is fresh at no time, skew or
+    not. OpenSSL's OCSP_check_validity refuses it the same way.
+    """
     if single.next_update is not None:
+        if single.next_update < single.this_update:
+            return [
+                Failure(
+                    Reason.STALE,
+                    f"nextUpdate {iso_z(single.next_update)} is before thisUpdate "
+                    f"{iso_z(single.this_update)}: the response is valid at no time",
+                )
+            ]
         if single.next_update >= now - options.skew:
             return []
         return [
@@ -432,6 +502,29 @@ def step_next_update(
             Reason.STALE,
             f"the response has no nextUpdate and its thisUpdate {iso_z(single.this_update)} "
             f"is older than the maximum age {options.max_age}",
+        )
+    ]
+
+
+def step_produced_at(
+    parsed: ParsedResponse, now: datetime, options: ValidationOptions = _DEFAULT_OPTIONS
+) -> list[Failure]:
+    """producedAt is not after ``now`` plus the allowed clock skew.
+
+    producedAt is when the responder signed the response (RFC 6960 4.2.1).
+    A response signed in the future cannot be genuine at ``now``: either the
+    responder's clock is wrong (so its thisUpdate/nextUpdate cannot be relied
+    on either) or the response was made ahead of time to be replayed later.
+    Judged like thisUpdate (the same skew), so NOT_YET_VALID.
+    """
+    produced = parsed.produced_at
+    if produced is None or produced <= now + options.skew:
+        return []
+    return [
+        Failure(
+            Reason.NOT_YET_VALID,
+            f"producedAt {iso_z(produced)} is in the future (now {iso_z(now)}, "
+            f"skew {options.skew}): the response claims to be signed later than now",
         )
     ]
 
@@ -547,10 +640,13 @@ def verify_parsed(
     index = index_singles(parsed)
     verdicts: dict[int, SignerVerdict] = {}  # by id(): the issuers outlive this call
     nonce_failures = step_nonce(parsed, nonce, options)
+    produced_failures = step_produced_at(parsed, now, options) if check_freshness else []
     results: list[RevocationResult] = []
     for cert_id, issuer in zip(cert_ids, issuers, strict=True):
         failures: list[Failure] = []
-        single, match_failures = step_match_cert_id(parsed, cert_id, index)
+        single, match_failures = step_match_cert_id(
+            parsed, cert_id, index, same_certificate_ids(cert_id, issuer)
+        )
         failures += match_failures
         if id(issuer) not in verdicts:
             verdicts[id(issuer)] = step_identify_and_verify_signer(
@@ -566,6 +662,7 @@ def verify_parsed(
         if single is not None and check_freshness:
             failures += step_this_update(single, now, options)
             failures += step_next_update(single, now, options)
+        failures += produced_failures
         failures += nonce_failures
         results.append(_result(parsed, single, verdict, failures, responder_url))
     return results
