@@ -13,7 +13,9 @@ The seam for checking the mail server's certificate: :class:`SmtpTransport`
 takes a ``server_certificate_check`` coroutine, called right after the TLS
 handshake (implicit TLS or STARTTLS) with the server's leaf certificate. Raising
 :class:`~certwarden.errors.NotificationError` from it aborts the delivery before
-anything is sent (the revocation check of section 3 plugs in here).
+anything is sent. ``server_chain_check`` is the same seam with every certificate
+the server sent (leaf first), so the leaf's issuer is at hand: the revocation
+check of section 3 (``services/tls.py``) plugs in there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, Protocol
 
 import aiosmtplib
 
+from certwarden.adapters.tls import chain_from_ssl_object
 from certwarden.core.expiry import validate_email
 from certwarden.errors import NotificationError, SettingsError
 
@@ -40,6 +43,7 @@ __all__ = [
     "SMTP_ENV",
     "Security",
     "ServerCertificateCheck",
+    "ServerChainCheck",
     "SmtpDeliveryError",
     "SmtpSettings",
     "SmtpTransport",
@@ -211,6 +215,13 @@ class ServerCertificateCheck(Protocol):
     async def __call__(self, *, host: str, port: int, certificate_der: bytes) -> None: ...
 
 
+class ServerChainCheck(Protocol):
+    """Called after the TLS handshake with the certificates the server sent (DER,
+    leaf first); raise NotificationError to refuse the server."""
+
+    async def __call__(self, *, host: str, port: int, chain_der: Sequence[bytes]) -> None: ...
+
+
 def build_message(
     *,
     sender: str,
@@ -242,10 +253,12 @@ class SmtpTransport:
         *,
         tls_context: ssl.SSLContext | None = None,
         server_certificate_check: ServerCertificateCheck | None = None,
+        server_chain_check: ServerChainCheck | None = None,
     ) -> None:
         self.settings = settings
         self._tls_context = tls_context
         self._check = server_certificate_check
+        self._chain_check = server_chain_check
 
     @property
     def where(self) -> str:
@@ -285,6 +298,9 @@ class SmtpTransport:
                 if s.security is not Security.NONE and self._check is not None:
                     der = _peer_certificate(client)
                     await self._check(host=s.host, port=s.port, certificate_der=der)
+                if s.security is not Security.NONE and self._chain_check is not None:
+                    chain = _peer_chain(client)
+                    await self._chain_check(host=s.host, port=s.port, chain_der=chain)
                 if s.username:
                     await client.login(s.username, s.password)
                 refused, _reply = await client.send_message(message)
@@ -357,3 +373,13 @@ def _peer_certificate(client: aiosmtplib.SMTP) -> bytes:
             f"{client.hostname}:{client.port} presented no certificate", server_level=True
         )
     return bytes(der)
+
+
+def _peer_chain(client: aiosmtplib.SMTP) -> list[bytes]:
+    ssl_object = client.get_transport_info("ssl_object")
+    chain = chain_from_ssl_object(ssl_object) if ssl_object is not None else []
+    if not chain:
+        raise SmtpDeliveryError(
+            f"{client.hostname}:{client.port} presented no certificate", server_level=True
+        )
+    return chain

@@ -1,0 +1,620 @@
+"""Real-time revocation for TLS connections: the client-side verification API.
+
+    guard = app.tls
+    sock = context.wrap_socket(socket.create_connection((host, 443)), server_hostname=host)
+    guard.check_socket(sock, purpose="my-client")        # raises ConnectionRefusedByPolicy
+    await guard.acheck_stream(writer, purpose="my-client")   # asyncio streams
+    conn, check = guard.connect(host, 6514, anchors=cas, purpose="syslog")  # pyOpenSSL, stapling
+
+After a handshake, the guard takes the peer's leaf and the chain it sent,
+finds the leaf's issuer (in that chain, else among the inventory's CA
+certificates), and obtains the status from, in order:
+
+1. the server's stapled OCSP response, when it sent one and it validates
+   (the same RFC 6960 steps as any response: signer, CertID, freshness);
+2. the OCSP cache (a still-fresh validated answer, :class:`ResponseCache`);
+3. a live query to the responder (configured URI or the leaf's AIA).
+
+:func:`certwarden.core.policy.decide` turns the status into allow / deny:
+revoked (and an expired leaf) always refuses; unknown and could-not-tell
+refuse in Common Criteria mode only. A refusal records a
+``connection_refused`` alert and raises
+:class:`~certwarden.errors.ConnectionRefusedByPolicy` naming the
+certificate, the status and the reason. A peer refused once is asked about
+afresh (no staple, no cache) on every later connection until its status
+allows it again, so a reconnection is refused while the status stays so.
+
+Cost: a settings snapshot is kept for ``settings_ttl`` of the app clock
+(default 2 s) and issuers found in a chain are memoised, so a check answered
+from a staple or the cache costs no database round trip (``bench/tls_check.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import CertificateRow, Setting, Store
+from certwarden.adapters.smtp import SmtpDeliveryError
+from certwarden.adapters.tls import (
+    TlsConnection,
+    open_tls,
+    peer_from_ders,
+    peer_from_ssl_object,
+    peer_from_ssl_socket,
+)
+from certwarden.clock import Clock
+from certwarden.core.certs import facts_from_certificate, find_issuer
+from certwarden.core.ocsp import (
+    CertId,
+    CertStatus,
+    MalformedResponseError,
+    NonceMode,
+    Reason,
+    RevocationResult,
+    ValidationOptions,
+    cert_id_for,
+    expired_result,
+    parse_response,
+    verify_parsed,
+)
+from certwarden.core.policy import Decision, Verdict, decide
+from certwarden.core.revocation_settings import (
+    PARAMS_SECTION,
+    REVOCATION_SECTION,
+    SECURITY_SECTION,
+    EnterpriseParams,
+    RevocationSettings,
+    SecuritySettings,
+)
+from certwarden.core.tls import (
+    ConnectionCheck,
+    PeerChain,
+    StartTls,
+    StatusSource,
+    verify_server_chain,
+)
+from certwarden.errors import ConnectionRefusedByPolicy, TlsError
+from certwarden.services.alerts import AlertKind, Severity, record_alert
+from certwarden.services.revocation import RevocationService, Target, describe
+
+__all__ = ["Snapshot", "TlsGuard", "run_sync"]
+
+T = TypeVar("T")
+_MEMO_SIZE = 4096
+
+
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine from sync code, also from a thread that already runs a loop."""
+    box: dict[str, Any] = {}
+
+    async def boxed() -> None:
+        box["value"] = await make()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(boxed())
+        return box["value"]  # type: ignore[no-any-return]
+
+    def worker() -> None:
+        try:
+            asyncio.run(boxed())
+        except BaseException as exc:  # handed back to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=worker, name="certwarden-tls-check")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The settings a connection check needs, read together."""
+
+    revocation: RevocationSettings
+    params: EnterpriseParams
+    common_criteria: bool
+    trusted_responders: tuple[x509.Certificate, ...]
+    loaded_at: datetime
+
+
+@dataclass
+class _Plan:
+    """A check worked out as far as it goes without the network."""
+
+    peer: PeerChain
+    now: datetime
+    snapshot: Snapshot
+    sha256: str
+    issuer: x509.Certificate | None = None
+    issuer_source: str | None = None
+    stapled: RevocationResult | None = None
+    result: RevocationResult | None = None
+    source: StatusSource | None = None
+    verdict: Verdict | None = None
+    target: Target | None = None
+    cert_id: CertId | None = None
+
+
+class TlsGuard:
+    """Judges TLS peers by their revocation status (see the module docstring).
+
+    Args:
+        db, clock: as every service.
+        revocation: the OCSP engine (its cache and transport are shared).
+        settings_ttl: how long (app clock) a settings snapshot is reused.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        revocation: RevocationService,
+        *,
+        settings_ttl: timedelta = timedelta(seconds=2),
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._revocation = revocation
+        self._ttl = settings_ttl
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+        self._blocked: dict[str, RevocationResult] = {}
+        # (leaf fingerprint, candidate fingerprints) -> issuer, for chains seen before.
+        self._issuers: OrderedDict[tuple[bytes, tuple[bytes, ...]], x509.Certificate] = (
+            OrderedDict()
+        )
+
+    # ------------------------------------------------------------- settings
+
+    def snapshot(self, now: datetime | None = None) -> Snapshot:
+        """The settings in force (re-read once ``settings_ttl`` has passed)."""
+        now = now or self._clock.now()
+        current = self._snapshot
+        if current is not None and timedelta(0) <= now - current.loaded_at < self._ttl:
+            return current
+        with self._db.session() as s:
+            rows = {
+                r.section: r.value
+                for r in s.scalars(
+                    select(Setting).where(
+                        Setting.section.in_([REVOCATION_SECTION, PARAMS_SECTION, SECURITY_SECTION])
+                    )
+                )
+            }
+            revocation = RevocationSettings.from_dict(rows.get(REVOCATION_SECTION))
+            trusted = tuple(
+                x509.load_der_x509_certificate(der)
+                for der in s.scalars(
+                    select(CertificateRow.der)
+                    .join(Store, Store.id == CertificateRow.store_id)
+                    .where(
+                        Store.name == revocation.trusted_responder_store,
+                        CertificateRow.is_ocsp_signer.is_(True),
+                    )
+                    .order_by(CertificateRow.id)
+                )
+            )
+        fresh = Snapshot(
+            revocation=revocation,
+            params=EnterpriseParams.from_dict(rows.get(PARAMS_SECTION)),
+            common_criteria=SecuritySettings.from_dict(rows.get(SECURITY_SECTION)).common_criteria,
+            trusted_responders=trusted,
+            loaded_at=now,
+        )
+        self._snapshot = fresh
+        return fresh
+
+    def reload(self) -> None:
+        """Forget the settings snapshot: the next check reads the settings again."""
+        self._snapshot = None
+
+    # ------------------------------------------------------------ blocking
+
+    def blocked(self) -> dict[str, RevocationResult]:
+        """Leaf SHA-256 -> the result that refused it, for peers refused until their status allows."""
+        with self._lock:
+            return dict(self._blocked)
+
+    def block(self, sha256: str, result: RevocationResult) -> None:
+        with self._lock:
+            self._blocked[sha256] = result
+
+    def _is_blocked(self, sha256: str) -> bool:
+        with self._lock:
+            return sha256 in self._blocked
+
+    def _unblock(self, sha256: str) -> None:
+        with self._lock:
+            self._blocked.pop(sha256, None)
+
+    # ------------------------------------------------------------- issuers
+
+    def find_issuer(
+        self, cert: x509.Certificate, candidates: Sequence[x509.Certificate]
+    ) -> tuple[x509.Certificate | None, str | None]:
+        """``cert``'s issuer among ``candidates`` (memoised), else in the inventory."""
+        key = (
+            cert.fingerprint(hashes.SHA256()),
+            tuple(c.fingerprint(hashes.SHA256()) for c in candidates),
+        )
+        with self._lock:
+            known = self._issuers.get(key)
+            if known is not None:
+                self._issuers.move_to_end(key)
+                return known, "chain"
+        if candidates:
+            facts = facts_from_certificate(cert)
+            index = find_issuer(cert, facts, [(c, facts_from_certificate(c)) for c in candidates])
+            if index is not None:
+                with self._lock:
+                    self._issuers[key] = candidates[index]
+                    while len(self._issuers) > _MEMO_SIZE:
+                        self._issuers.popitem(last=False)
+                return candidates[index], "chain"
+        stored = self._issuer_from_inventory(cert)
+        return (stored, "inventory") if stored is not None else (None, None)
+
+    def _issuer_from_inventory(self, cert: x509.Certificate) -> x509.Certificate | None:
+        subject = cert.issuer.rfc4514_string()
+        with self._db.session() as s:
+            ders = list(
+                s.scalars(
+                    select(CertificateRow.der)
+                    .where(CertificateRow.subject == subject, CertificateRow.is_ca.is_(True))
+                    .order_by(CertificateRow.id)
+                )
+            )
+        if not ders:
+            return None
+        options = [x509.load_der_x509_certificate(d) for d in ders]
+        index = find_issuer(
+            cert,
+            facts_from_certificate(cert),
+            [(c, facts_from_certificate(c)) for c in options],
+        )
+        return options[index] if index is not None else None
+
+    # ------------------------------------------------------------- staples
+
+    def judge_staple(
+        self,
+        peer: PeerChain,
+        issuer: x509.Certificate,
+        *,
+        now: datetime,
+        snapshot: Snapshot | None = None,
+    ) -> RevocationResult | None:
+        """How the stapled response holds up (None when none was sent).
+
+        The same RFC 6960 validation as any response, minus the nonce (a
+        staple is fetched by the server, so it cannot echo ours). The CertID
+        hash is the one the staple uses; every other field must match.
+        """
+        der = peer.stapled_response
+        if not der:
+            return None
+        snapshot = snapshot or self.snapshot(now)
+        try:
+            parsed = parse_response(der)
+        except MalformedResponseError as exc:
+            return RevocationResult.undetermined(
+                Reason.MALFORMED_RESPONSE,
+                f"the stapled response could not be parsed: {exc}",
+                raw_response=der,
+            )
+        algorithm = snapshot.revocation.hash_algorithm
+        for single in parsed.singles:
+            if single.serial_number == peer.leaf.serial_number and single.cert_id is not None:
+                algorithm = single.cert_id.hash_algorithm
+                break
+        (result,) = verify_parsed(
+            parsed,
+            cert_ids=[cert_id_for(peer.leaf, issuer, algorithm)],
+            issuers=[issuer],
+            now=now,
+            trusted_responders=snapshot.trusted_responders,
+            options=ValidationOptions(nonce_mode=NonceMode.OFF),
+        )
+        return result
+
+    # ------------------------------------------------------------ checking
+
+    def _plan(
+        self,
+        peer: PeerChain,
+        *,
+        fresh: bool,
+        now: datetime | None,
+        extra_issuers: Sequence[x509.Certificate],
+    ) -> _Plan:
+        now = now or self._clock.now()
+        snapshot = self.snapshot(now)
+        plan = _Plan(peer, now, snapshot, peer.leaf_sha256)
+        leaf = peer.leaf
+        expired = expired_result(leaf, now)
+        if expired is not None:
+            plan.result, plan.source = expired, StatusSource.EXPIRED
+            return plan
+        settings = snapshot.revocation
+        if not settings.enable_ocsp:
+            plan.result = RevocationResult.undetermined(
+                Reason.OCSP_DISABLED,
+                "OCSP is disabled (Security > Certificate Revocation): the status was not checked",
+            )
+            plan.source = StatusSource.NOT_CHECKED
+            plan.verdict = Verdict(
+                Decision.WARN,
+                "allowed with a warning: revocation is not checked while OCSP is disabled",
+            )
+            return plan
+        plan.issuer, plan.issuer_source = self.find_issuer(
+            leaf, [*peer.certificates[1:], *extra_issuers]
+        )
+        if plan.issuer is None:
+            plan.result = RevocationResult.undetermined(
+                Reason.ISSUER_NOT_FOUND,
+                f"the issuer of {peer.leaf_subject} was neither sent by {peer.where} nor "
+                "found in the inventory (upload the issuing CA certificate)",
+            )
+            plan.source = StatusSource.NONE
+            return plan
+        plan.stapled = self.judge_staple(peer, plan.issuer, now=now, snapshot=snapshot)
+        recheck = fresh or self._is_blocked(plan.sha256)
+        cert_id = plan.cert_id = cert_id_for(leaf, plan.issuer, settings.hash_algorithm)
+        if not recheck:
+            if plan.stapled is not None and plan.stapled.validated:
+                plan.result, plan.source = plan.stapled, StatusSource.STAPLED
+                self._revocation.cache.put(cert_id, plan.stapled, now)
+                return plan
+            cached = self._revocation.cache.get(cert_id, now)
+            if cached is not None:
+                plan.result, plan.source = cached, StatusSource.CACHE
+                return plan
+        facts = facts_from_certificate(leaf)
+        plan.target = Target(leaf, plan.sha256, facts.subject, plan.issuer, facts.ocsp_uris)
+        return plan
+
+    async def _ask(self, plan: _Plan) -> None:
+        if plan.target is None:
+            return
+        snapshot = plan.snapshot
+        (result,) = await self._revocation.evaluate(
+            [plan.target],
+            settings=snapshot.revocation,
+            trusted_responders=snapshot.trusted_responders,
+            now=plan.now,
+            use_cache=False,
+        )
+        plan.result = result
+        plan.source = (
+            StatusSource.NONE
+            if result.reason in (Reason.NO_RESPONDER_URL, Reason.ISSUER_NOT_FOUND)
+            else StatusSource.RESPONDER
+        )
+        if not result.validated and plan.cert_id is not None:
+            # A failed re-check proves nothing: a still-fresh validated answer
+            # stands (RFC 5019 2.2; the cache keeps it over the failure).
+            cached = self._revocation.cache.get(plan.cert_id, plan.now)
+            if cached is not None and cached.validated:
+                plan.result, plan.source = cached, StatusSource.CACHE
+
+    def _finish(self, plan: _Plan, purpose: str) -> ConnectionCheck:
+        assert plan.result is not None and plan.source is not None
+        snapshot = plan.snapshot
+        verdict = plan.verdict or decide(plan.result, common_criteria=snapshot.common_criteria)
+        check = ConnectionCheck(
+            where=plan.peer.where,
+            purpose=purpose,
+            subject=plan.peer.leaf_subject,
+            sha256=plan.sha256,
+            not_after=plan.peer.leaf.not_valid_after_utc,
+            result=plan.result,
+            verdict=verdict,
+            source=plan.source,
+            stapling=plan.peer.stapling,
+            stapled_result=plan.stapled,
+            issuer_source=plan.issuer_source,
+            checked_at=plan.now,
+            common_criteria=snapshot.common_criteria,
+        )
+        if check.refused:
+            self.block(plan.sha256, plan.result)
+        elif plan.source in (StatusSource.RESPONDER, StatusSource.STAPLED, StatusSource.CACHE):
+            self._unblock(plan.sha256)
+        return check
+
+    def evaluate(
+        self,
+        peer: PeerChain,
+        *,
+        purpose: str = "tls",
+        fresh: bool = False,
+        now: datetime | None = None,
+        extra_issuers: Sequence[x509.Certificate] = (),
+    ) -> ConnectionCheck:
+        """The decision about ``peer``, without alerts or exceptions.
+
+        ``fresh`` asks the responder whatever the staple and the cache say
+        (re-checks of long-lived connections). ``extra_issuers``: more
+        candidates for the leaf's issuer (e.g. the trust anchors used).
+        """
+        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        if plan.target is not None:
+            run_sync(lambda: self._ask(plan))
+        return self._finish(plan, purpose)
+
+    async def aevaluate(
+        self,
+        peer: PeerChain,
+        *,
+        purpose: str = "tls",
+        fresh: bool = False,
+        now: datetime | None = None,
+        extra_issuers: Sequence[x509.Certificate] = (),
+    ) -> ConnectionCheck:
+        """:meth:`evaluate` for async code."""
+        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        await self._ask(plan)
+        return self._finish(plan, purpose)
+
+    def check(
+        self,
+        peer: PeerChain,
+        *,
+        purpose: str,
+        extra_issuers: Sequence[x509.Certificate] = (),
+    ) -> ConnectionCheck:
+        """Decide about ``peer``; on a refusal record an alert and raise.
+
+        Raises:
+            ConnectionRefusedByPolicy: the policy refuses the peer.
+        """
+        check = self.evaluate(peer, purpose=purpose, extra_issuers=extra_issuers)
+        self._enforce(check)
+        return check
+
+    async def acheck(
+        self,
+        peer: PeerChain,
+        *,
+        purpose: str,
+        extra_issuers: Sequence[x509.Certificate] = (),
+    ) -> ConnectionCheck:
+        """:meth:`check` for async code."""
+        check = await self.aevaluate(peer, purpose=purpose, extra_issuers=extra_issuers)
+        self._enforce(check)
+        return check
+
+    def check_socket(
+        self,
+        sock: ssl.SSLSocket,
+        *,
+        purpose: str,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> ConnectionCheck:
+        """:meth:`check` on a connected :class:`ssl.SSLSocket` (after its handshake)."""
+        return self.check(peer_from_ssl_socket(sock, host=host, port=port), purpose=purpose)
+
+    async def acheck_stream(
+        self,
+        writer: asyncio.StreamWriter,
+        *,
+        purpose: str,
+        host: str | None = None,
+        port: int | None = None,
+    ) -> ConnectionCheck:
+        """:meth:`acheck` on an asyncio TLS stream (``asyncio.open_connection(..., ssl=ctx)``)."""
+        ssl_object = writer.get_extra_info("ssl_object")
+        if ssl_object is None:
+            raise TlsError(f"{host}:{port}", "the stream is not a TLS connection")
+        if host is None or port is None:
+            address = writer.get_extra_info("peername")
+            host = host or str(address[0])
+            port = port or int(address[1])
+        return await self.acheck(peer_from_ssl_object(ssl_object, host, port), purpose=purpose)
+
+    def _enforce(self, check: ConnectionCheck) -> None:
+        if not check.refused:
+            return
+        result = check.result
+        with self._db.session() as s:
+            record_alert(
+                s,
+                now=check.checked_at,
+                kind=AlertKind.CONNECTION_REFUSED,
+                severity=(
+                    Severity.CRITICAL if result.status is CertStatus.REVOKED else Severity.WARNING
+                ),
+                message=(
+                    f"TLS connection to {check.where} ({check.purpose}) refused: "
+                    f"{check.subject} is {describe(result)}; {check.verdict.why}"
+                ),
+                sha256=check.sha256,
+                subject=check.subject,
+                # One alert per peer, status and hour: a client that keeps
+                # reconnecting does not flood the log.
+                dedupe_key=(
+                    f"tls-refused:{check.purpose}:{check.where}:{check.sha256[:16]}:"
+                    f"{result.status.value}:{check.checked_at:%Y%m%d%H}"
+                ),
+                details=check.to_json(),
+            )
+        raise ConnectionRefusedByPolicy(
+            check.where,
+            subject=check.subject,
+            sha256=check.sha256,
+            status=result.status.value,
+            reason=_reason(result),
+            why=check.verdict.why,
+            result=result,
+        )
+
+    # ------------------------------------------------------------ clients
+
+    def connect(
+        self,
+        host: str,
+        port: int,
+        *,
+        anchors: Sequence[x509.Certificate],
+        purpose: str,
+        servername: str | None = None,
+        starttls: StartTls | None = None,
+        timeout: float = 10.0,
+    ) -> tuple[TlsConnection, ConnectionCheck]:
+        """Open a verified TLS connection with a stapling request, then :meth:`check` it.
+
+        The chain must lead to one of ``anchors`` and name ``servername`` (or
+        ``host``) at the app clock's now; nothing is sent before both checks pass.
+
+        Raises:
+            TlsError: cannot connect, or the chain or name does not verify.
+            ConnectionRefusedByPolicy: the revocation policy refuses the peer.
+        """
+        conn = open_tls(host, port, servername=servername, starttls=starttls, timeout=timeout)
+        try:
+            _, problem = verify_server_chain(
+                conn.peer.certificates,
+                anchors=anchors,
+                name=servername or host,
+                now=self._clock.now(),
+            )
+            if problem is not None:
+                raise TlsError(conn.where, problem)
+            check = self.check(conn.peer, purpose=purpose, extra_issuers=anchors)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, check
+
+    async def smtp_chain_check(self, *, host: str, port: int, chain_der: Sequence[bytes]) -> None:
+        """The mail delivery seam (``SmtpTransport(server_chain_check=...)``)."""
+        try:
+            await self.acheck(peer_from_ders(host, port, chain_der), purpose="mail")
+        except TlsError as exc:
+            raise SmtpDeliveryError(exc.diagnostics(), server_level=True) from exc
+
+
+def _reason(result: RevocationResult) -> str | None:
+    if result.status is CertStatus.REVOKED:
+        if result.reason is Reason.EXPIRED:
+            return "expired"
+        return result.revocation_reason
+    return result.reason.value if result.reason else None
