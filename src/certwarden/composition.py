@@ -7,6 +7,7 @@ are real. Services are built lazily, once, on first use.
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,13 +15,19 @@ from functools import cached_property
 from pathlib import Path
 
 from certwarden.adapters.db import Database, default_database_url
+from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
 from certwarden.clock import Clock, ManualClock, SystemClock
 from certwarden.errors import ConfigurationError
+from certwarden.services.connections import ConnectionRegistry
+from certwarden.services.endpoints import EndpointService
 from certwarden.services.inventory import InventoryService
 from certwarden.services.monitor import MonitorService
 from certwarden.services.outbox import OutboxService
 from certwarden.services.overview import OverviewService
+from certwarden.services.probe import ProbeService
 from certwarden.services.revocation import RevocationService, UploadCheck
+from certwarden.services.syslog import SyslogForwarder
+from certwarden.services.tls import TlsGuard
 from certwarden.services.users import UserService
 
 __all__ = ["App", "AppConfig", "build_app", "load_config"]
@@ -76,7 +83,13 @@ class App:
     @cached_property
     def outbox(self) -> OutboxService:
         # CERTWARDEN_SMTP_* variables override the stored SMTP settings.
-        return OutboxService(self.db, self.clock, environ=os.environ)
+        return OutboxService(
+            self.db, self.clock, environ=os.environ, transport_factory=self._smtp_transport
+        )
+
+    def _smtp_transport(self, settings: SmtpSettings) -> SmtpTransport:
+        # Mail delivery checks the mail server's certificate like every TLS client.
+        return SmtpTransport(settings, server_chain_check=self.tls.smtp_chain_check)
 
     @cached_property
     def users(self) -> UserService:
@@ -95,7 +108,33 @@ class App:
         """Imports with the revocation check on upload (``commit_checked``)."""
         return UploadCheck(self.inventory, self.revocation)
 
+    @cached_property
+    def tls(self) -> TlsGuard:
+        """The client-side revocation check for TLS connections (services/tls.py)."""
+        return TlsGuard(self.db, self.clock, self.revocation)
+
+    @cached_property
+    def connections(self) -> ConnectionRegistry:
+        """Long-lived TLS connections, re-checked by ``tick`` (the server loop)."""
+        return ConnectionRegistry(self.tls, self.db, self.clock)
+
+    @cached_property
+    def syslog(self) -> SyslogForwarder:
+        return SyslogForwarder(
+            self.db, self.clock, self.tls, self.connections, hostname=platform.node() or "-"
+        )
+
+    @cached_property
+    def probe(self) -> ProbeService:
+        return ProbeService(self.db, self.clock, self.tls, self.revocation, self.inventory)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        return EndpointService(self.db, self.clock, self.probe, self.inventory, self.revocation)
+
     def close(self) -> None:
+        if "syslog" in self.__dict__:
+            self.syslog.close("certwarden is shutting down")
         self.db.dispose()
 
 
