@@ -274,7 +274,8 @@ class DemoResponder:
             pass
         algorithm = None if isinstance(issuer.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
         response = builder.sign(issuer.key, algorithm)
-        return 200, response.public_bytes(serialization.Encoding.DER), _OCSP
+        der_response = response.public_bytes(serialization.Encoding.DER)
+        return 200, _with_produced_at(der_response, now, issuer.key), _OCSP
 
     def _issuer_for(self, request: ocsp.OCSPRequest) -> _Issuer | None:
         name = request.hash_algorithm.name
@@ -294,3 +295,74 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
         serialization.Encoding.DER
     )
+
+
+# cryptography stamps producedAt with the wall clock; the demo (and its tests)
+# run on the injected clock, so producedAt is set to it and the response signed
+# again: OCSPResponse -> responseBytes -> BasicOCSPResponse (RFC 6960 4.2.1).
+
+
+def _read(data: bytes, offset: int) -> tuple[int, int, int]:
+    """``(tag, content start, content end)`` of the DER element at ``offset``."""
+    tag = data[offset]
+    first = data[offset + 1]
+    if first < 0x80:
+        return tag, offset + 2, offset + 2 + first
+    count = first & 0x7F
+    length = int.from_bytes(data[offset + 2 : offset + 2 + count], "big")
+    start = offset + 2 + count
+    return tag, start, start + length
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """``(tag, element start, content start, end)`` of each element in ``data[start:end]``."""
+    out = []
+    offset = start
+    while offset < end:
+        tag, content, stop = _read(data, offset)
+        out.append((tag, offset, content, stop))
+        offset = stop
+    return out
+
+
+def _encode(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(raw)]) + raw + content
+
+
+def _sign(key: SigningKey, data: bytes) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    if isinstance(key, rsa.RSAPrivateKey):
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return key.sign(data)
+
+
+def _with_produced_at(der: bytes, when: datetime, key: SigningKey) -> bytes:
+    _, outer_start, outer_end = _read(der, 0)
+    status, wrapper = _children(der, outer_start, outer_end)
+    _, rb_start, rb_end = _read(der, wrapper[2])  # [0] EXPLICIT -> ResponseBytes
+    oid, octets = _children(der, rb_start, rb_end)
+    basic_der = der[octets[2] : octets[3]]
+    _, b_start, b_end = _read(basic_der, 0)
+    tbs, algorithm, _signature, *certs = _children(basic_der, b_start, b_end)
+    fields = _children(basic_der, tbs[2], tbs[3])
+    stamp = _encode(0x18, when.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
+    new_tbs = _encode(
+        0x30,
+        b"".join(stamp if tag == 0x18 else basic_der[start:stop] for tag, start, _, stop in fields),
+    )
+    basic = _encode(
+        0x30,
+        new_tbs
+        + basic_der[algorithm[1] : algorithm[3]]
+        + _encode(0x03, b"\x00" + _sign(key, new_tbs))
+        + b"".join(basic_der[c[1] : c[3]] for c in certs),
+    )
+    response_bytes = _encode(0x30, der[oid[1] : oid[3]] + _encode(0x04, basic))
+    return _encode(0x30, der[status[1] : status[3]] + _encode(0xA0, response_bytes))

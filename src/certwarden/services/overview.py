@@ -261,12 +261,14 @@ class OverviewService:
         )
 
     def search(self, query: CertificateQuery, *, window: timedelta) -> Page:
-        """One page of certificates matching ``query``, with the total count."""
+        """One page of certificates matching ``query``, with the total count.
+
+        The page's IDs are found on the indexes alone (a deep offset walks index
+        entries, not rows); only those rows are then read in full.
+        """
         query.validate()
         now = self._clock.now()
         conditions: list[Any] = []
-        if query.store:
-            conditions.append(Store.name == query.store)
         if query.lsc is not None:
             conditions.append(CertificateRow.is_lsc.is_(query.lsc))
         if query.state:
@@ -294,20 +296,29 @@ class OverviewService:
             "id": (CertificateRow.id,),
             "-id": (CertificateRow.id.desc(),),
         }[query.sort]
-        listing = self._base().where(*conditions).order_by(*order)
-        counting = (
-            select(func.count())
-            .select_from(CertificateRow)
-            .join(Store, Store.id == CertificateRow.store_id)
-            .where(*conditions)
-        )
         with self._db.session() as s:
-            if query.store and s.scalar(select(Store.id).where(Store.name == query.store)) is None:
-                raise NotFoundError(f"no store named {query.store!r}")
-            total = s.scalar(counting) or 0
-            rows = s.execute(listing.offset(query.offset).limit(query.limit))
-            items = [CertificateRecord.from_row(r, st, isha) for r, st, isha in rows]
-        return Page(items, total, query.limit, query.offset)
+            if query.store:
+                store_id = s.scalar(select(Store.id).where(Store.name == query.store))
+                if store_id is None:
+                    raise NotFoundError(f"no store named {query.store!r}")
+                conditions.append(CertificateRow.store_id == store_id)
+            total = (
+                s.scalar(select(func.count()).select_from(CertificateRow).where(*conditions)) or 0
+            )
+            ids = list(
+                s.scalars(
+                    select(CertificateRow.id)
+                    .where(*conditions)
+                    .order_by(*order)
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
+            )
+            found = {
+                row.id: CertificateRecord.from_row(row, store, isha)
+                for row, store, isha in s.execute(self._base().where(CertificateRow.id.in_(ids)))
+            }
+        return Page([found[i] for i in ids if i in found], total, query.limit, query.offset)
 
     def counts(self, *, window: timedelta) -> Counts:
         """How many certificates are in each expiry state and each revocation state."""

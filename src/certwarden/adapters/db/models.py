@@ -68,6 +68,9 @@ class CertificateRow(Base):
         Index("ix_certificates_sha256", "sha256"),
         Index("ix_certificates_subject_key_id", "subject_key_id"),
         Index("ix_certificates_issuer_id", "issuer_id"),
+        # The web list pages by not_after within a store or a revocation status.
+        Index("ix_certificates_store_not_after", "store_id", "not_after"),
+        Index("ix_certificates_revocation_not_after", "revocation_status", "not_after"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -276,3 +279,6 @@ class Endpoint(Base):
     last_probe_at: Mapped[datetime | None]
     last_status: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The last certificate it served (kept through outages) and when it was last reached.
+    leaf_sha256: Mapped[str | None] = mapped_column(String(64))
+    last_seen_at: Mapped[datetime | None]

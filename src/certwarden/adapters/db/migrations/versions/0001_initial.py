@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("last_probe_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("leaf_sha256", sa.String(length=64), nullable=True),
+        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("host", "port", name="uq_endpoints_host_port"),
     )
@@ -172,6 +174,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_certificates_sha256", ["sha256"], unique=False)
         batch_op.create_index("ix_certificates_store_id", ["store_id"], unique=False)
         batch_op.create_index("ix_certificates_subject_key_id", ["subject_key_id"], unique=False)
+        batch_op.create_index(
+            "ix_certificates_store_not_after", ["store_id", "not_after"], unique=False
+        )
+        batch_op.create_index(
+            "ix_certificates_revocation_not_after",
+            ["revocation_status", "not_after"],
+            unique=False,
+        )
 
     op.create_table(
         "alerts",
@@ -246,6 +256,8 @@ def downgrade() -> None:
 
     op.drop_table("alerts")
     with op.batch_alter_table("certificates", schema=None) as batch_op:
+        batch_op.drop_index("ix_certificates_revocation_not_after")
+        batch_op.drop_index("ix_certificates_store_not_after")
         batch_op.drop_index("ix_certificates_subject_key_id")
         batch_op.drop_index("ix_certificates_store_id")
         batch_op.drop_index("ix_certificates_sha256")
