@@ -410,7 +410,12 @@ class RevocationService:
                 )
                 continue
             cert_id = cert_id_for(target.cert, target.issuer, settings.hash_algorithm)
-            cached = self.cache.get(cert_id, now) if use_cache else None
+            # A TRP-signed answer is reused only while its signer is still designated.
+            cached = (
+                self.cache.get(cert_id, now, trusted_responders=trusted_responders)
+                if use_cache
+                else None
+            )
             if cached is not None:
                 results[i] = cached
                 continue

@@ -6,16 +6,30 @@ nextUpdate — RFC 5019 2.2: a response may be used until then — bounded by
 same bound validation uses). Could-not-tell results are kept only for
 ``failure_backoff``, so a failing responder is not hammered, yet is retried
 soon. Pure: the caller passes ``now``; nothing here reads a clock.
+
+A result that a designated (Trusted Responder Model) signer vouched for is
+reused only while that signer is still designated: :meth:`ResponseCache.get`
+takes the current ``trusted_responders`` and drops such an entry when its
+signer is no longer among them (an administrator removed it from
+tomcat-trust) or is no longer valid. Without this, withdrawing trust in a
+responder took effect only at the cached answers' nextUpdate (up to
+``max_lifetime``). Issuer and delegated answers need no such check: the
+CertID names the issuing CA, and a delegate is authorised by that CA alone.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography import x509
+
+from certwarden.core.ocsp._certinfo import cert_info
 from certwarden.core.ocsp.certid import CertId
-from certwarden.core.ocsp.results import CertStatus, RevocationResult
+from certwarden.core.ocsp.results import CertStatus, RevocationResult, TrustModel
+from certwarden.core.ocsp.validate import trusted_responder_problems
 
 __all__ = ["ResponseCache"]
 
@@ -54,13 +68,27 @@ class ResponseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, cert_id: CertId, now: datetime) -> RevocationResult | None:
-        """The cached result for ``cert_id`` while it is still usable at ``now``."""
+    def get(
+        self,
+        cert_id: CertId,
+        now: datetime,
+        *,
+        trusted_responders: Sequence[x509.Certificate] | None = None,
+    ) -> RevocationResult | None:
+        """The cached result for ``cert_id`` while it is still usable at ``now``.
+
+        ``trusted_responders``: the designated signers trusted now (pass them
+        whenever a TRP could have signed): a result one of them vouched for is
+        dropped once its signer is no longer among them or no longer valid.
+        """
         key = cert_id.key()
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if now >= entry.expires_at:
+        if now >= entry.expires_at or (
+            trusted_responders is not None
+            and not _signer_still_trusted(entry.result, trusted_responders, now)
+        ):
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
@@ -102,6 +130,17 @@ class ResponseCache:
         if result.this_update is not None:
             return min(result.this_update + self.max_age, bound)
         return bound  # e.g. REVOKED because expired: no response, nothing goes stale
+
+
+def _signer_still_trusted(
+    result: RevocationResult, trusted_responders: Sequence[x509.Certificate], now: datetime
+) -> bool:
+    if result.trust_model is not TrustModel.TRUSTED_RESPONDER:
+        return True
+    return any(
+        cert_info(cert).sha256 == result.signer_sha256 and not trusted_responder_problems(cert, now)
+        for cert in trusted_responders
+    )
 
 
 def _validated(result: RevocationResult) -> bool:
