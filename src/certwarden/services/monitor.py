@@ -624,16 +624,23 @@ class MonitorService:
                 if setting is not None
                 else None
             )
+        # Times as UTC: the scratch copy is SQLite, which stores a datetime's wall
+        # clock and drops its offset, and a PostgreSQL session in another time
+        # zone hands times back in that zone.
         with scratch.engine.begin() as conn:
             if stores:
-                conn.execute(insert(Store), stores)
+                conn.execute(insert(Store), [_utc_row(r) for r in stores])
             for chunk in _chunks(certs, 2000):
-                conn.execute(insert(CertificateRow), chunk)
+                conn.execute(insert(CertificateRow), [_utc_row(r) for r in chunk])
             if setting_row is not None:
-                conn.execute(insert(Setting), [setting_row])
+                conn.execute(insert(Setting), [_utc_row(setting_row)])
             if state_row is not None:
-                conn.execute(insert(ServiceState), [state_row])
+                conn.execute(insert(ServiceState), [_utc_row(state_row)])
         return settings, len(certs), carried
+
+
+def _utc_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ensure_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int) -> list[Sequence[dict[str, Any]]]:
