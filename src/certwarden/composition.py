@@ -78,7 +78,9 @@ class App:
 
     @cached_property
     def monitor(self) -> MonitorService:
-        return MonitorService(self.db, self.clock)
+        # Each run first probes the monitored TLS endpoints (their certificates
+        # join the inventory, so the run sees what they serve now).
+        return MonitorService(self.db, self.clock, before_run=self.endpoints.probe_all)
 
     @cached_property
     def outbox(self) -> OutboxService:

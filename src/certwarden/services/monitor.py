@@ -21,7 +21,7 @@ written to the real database and nothing is sent.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -202,9 +202,19 @@ class _Earliest:
 class MonitorService:
     """The Certificate Expiry Monitor (Control Center name: Certificate Expiry Monitor)."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        before_run: Callable[[datetime], object] | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
+        # Called with the run's time just before each (scheduled or manual) run,
+        # outside any transaction: the monitored TLS endpoints are probed there
+        # (services/endpoints.py), so what they serve is part of the same run.
+        self._before_run = before_run
 
     # ---------------------------------------------------------------- settings
 
@@ -368,11 +378,17 @@ class MonitorService:
                 return None
             if ensure_utc(state.next_run_at) > now:
                 return None
+            if self._before_run is None:
+                return self._run(s, now, "scheduled")
+        self._before_run(now)
+        with self._db.session() as s:
             return self._run(s, now, "scheduled")
 
     def run_now(self) -> RunReport:
         """One run at once (also while stopped; a stopped service stays unscheduled)."""
         now = self._clock.now()
+        if self._before_run is not None:
+            self._before_run(now)
         with self._db.session() as s:
             return self._run(s, now, "manual")
 
