@@ -23,6 +23,7 @@ from certwarden.interfaces.cli import (
     _ocsp,
     _revocation,
     _serve,
+    _tls,
     _users,
 )
 from certwarden.interfaces.cli._context import CliState, console_err
@@ -80,6 +81,7 @@ _monitor.register(app)
 _ocsp.register(app)
 _revocation.register(app)
 _serve.register(app)
+_tls.register(app)
 _users.register(app)
 
 

@@ -1,0 +1,344 @@
+"""TLS commands: probe an endpoint, monitored endpoints, syslog forwarding.
+
+certwarden probe HOST:PORT [--starttls smtp|imap|pop3|ldap] [--servername N] [--json]
+                 [--import --store S]           # exit 1 when the policy in force refuses
+certwarden endpoints add|list|remove|probe HOST:PORT [--starttls ...] [--servername N]
+certwarden syslog settings [set --server HOST:6514 --ca FILE [--servername N] [--disable]]
+certwarden syslog forward [--json]              # one forwarding round
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from certwarden.core.ocsp import CertStatus, RevocationResult
+from certwarden.core.policy import Decision
+from certwarden.core.tls import Stapling, StartTls, parse_host_port
+from certwarden.errors import InputError, SettingsError
+from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.services.inventory import iso
+from certwarden.services.probe import ProbeReport
+from certwarden.services.revocation import describe
+
+__all__ = ["register"]
+
+endpoints_app = typer.Typer(
+    help="TLS endpoints probed on each monitor run; their certificates join the inventory.",
+    no_args_is_help=True,
+)
+syslog_app = typer.Typer(help="Forwarding alerts to a syslog server over TLS (RFC 5425).")
+syslog_settings_app = typer.Typer(help="Show (no subcommand) or change (set) the syslog settings.")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+StartTlsOpt = Annotated[
+    str | None,
+    typer.Option("--starttls", help="Upgrade from plain text first: smtp, imap, pop3 or ldap."),
+]
+ServerNameOpt = Annotated[
+    str | None,
+    typer.Option("--servername", help="Name to send (SNI) and check; default: the host."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("probe")(probe)
+    app.add_typer(endpoints_app, name="endpoints")
+    syslog_app.add_typer(syslog_settings_app, name="settings")
+    app.add_typer(syslog_app, name="syslog")
+
+
+def _starttls(value: str | None) -> StartTls | None:
+    if value is None:
+        return None
+    try:
+        return StartTls(value.strip().lower())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r}: use one of {', '.join(s.value for s in StartTls)}",
+            param_hint="--starttls",
+        ) from None
+
+
+# --------------------------------------------------------------------- probe
+
+
+def _status(result: RevocationResult | None) -> str:
+    if result is None:
+        return "[dim]- (root)[/]"
+    colour = {
+        CertStatus.GOOD: "green",
+        CertStatus.REVOKED: "red",
+        CertStatus.UNKNOWN: "yellow",
+        CertStatus.UNDETERMINED: "yellow",
+    }[result.status]
+    return f"[{colour}]{describe(result)}[/]"
+
+
+def _print_probe(report: ProbeReport) -> None:
+    extra = ", ".join(x for x in (report.protocol, report.cipher) if x)
+    how = f" after {report.starttls.value.upper()} STARTTLS" if report.starttls else ""
+    console.print(f"[bold]{report.where}[/]{how} ({extra})", soft_wrap=True)
+    table = Table("#", "role", "subject", "not after", "days left", "OCSP (live)")
+    for item in report.chain:
+        days = (item.facts.not_after - report.probed_at).total_seconds() / 86400
+        left = f"[red]expired {-days:.1f}d ago[/]" if days < 0 else f"{days:.1f}"
+        table.add_row(
+            str(item.position),
+            item.role.value,
+            item.facts.subject,
+            iso(item.facts.not_after) or "",
+            left,
+            _status(item.ocsp),
+        )
+    console.print(table)
+    if report.stapling is Stapling.SENT:
+        stapled = report.stapled
+        if stapled is not None and stapled.validated:
+            console.print(f"stapled OCSP response: sent, valid: {_status(stapled)}")
+        else:
+            why = describe(stapled) if stapled else "not judged"
+            console.print(f"stapled OCSP response: sent, [red]not valid[/] ({why}); ignored")
+    else:
+        console.print("stapled OCSP response: not sent")
+    console.print(f"status used: {_status(report.status)} (from {report.source.value})")
+    for mode, label in ((True, "Common Criteria on "), (False, "Common Criteria off")):
+        verdict = report.verdicts[mode]
+        colour = {Decision.ALLOW: "green", Decision.WARN: "yellow", Decision.DENY: "red"}[
+            verdict.decision
+        ]
+        console.print(f"{label}: [{colour}]{verdict.why}[/]", soft_wrap=True)
+    if not report.ocsp_enabled:
+        console.print(
+            "[dim]OCSP is disabled in the settings: TLS clients do not check revocation now; "
+            "the probe asked anyway.[/]"
+        )
+
+
+def probe(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="HOST:PORT", help="The TLS endpoint.")],
+    starttls: StartTlsOpt = None,
+    servername: ServerNameOpt = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.5, max=120, help="Seconds for connecting and the handshake.")
+    ] = 10.0,
+    import_: Annotated[
+        bool, typer.Option("--import", help="Add the chain to the inventory (--store).")
+    ] = False,
+    store: Annotated[str | None, typer.Option("--store", help="Store for --import.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Probe a TLS endpoint: chain, stapling, OCSP status, policy verdict.
+
+    Prints each certificate with its expiry and live OCSP status, whether a
+    stapled response was sent and what it said, and the verdict with Common
+    Criteria mode on and off. Exit 1 when the mode in force refuses it.
+    """
+    if import_ and not store:
+        raise typer.BadParameter("--import needs --store S", param_hint="--store")
+    if store and not import_:
+        raise typer.BadParameter("--store goes with --import", param_hint="--store")
+    host, port = parse_host_port(target)
+    app = get_app(ctx)
+    report = app.probe.probe(
+        host, port, starttls=_starttls(starttls), servername=servername, timeout=timeout
+    )
+    imported = app.probe.import_chain(report, store=store) if import_ and store else None
+    mode = app.revocation.security().common_criteria
+    if as_json:
+        out = report.to_json()
+        out["common_criteria"] = mode
+        if imported is not None:
+            out["import"] = imported.to_json()
+        print_json(out)
+    else:
+        _print_probe(report)
+        if imported is not None:
+            console.print(
+                f"imported into {store}: {len(imported.imported)} new, "
+                f"{len(imported.duplicates)} already there"
+            )
+    if not report.verdicts[mode].allowed:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------- endpoints
+
+
+@endpoints_app.command("add")
+def endpoints_add(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(metavar="HOST:PORT")],
+    starttls: StartTlsOpt = None,
+    servername: ServerNameOpt = None,
+) -> None:
+    """Monitor an endpoint: probed on each monitor run, its certificates join store endpoints."""
+    record = get_app(ctx).endpoints.add(target, starttls=_starttls(starttls), servername=servername)
+    console.print(
+        f"monitoring {record.where}"
+        + (f" (STARTTLS {record.starttls})" if record.starttls else "")
+        + "; it is probed on each monitor run (certwarden endpoints probe: now)"
+    )
+
+
+@endpoints_app.command("list")
+def endpoints_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Monitored endpoints, their last probe and the certificate they serve."""
+    records = get_app(ctx).endpoints.list()
+    if as_json:
+        print_json([r.to_json() for r in records])
+        return
+    if not records:
+        console.print("no monitored endpoints (certwarden endpoints add HOST:PORT)")
+        return
+    table = Table("endpoint", "starttls", "last probe", "status", "certificate", "not after")
+    for r in records:
+        status = r.last_status or "not probed"
+        if r.last_status == "unreachable":
+            status = f"[red]unreachable[/]: {r.last_error or ''}"
+        table.add_row(
+            r.where,
+            r.starttls or "",
+            iso(r.last_probe_at) or "-",
+            status,
+            r.leaf_subject or "-",
+            iso(r.leaf_not_after) or "-",
+        )
+    console.print(table)
+
+
+@endpoints_app.command("remove")
+def endpoints_remove(
+    ctx: typer.Context, target: Annotated[str, typer.Argument(metavar="HOST:PORT")]
+) -> None:
+    """Stop monitoring an endpoint (its certificate leaves store endpoints)."""
+    removed = get_app(ctx).endpoints.remove(target)
+    console.print(
+        f"stopped monitoring {target}"
+        + (f"; {removed} certificate(s) removed from store endpoints" if removed else "")
+    )
+
+
+@endpoints_app.command("probe")
+def endpoints_probe(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None, typer.Argument(metavar="[HOST:PORT]", help="One endpoint (default: all).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Probe monitored endpoints now and record what they serve (exit 1: one unreachable)."""
+    app = get_app(ctx)
+    results = [app.endpoints.probe_one(target)] if target else app.endpoints.probe_all()
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        for r in results:
+            if r.ok:
+                renewed = f"; renewed (was {r.renewed_from[:16]}...)" if r.renewed_from else ""
+                console.print(f"{r.endpoint}: ok, serves {r.leaf_sha256}{renewed}")
+            else:
+                console.print(f"{r.endpoint}: [red]unreachable[/]: {r.error}", soft_wrap=True)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+# -------------------------------------------------------------------- syslog
+
+
+def _show_syslog(ctx: typer.Context, as_json: bool) -> None:
+    status = get_app(ctx).syslog.status()
+    if as_json:
+        print_json(status)
+        return
+    settings = status["settings"]
+    table = Table("Syslog forwarding", "value")
+    table.add_row("Enabled", "yes" if settings["enabled"] else "no")
+    table.add_row("Server", settings["server"] or "-")
+    table.add_row("CA", "; ".join(settings["ca"]) or "-")
+    table.add_row("Server name checked", settings["servername"] or "(the server's host)")
+    table.add_row("Connected", "yes" if status["connected"] else "no")
+    table.add_row("Alerts forwarded", str(status["forwarded"]))
+    table.add_row("Alerts waiting", str(status["pending"]))
+    table.add_row("Last error", status["last_error"] or "-")
+    console.print(table)
+
+
+@syslog_settings_app.callback(invoke_without_command=True)
+def syslog_settings_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show the syslog forwarding settings and state (``set`` changes them)."""
+    if ctx.invoked_subcommand is None:
+        _show_syslog(ctx, as_json)
+
+
+@syslog_settings_app.command("set")
+def syslog_settings_set(
+    ctx: typer.Context,
+    server: Annotated[
+        str | None, typer.Option("--server", help="HOST:PORT of the syslog server (TLS, 6514).")
+    ] = None,
+    ca: Annotated[
+        Path | None,
+        typer.Option("--ca", help="PEM file: the CA(s) the server certificate must chain to."),
+    ] = None,
+    servername: Annotated[
+        str | None, typer.Option("--servername", help="Name the certificate must carry.")
+    ] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="Forward alerts (or stop).")
+    ] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app-name", help="APP-NAME of the messages.")
+    ] = None,
+) -> None:
+    """Change the syslog settings; every field is checked and nothing is saved on error."""
+    changes: dict[str, object] = {}
+    if server is not None:
+        changes["server"] = server
+    if ca is not None:
+        try:
+            changes["ca_pem"] = ca.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--ca {ca}: cannot be read as PEM text ({exc})") from exc
+    if servername is not None:
+        changes["servername"] = servername
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if app_name is not None:
+        changes["app_name"] = app_name
+    if not changes:
+        raise typer.BadParameter("nothing to change; see --help")
+    flags = {"server": "--server", "ca_pem": "--ca", "servername": "--servername",
+             "enabled": "--enable", "app_name": "--app-name"}  # fmt: skip
+    try:
+        get_app(ctx).syslog.update_settings(changes)
+    except SettingsError as exc:
+        for field, message in exc.errors.items():
+            console_err.print(
+                f"[bold red]error:[/] {flags.get(field, field)}: {message}", soft_wrap=True
+            )
+        console_err.print("nothing was saved")
+        raise typer.Exit(1) from exc
+    _show_syslog(ctx, False)
+
+
+@syslog_app.command("forward")
+def syslog_forward(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Send the alerts not forwarded yet, now (exit 1 when it failed)."""
+    app = get_app(ctx)
+    report = app.syslog.forward()
+    if as_json:
+        print_json(report.to_json())
+    elif report.skipped:
+        console.print(report.skipped)
+    else:
+        console.print(f"sent {report.sent} alert(s); {report.pending} waiting")
+        if report.error:
+            console_err.print(f"[bold red]error:[/] {report.error}", soft_wrap=True)
+    app.syslog.close("the command finished")
+    if report.error:
+        raise typer.Exit(1)
