@@ -2,9 +2,10 @@
 in one process.
 
 The background loop runs every few seconds in a worker thread: it calls
-``monitor.tick(now)``, ``revocation.tick(now)`` and ``outbox.deliver_due(now)``
-(each decides itself whether anything is due; ``now`` comes from the app's
-clock). On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, the
+``monitor.tick(now)`` (whose runs first probe the monitored TLS endpoints),
+``revocation.tick(now)``, ``connections.tick(now)`` (re-checks long-lived TLS
+connections), ``syslog.forward(now)`` and ``outbox.deliver_due(now)`` (each
+decides itself whether anything is due; ``now`` comes from the app's clock). On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, the
 loop finishes the round it is in — a monitor run is one transaction, queued
 notices stay queued — and then the process exits.
 """
@@ -62,6 +63,23 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("revocation").inc()
         log.exception("the scheduled revocation check failed")
+    try:
+        # Long-lived TLS connections first: a peer that turned revoked is
+        # closed before anything more is sent to it.
+        rechecked = app.connections.tick(app.clock.now())
+        for closed in rechecked.closed:
+            log.warning("closed the %s connection to %s: %s", closed.purpose, closed.where,
+                        closed.verdict.why)  # fmt: skip
+    except Exception:
+        metrics.loop_errors.labels("connections").inc()
+        log.exception("the re-check of long-lived TLS connections failed")
+    try:
+        forwarded = app.syslog.forward(app.clock.now())
+        if forwarded.error:
+            log.warning("syslog forwarding (will retry): %s", forwarded.error)
+    except Exception:
+        metrics.loop_errors.labels("syslog").inc()
+        log.exception("syslog forwarding failed")
     started = metrics.timer()
     try:
         delivery = app.outbox.deliver_due(app.clock.now())
