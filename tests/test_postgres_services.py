@@ -26,6 +26,7 @@ import asyncio
 import inspect
 import json
 import re
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,7 +38,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy.engine import make_url
 
 from certwarden.adapters.db.models import OcspCheck
@@ -411,6 +415,44 @@ def test_an_import_the_database_refuses_halfway_stores_nothing(
         any_app.inventory.import_paths([bundle], store="tomcat")
     assert _count(any_app, "certificates") == 0
     assert len(any_app.inventory.import_paths([bundle], store="tomcat").imported) == 6
+
+
+def test_long_serials_and_key_identifiers_are_stored_on_every_backend(
+    any_app: App, tmp_path: Path
+) -> None:
+    """RFC 5280 asks CAs for serials of at most 20 octets and bounds key
+    identifiers not at all; the parser takes longer ones, so the database must too
+    (PostgreSQL refused a VARCHAR(128) overflow where SQLite stored it)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "long-ids.test")])
+    long_ids = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(T0 - D)
+        .not_valid_after(T0 + 90 * D)
+        .add_extension(x509.SubjectKeyIdentifier(b"\x01" * 100), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier(b"\x02" * 100, None, None), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    write_pem(tmp_path / "long-ids.pem", long_ids)
+    serial = "7f" + "ab" * 69  # 70 octets: only openssl will still make one
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "long-serial.pem"),
+         "-subj", "/CN=long-serial.test", "-days", "30", "-set_serial", "0x" + serial],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    files = [tmp_path / "long-ids.pem", tmp_path / "long-serial.pem"]
+    report = any_app.inventory.import_paths(files, store="tomcat")
+    assert len(report.imported) == 2 and not report.rejected
+    records = {r.subject_cn: r.to_json(T0) for r in any_app.inventory.list()}
+    assert records["long-ids.test"]["subject_key_id"] == "01" * 100
+    assert records["long-ids.test"]["authority_key_id"] == "02" * 100
+    assert records["long-serial.test"]["serial"] == serial
+    assert len(any_app.inventory.import_paths(files, store="tomcat").duplicates) == 2
 
 
 # --------------------------------------------- two processes deliver at once

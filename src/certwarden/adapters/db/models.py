@@ -81,7 +81,10 @@ class CertificateRow(Base):
     subject_cn: Mapped[str] = mapped_column(String(255), default="")
     issuer: Mapped[str] = mapped_column(Text)
     issuer_cn: Mapped[str] = mapped_column(String(255), default="")
-    serial: Mapped[str] = mapped_column(String(128))
+    # Text, not VARCHAR(n): certificates carry serials and key identifiers of any
+    # length (RFC 5280 bounds neither for the parser), and PostgreSQL, unlike
+    # SQLite, would refuse the whole import over one long value.
+    serial: Mapped[str] = mapped_column(Text)
     not_before: Mapped[datetime]
     not_after: Mapped[datetime]
     sans: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -96,8 +99,8 @@ class CertificateRow(Base):
     ocsp_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
     ca_issuer_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
     crl_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    subject_key_id: Mapped[str | None] = mapped_column(String(128))
-    authority_key_id: Mapped[str | None] = mapped_column(String(128))
+    subject_key_id: Mapped[str | None] = mapped_column(Text)
+    authority_key_id: Mapped[str | None] = mapped_column(Text)
     is_lsc: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(32))
     source_detail: Mapped[str] = mapped_column(Text, default="")
