@@ -87,9 +87,11 @@ class TlsPki:
         path = self.path("index.txt")
         before = path.stat().st_mtime_ns if path.exists() else 0
         self.index.write(path)
-        # openssl notices a change by the file's mtime: make sure it moves.
-        if path.stat().st_mtime_ns == before:
-            os.utime(path, ns=(before + 1_000_000_000, before + 1_000_000_000))
+        # openssl notices a change by the file's mtime in whole seconds: make it move.
+        after = path.stat().st_mtime_ns
+        if after // 1_000_000_000 <= before // 1_000_000_000:
+            bumped = (before // 1_000_000_000 + 1) * 1_000_000_000
+            os.utime(path, ns=(bumped, bumped))
 
 
 def tls_pki(directory: Path, now: datetime | None = None) -> TlsPki:
