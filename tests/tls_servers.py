@@ -226,13 +226,17 @@ def _handshakes(port: int) -> bool:
         return False
 
 
-def start_s_server(pki: TlsPki, leaf: str, *, staple: bytes | None = None) -> SServer:
-    """``openssl s_server -www`` serving ``leaf`` with the issuing CA as chain."""
+def start_s_server(
+    pki: TlsPki, leaf: str, *, staple: bytes | None = None, port: int | None = None
+) -> SServer:
+    """``openssl s_server -www`` serving ``leaf`` with the issuing CA as chain
+    (on ``port`` when given: a server "renewed" in place)."""
     tag = f"{leaf}-{'stapled' if staple else 'plain'}-{os.urandom(3).hex()}"
     log = pki.path(f"s_server-{tag}.log")
     last = ""
+    fixed = port
     for _ in range(3):
-        port = free_port()
+        port = fixed or free_port()
         args = [
             "openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-www", "-quiet",
             "-cert", str(pki.path(f"{leaf}.pem")), "-key", str(pki.path(f"{leaf}.key")),
