@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -138,7 +139,9 @@ def serve_certwarden(data_dir: Path, port: int, token_file: Path) -> None:
         app.users.add_user("bench", "bench-password", "viewer")
     _, token = app.users.create_token("bench", "load")
     token_file.write_text(token)
-    uvicorn.run(create_app(app), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    web = create_app(app)
+    gc.freeze()  # as certwarden serve does
+    uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def serve_starlette(bodies: Path, port: int) -> None:

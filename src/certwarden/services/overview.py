@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, defer
@@ -194,6 +194,34 @@ class OcspCheckRecord:
         }
 
 
+def _base_select() -> Select[Any]:
+    issuer = CertificateRow.__table__.alias("issuer_cert")
+    return (
+        select(CertificateRow, Store.name, issuer.c.sha256)
+        .join(Store, Store.id == CertificateRow.store_id)
+        .outerjoin(issuer, issuer.c.id == CertificateRow.issuer_id)
+        .options(defer(CertificateRow.der))
+    )
+
+
+def _list_rows() -> Select[Any]:
+    """Plain rows (no ORM objects) with every column a record shows, for list pages."""
+    table = CertificateRow.__table__
+    issuer = table.alias("issuer_cert")
+    columns = [c for c in table.c if c.name != "der"]
+    return (
+        select(*columns, Store.name.label("store_name"), issuer.c.sha256.label("issuer_sha"))
+        .select_from(table)
+        .join(Store, Store.id == table.c.store_id)
+        .outerjoin(issuer, issuer.c.id == table.c.issuer_id)
+    )
+
+
+# Built once: the statements are the same for every call (SQLAlchemy caches their SQL).
+_BASE = _base_select()
+_LIST_ROWS = _list_rows()
+
+
 @dataclass(frozen=True)
 class ServiceStateRecord:
     name: str
@@ -252,13 +280,7 @@ class OverviewService:
         self._clock = clock
 
     def _base(self) -> Select[Any]:
-        issuer = CertificateRow.__table__.alias("issuer_cert")
-        return (
-            select(CertificateRow, Store.name, issuer.c.sha256)
-            .join(Store, Store.id == CertificateRow.store_id)
-            .outerjoin(issuer, issuer.c.id == CertificateRow.issuer_id)
-            .options(defer(CertificateRow.der))
-        )
+        return _BASE
 
     def search(self, query: CertificateQuery, *, window: timedelta) -> Page:
         """One page of certificates matching ``query``, with the total count.
@@ -315,10 +337,18 @@ class OverviewService:
                 )
             )
             found = {
-                row.id: CertificateRecord.from_row(row, store, isha)
-                for row, store, isha in s.execute(self._base().where(CertificateRow.id.in_(ids)))
+                row.id: CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
+                for row in s.execute(_LIST_ROWS.where(CertificateRow.id.in_(ids)))
             }
         return Page([found[i] for i in ids if i in found], total, query.limit, query.offset)
+
+    def record(self, certificate_id: int) -> CertificateRecord:
+        """One certificate by ID in a single query (the API's detail read)."""
+        with self._db.session() as s:
+            row = s.execute(_LIST_ROWS.where(CertificateRow.id == certificate_id)).first()
+        if row is None:
+            raise NotFoundError(f"no certificate with ID {certificate_id}")
+        return CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
 
     def counts(self, *, window: timedelta) -> Counts:
         """How many certificates are in each expiry state and each revocation state."""

@@ -18,13 +18,16 @@ both call it.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import re
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -204,6 +207,22 @@ class _Throttle:
             self._failures.pop(key, None)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _invalidates(method: F) -> F:
+    """After ``method`` (committed or not), forget cached token verifications."""
+
+    @functools.wraps(method)
+    def wrapper(self: UserService, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._changed()
+
+    return cast(F, wrapper)
+
+
 class UserService:
     """Users, tokens, login checks and the audit log."""
 
@@ -215,6 +234,10 @@ class UserService:
     FORGET_AFTER = timedelta(minutes=15)
     # Writing last_used_at on every API call would turn every read into a write.
     TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+    # A verified token is trusted this long without asking the database again. Any
+    # change to users or tokens made through this service forgets them at once; a
+    # token revoked by another process (the CLI) stops working within this time.
+    TOKEN_CACHE_SECONDS = 5.0
 
     def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher | None = None) -> None:
         self._db = db
@@ -226,6 +249,8 @@ class UserService:
         # user name costs as much time as a wrong password.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self._session_key: bytes | None = None
+        self._generation = 0
+        self._token_cache: dict[str, tuple[UserInfo, TokenInfo, int, float]] = {}
 
     # ------------------------------------------------------------- validation
 
@@ -308,6 +333,7 @@ class UserService:
             raise NotFoundError(f"no user named {username!r}")
         return row
 
+    @_invalidates
     def set_password(self, username: str, password: str) -> UserInfo:
         self._check_password(password)
         hashed = self._hasher.hash(password)
@@ -328,6 +354,7 @@ class UserService:
         self._check_password(new, "new_password")
         return self.set_password(username, new)
 
+    @_invalidates
     def set_role(self, username: str, role: str) -> UserInfo:
         wanted = self._check_role(role)
         with self._db.session() as s:
@@ -338,6 +365,7 @@ class UserService:
             s.flush()
             return UserInfo.from_row(row)
 
+    @_invalidates
     def set_disabled(self, username: str, disabled: bool) -> UserInfo:
         with self._db.session() as s:
             row = self._user(s, username)
@@ -347,6 +375,7 @@ class UserService:
             s.flush()
             return UserInfo.from_row(row)
 
+    @_invalidates
     def remove_user(self, username: str) -> UserInfo:
         with self._db.session() as s:
             row = self._user(s, username)
@@ -481,6 +510,7 @@ class UserService:
                 raise NotFoundError(f"no API token with ID {token_id}")
             return self._token_info(row, s.get_one(User, row.user_id).username)
 
+    @_invalidates
     def revoke_token(self, token_id: int) -> TokenInfo:
         with self._db.session() as s:
             row = s.get(ApiToken, token_id)
@@ -490,11 +520,40 @@ class UserService:
                 row.revoked_at = self._clock.now()
             return self._token_info(row, s.get_one(User, row.user_id).username)
 
+    def cached_token(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
+        """A token verified within the last :attr:`TOKEN_CACHE_SECONDS`, with nothing about
+        users or tokens changed in this process since; None when not cached (then call
+        :meth:`verify_token`). Cheap: no database, for the request path."""
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        entry = self._token_cache.get(digest)
+        if entry is None:
+            return None
+        user, token, generation, expires = entry
+        if generation != self._generation or time.monotonic() > expires:
+            self._token_cache.pop(digest, None)
+            return None
+        return user, token
+
+    def _changed(self) -> None:
+        """Users or tokens changed: forget every cached token verification."""
+        self._generation += 1
+        self._token_cache.clear()
+
     def verify_token(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
         """The user and token for a presented secret, or None (unknown, revoked, disabled)."""
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         digest = hashlib.sha256(secret.encode()).hexdigest()
+        generation = self._generation
+        found = self._verify_digest(digest)
+        if found is not None:
+            if len(self._token_cache) > 10_000:
+                self._token_cache.clear()
+            expires = time.monotonic() + self.TOKEN_CACHE_SECONDS
+            self._token_cache[digest] = (found[0], found[1], generation, expires)
+        return found
+
+    def _verify_digest(self, digest: str) -> tuple[UserInfo, TokenInfo] | None:
         now = self._clock.now()
         with self._db.session() as s:
             found = s.execute(

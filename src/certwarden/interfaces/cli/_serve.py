@@ -13,6 +13,7 @@ notices stay queued — and then the process exits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -213,6 +214,9 @@ def serve(
         metrics_public=not metrics_auth,
         lifespan_hooks=hooks,
     )
+    # Everything built so far lives as long as the process: keep it out of the
+    # collector's way (fewer full collections under load).
+    gc.freeze()
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)

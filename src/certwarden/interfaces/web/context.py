@@ -63,7 +63,7 @@ class WebContext:
     extra_lifespan: Callable[..., Any] | None = None
 
 
-def get_ctx(request: Request) -> WebContext:
+async def get_ctx(request: Request) -> WebContext:
     ctx: WebContext = request.app.state.ctx
     return ctx
 
@@ -78,7 +78,7 @@ class NotSignedIn(Exception):  # noqa: N818 - a control-flow signal, not an erro
     """Raised by page dependencies; handled by sending the browser to the login page."""
 
 
-def require_user(request: Request) -> Principal:
+def _require_user(request: Request) -> Principal:
     principal = principal_of(request)
     if principal is None:
         # The gate answers anonymous requests before routing; this is the belt to its braces.
@@ -88,8 +88,13 @@ def require_user(request: Request) -> Principal:
     return principal
 
 
-def require_admin(request: Request) -> Principal:
-    principal = require_user(request)
+async def require_user(request: Request) -> Principal:
+    """Any signed-in user (an ``async`` dependency: trivial, so no thread hop)."""
+    return _require_user(request)
+
+
+async def require_admin(request: Request) -> Principal:
+    principal = _require_user(request)
     if not principal.is_admin:
         raise HTTPException(
             403, f"user {principal.user.username!r} has the viewer role; this needs an admin"

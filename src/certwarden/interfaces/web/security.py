@@ -199,7 +199,11 @@ class AuthGate:
                 else:
                     bad_authorization = True
         principal: Principal | None = None
-        if cookie is not None or bearer is not None:
+        cached = self.users.cached_token(bearer) if bearer is not None else None
+        if cached is not None:
+            # Verified moments ago: no database, no thread hop on the hot path.
+            principal = Principal(user=cached[0], via="token", token=cached[1])
+        elif cookie is not None or bearer is not None:
             principal = await anyio.to_thread.run_sync(self._resolve, cookie, bearer)
         scope.setdefault("state", {})["principal"] = principal
         path: str = scope["path"]
