@@ -99,7 +99,9 @@ def test_tokens_are_shown_once_and_revocable(users: UserService, clock: ManualCl
     assert found is not None and found[0].username == "bot" and found[1].id == info.id
     assert users.list_tokens("bot")[0].last_used_at == clock.now()
     assert users.verify_token(secret + "x") is None and users.verify_token("garbage") is None
+    assert users.cached_token(secret) is not None  # the request path skips the database
     users.revoke_token(info.id)
+    assert users.cached_token(secret) is None  # any change forgets cached verifications
     assert users.verify_token(secret) is None
     with pytest.raises(NotFoundError):
         users.revoke_token(999)
