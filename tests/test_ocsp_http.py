@@ -197,3 +197,46 @@ def test_options_are_checked() -> None:
         HttpOptions(connect_timeout=5, total_timeout=1)
     with pytest.raises(ValueError, match="positive"):
         HttpOptions(max_in_flight=0)
+
+
+async def test_a_stale_pooled_connection_is_retried_once(small_request: bytes) -> None:
+    """A keep-alive responder that silently closes idle connections.
+
+    It answers one request per connection, promising keep-alive, then closes the
+    socket; the client's second request finds the pooled connection dead and
+    must try once more on a fresh one instead of reporting the responder down.
+    """
+    connections = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":", 1)[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+        )
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"
+            b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+        )
+        await writer.drain()
+        writer.close()  # ... and hang up anyway, without saying so
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    transport = AiohttpTransport(_fast())
+    try:
+        assert await transport.fetch(url, small_request) == BODY
+        await asyncio.sleep(0.05)  # the close reaches the client's pool
+        assert await transport.fetch(url, small_request) == BODY
+        assert connections == 2
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()

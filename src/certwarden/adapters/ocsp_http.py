@@ -190,7 +190,15 @@ class AiohttpTransport:
         async with self._gate(url):
             try:
                 async with asyncio.timeout(self.options.total_timeout):
-                    return await self._exchange(url, request_der)
+                    try:
+                        return await self._exchange(url, request_der)
+                    except aiohttp.ServerDisconnectedError:
+                        # A pooled keep-alive connection the responder had
+                        # already closed without saying "Connection: close".
+                        # An OCSP request is idempotent (RFC 6960 A.1), so one
+                        # more try on a fresh connection is safe; a responder
+                        # that hangs up on every request still fails below.
+                        return await self._exchange(url, request_der)
             except OcspFetchError:
                 raise
             except TimeoutError as exc:  # asyncio's, aiohttp's connect timeout included
