@@ -7,6 +7,7 @@ reason; nothing from aiohttp may leak.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -200,17 +201,16 @@ def test_options_are_checked() -> None:
 
 
 async def test_a_stale_pooled_connection_is_retried_once(small_request: bytes) -> None:
-    """A keep-alive responder that silently closes idle connections.
+    """A keep-alive responder that drops a connection just as it is reused.
 
-    It answers one request per connection, promising keep-alive, then closes the
-    socket; the client's second request finds the pooled connection dead and
-    must try once more on a fresh one instead of reporting the responder down.
+    Each connection answers one request, promising keep-alive; the next request
+    on it is read and the socket closed without an answer (the responder's idle
+    timeout racing the client). The client must try once more on a fresh
+    connection instead of reporting the responder unreachable.
     """
     connections = 0
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
+    async def read_request(reader: asyncio.StreamReader) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(
             next(
@@ -220,12 +220,19 @@ async def test_a_stale_pooled_connection_is_retried_once(small_request: bytes) -
             )
         )
         await reader.readexactly(length)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n"
             b"Connection: keep-alive\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
         )
         await writer.drain()
-        writer.close()  # ... and hang up anyway, without saying so
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await read_request(reader)  # the reuse ...
+        writer.close()  # ... is met with a hang-up
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -233,7 +240,6 @@ async def test_a_stale_pooled_connection_is_retried_once(small_request: bytes) -
     transport = AiohttpTransport(_fast())
     try:
         assert await transport.fetch(url, small_request) == BODY
-        await asyncio.sleep(0.05)  # the close reaches the client's pool
         assert await transport.fetch(url, small_request) == BODY
         assert connections == 2
     finally:
