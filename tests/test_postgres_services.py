@@ -57,7 +57,7 @@ from certwarden.services.users import UserService
 from tests import test_monitor, test_outbox_smtp, test_revocation_real_responder, test_users
 from tests.conftest import T0, Cli
 from tests.monitor_helpers import add_cert, make_pem
-from tests.ocsp_responders import write_pem
+from tests.ocsp_responders import free_port, write_pem
 from tests.pki_files import pem, small_pki, write
 from tests.smtp_fixture import SmtpServer
 from tests.test_outbox_smtp import email_on, use_server
@@ -565,12 +565,14 @@ def _story_pems() -> dict[str, bytes]:
     }
 
 
-def _story(app: App, clock: ManualClock, smtp_port: int) -> str:
-    """Three certificates, a monitor run delivered, a revocation check (one
-    expired, one without its issuer), users, tokens; returns the admin token."""
+def _story(app: App, clock: ManualClock, smtp_port: int, closed_port: int) -> str:
+    """Three certificates, an endpoint nobody answers at, a monitor run delivered,
+    a revocation check (one expired, one without its issuer), users, tokens;
+    returns the admin token."""
     clock.set(T0)
     use_server(app, smtp_port)
     email_on(app)
+    app.endpoints.add(f"127.0.0.1:{closed_port}")  # probed (unreachable) by the run
     for name, data in _story_pems().items():
         store = "CallManager-trust" if name == "expired" else "tomcat-trust"
         app.inventory.commit(app.inventory.prepare_bytes([(f"{name}.pem", data)], store=store))
@@ -602,6 +604,7 @@ API_PATHS = (
     "/api/v1/users",
     "/api/v1/tokens",
     "/api/v1/audit",
+    "/api/v1/stores",
 )
 CLI_COMMANDS = (
     ("list", "--json"),
@@ -612,7 +615,11 @@ CLI_COMMANDS = (
     ("monitor", "simulate", "--days", "2", "--json"),
     ("users", "list", "--json"),
     ("tokens", "list", "--json"),
+    ("endpoints", "list", "--json"),
+    ("stores", "list", "--json"),
 )
+# The appliance's stores are made by the migration, stamped with the wall clock.
+MIGRATION_STAMPED = frozenset({"GET /api/v1/stores", "cli stores list --json"})
 
 
 def _views(app: App, admin_token: str) -> dict[str, Any]:
@@ -629,6 +636,7 @@ def _views(app: App, admin_token: str) -> dict[str, Any]:
         "users": [u.to_json() for u in app.users.list_users()],
         "tokens": [t.to_json() for t in app.users.list_tokens()],
         "audit": [a.to_json() for a in app.users.list_audit()[0]],
+        "endpoints": [e.to_json() for e in app.endpoints.list()],
     }
     cli = Cli(app.config.data_dir, now)
     for command in CLI_COMMANDS:
@@ -651,7 +659,7 @@ def _views(app: App, admin_token: str) -> dict[str, Any]:
 def test_every_json_time_ends_in_z(
     any_app: App, clock: ManualClock, smtp_server: SmtpServer
 ) -> None:
-    views = _views(any_app, _story(any_app, clock, smtp_server.port))
+    views = _views(any_app, _story(any_app, clock, smtp_server.port, free_port()))
     times = _times(views)
     wrong = [(where, value) for where, value in times if not ISO_Z.match(value)]
     assert wrong == []
@@ -660,15 +668,19 @@ def test_every_json_time_ends_in_z(
         assert views[view]["not_after"] == "2026-05-30T12:00:00Z"
     assert views["cli outbox list --json"][-1]["sent_at"] == "2026-06-01T12:00:00Z"
     assert views["GET /api/v1/audit"]["items"][0]["at"] == "2026-06-01T14:00:00Z"
+    (endpoint,) = views["cli endpoints list --json"]
+    assert endpoint["last_probe_at"] == "2026-06-01T12:00:00Z"
 
 
 @PG
 def test_the_same_story_renders_the_same_json_on_every_backend(
     app: App, pg_app: App, pg_offset_app: App, clock: ManualClock, smtp_server: SmtpServer
 ) -> None:
-    on_sqlite = _views(app, _story(app, clock, smtp_server.port))
-    token = _story(pg_app, clock, smtp_server.port)
-    on_postgres = _views(pg_app, token)
-    assert on_postgres == on_sqlite
+    closed = free_port()
+    on_sqlite = _without(
+        _views(app, _story(app, clock, smtp_server.port, closed)), MIGRATION_STAMPED
+    )
+    token = _story(pg_app, clock, smtp_server.port, closed)
+    assert _without(_views(pg_app, token), MIGRATION_STAMPED) == on_sqlite
     # The same rows, read through sessions that get every time back as -02:30.
-    assert _views(pg_offset_app, token) == on_sqlite
+    assert _without(_views(pg_offset_app, token), MIGRATION_STAMPED) == on_sqlite
