@@ -401,6 +401,32 @@ def test_a_check_whose_evidence_cannot_be_stored_stores_nothing(any_app: App) ->
     assert (_count(app, "ocsp_checks"), _count(app, "alerts")) == (2, 1)
 
 
+def test_an_upload_whose_check_evidence_cannot_be_stored_stores_nothing(any_app: App) -> None:
+    """The upload check stores the certificates and the evidence of their checks
+    in one transaction (they were two: a failure left the certificates behind)."""
+    app = any_app
+    app.revocation.update_settings({"enable_ocsp": True})
+    # Its issuer is not in the inventory: could not tell, stored with a warning.
+    data = make_pem("orphan.test", T0 + 90 * D)
+    tables = ("certificates", "ocsp_checks", "ocsp_responses", "alerts", "outbox")
+    before = _snapshot(app, *tables)
+    prepared = app.inventory.prepare_bytes([("orphan.pem", data)], store="tomcat")
+    with (
+        refused_inserts(app, "ocsp_checks") as message,
+        pytest.raises(StorageError, match=message),
+    ):
+        app.upload.commit_checked(prepared)
+    assert _snapshot(app, *tables) == before
+    report = app.upload.commit_checked(prepared)
+    assert len(report.imported) == 1 and not report.rejected
+    (record,) = app.inventory.list()
+    assert (record.revocation_status, record.revocation_reason) == (
+        "could_not_tell",
+        "issuer_not_found",
+    )
+    assert _count(app, "ocsp_checks") == 1
+
+
 def test_an_import_the_database_refuses_halfway_stores_nothing(
     any_app: App, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -493,6 +494,7 @@ class InventoryService:
         exclude: frozenset[str] = frozenset(),
         revocation: dict[str, tuple[str, str | None, datetime | None, datetime | None]]
         | None = None,
+        session: Session | None = None,
     ) -> ImportReport:
         """Store what ``prepared`` holds, in one transaction.
 
@@ -500,10 +502,12 @@ class InventoryService:
             exclude: SHA-256 fingerprints not to store (refused by a check).
             revocation: per SHA-256, ``(status, reason, checked_at, revoked_at)``
                 recorded on the new rows (the check done at upload).
+            session: the caller's transaction to join (the upload check stores
+                its evidence in the same one), instead of a transaction of its own.
         """
         now = self._clock.now()
         duplicates: list[ImportedCertificate] = []
-        with self._db.session() as s:
+        with nullcontext(session) if session is not None else self._db.session() as s:
             store = self._store(s, prepared.store)
             existing = _existing_in_store(s, store.id, {i.facts.sha256 for i in prepared.items})
             fresh: dict[str, PreparedCertificate] = {}

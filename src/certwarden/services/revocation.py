@@ -31,6 +31,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -647,16 +648,18 @@ class RevocationService:
         common_criteria: bool,
         fresh: frozenset[int] = frozenset(),
         refused: frozenset[str] = frozenset(),
+        session: Session | None = None,
     ) -> tuple[list[CheckOutcome], int]:
         """Store every check, update the latest status, alert and notify on change.
 
         ``fresh``: rows the same upload just stored (their status was written by
         the commit; they count as "not checked" before). ``refused``: SHA-256 of
         uploaded certificates refused by the policy (an upload_refused alert each).
+        ``session``: the caller's transaction to join (the upload's).
         """
         outcomes: list[CheckOutcome] = []
         changes: list[CheckOutcome] = []
-        with self._db.session() as s:
+        with nullcontext(session) if session is not None else self._db.session() as s:
             ids = sorted({row_id for row_id, *_ in items if row_id is not None})
             before: dict[int, tuple[str | None, str | None]] = {}
             for start in range(0, len(ids), 900):
@@ -1155,20 +1158,26 @@ class UploadCheck:
                     f"{sources[target.sha256]}: {target.subject}: {describe(result)} "
                     f"({verdict.why})"
                 )
-        report = self._inventory.commit(prepared, exclude=frozenset(exclude), revocation=revocation)
-        # Evidence for every check: stored rows by ID, refused ones without one.
-        stored = {i.sha256: i.id for i in (*report.imported, *report.duplicates) if i.id}
-        service._record(
-            [
-                (stored.get(target.sha256), target, prepared.store, result)
-                for target, result in zip(targets, results, strict=True)
-            ],
-            now=now,
-            trigger=Trigger.UPLOAD,
-            common_criteria=common_criteria,
-            fresh=frozenset(i.id for i in report.imported),
-            refused=frozenset(exclude),
-        )
+        # The certificates and the evidence of their checks are stored together
+        # or not at all: an upload that fails stores nothing.
+        with db.session() as s:
+            report = self._inventory.commit(
+                prepared, exclude=frozenset(exclude), revocation=revocation, session=s
+            )
+            # Evidence for every check: stored rows by ID, refused ones without one.
+            stored = {i.sha256: i.id for i in (*report.imported, *report.duplicates) if i.id}
+            service._record(
+                [
+                    (stored.get(target.sha256), target, prepared.store, result)
+                    for target, result in zip(targets, results, strict=True)
+                ],
+                now=now,
+                trigger=Trigger.UPLOAD,
+                common_criteria=common_criteria,
+                fresh=frozenset(i.id for i in report.imported),
+                refused=frozenset(exclude),
+                session=s,
+            )
         checked = len(targets)
         notes.append(
             f"revocation check at upload: {checked} certificate(s) checked via "
