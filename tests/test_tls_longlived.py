@@ -226,3 +226,39 @@ def test_check_every_takes_precedence_over_validity_check_frequency(
 def test_octet_counting_frames() -> None:
     assert frame(b"<14>1 - - - - - hi") == b"18 <14>1 - - - - - hi"
     assert frame("é".encode()) == b"2 \xc3\xa9"
+
+
+def test_the_serve_loop_rechecks_then_forwards(app: App, clock: ManualClock, world: World) -> None:
+    """One round of ``certwarden serve``'s background loop does both, in that order."""
+    from prometheus_client import CollectorRegistry
+
+    from certwarden.interfaces.cli._serve import run_round
+    from certwarden.interfaces.web.metrics import LoopMetrics
+
+    pki, receiver = world.pki, world.syslog
+    app.revocation.update_params(
+        {"certificate_validity_check": True, "validity_check_frequency_hours": 2}
+    )
+    app.syslog.update_settings(
+        {"server": f"127.0.0.1:{receiver.port}", "ca_pem": pki.path("root.pem").read_text()}
+    )
+    metrics = LoopMetrics(CollectorRegistry())
+    count = len(receiver.messages)
+    alert(app, "sent by the loop")
+    run_round(app, metrics)
+    assert receiver.wait_for(lambda: len(receiver.messages) == count + 1)
+    assert app.syslog.connection is not None
+
+    pki.write_index(syslog=(pki.now, "superseded"))
+    nudge(pki)
+    clock.advance(2 * H)
+    run_round(app, metrics)  # closes the connection; the closing alert then waits
+    assert app.syslog.connection is None
+    assert len(receiver.messages) == count + 1
+    with app.db.session() as s:
+        assert [a.kind for a in list_alerts(s, limit=3)][:2] == [
+            "connection_refused",
+            "connection_closed",
+        ]
+    errors = metrics.loop_errors.collect()[0].samples
+    assert all(sample.value == 0 for sample in errors)
