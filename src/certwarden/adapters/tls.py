@@ -196,13 +196,14 @@ class TlsConnection:
             if self._closed:
                 return True
             try:
-                while True:
+                for _ in range(64):  # a peer that talks without end is still alive
                     readable, _, _ = select.select([self._sock], [], [], 0)
                     if not readable and not self._conn.pending():
                         return False
                     if not self._conn.recv(65536):
                         self._close_locked()
                         return True
+                return False
             except SSL.WantReadError:
                 return False
             except (SSL.Error, OSError):

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from certwarden.core.certs import common_name, facts_from_certificate, find_issuer
+from certwarden.core.certs import facts_from_certificate, find_issuer
 from certwarden.core.ocsp.results import RevocationResult, iso_z
 from certwarden.core.policy import Decision, Verdict
 from certwarden.errors import InputError
@@ -257,13 +257,6 @@ class ConnectionCheck:
     @property
     def refused(self) -> bool:
         return self.verdict.decision is Decision.DENY
-
-    @property
-    def subject_cn(self) -> str:
-        try:
-            return common_name(x509.Name.from_rfc4514_string(self.subject)) or self.subject
-        except ValueError:
-            return self.subject
 
     def to_json(self) -> dict[str, Any]:
         return {
