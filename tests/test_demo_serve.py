@@ -124,3 +124,87 @@ def test_make_run_demo_shows_certificates_revocations_and_mail(
     process.wait(timeout=30)
     assert process.returncode in (0, -signal.SIGTERM), log.read_text()[-2000:]
     assert "Traceback" not in log.read_text()
+
+
+def test_serve_over_https_creates_the_first_admin_once(tmp_path: Path) -> None:
+    import ssl
+    from datetime import UTC, datetime, timedelta
+
+    from certwarden.devpki import DevCA
+
+    now = datetime.now(UTC)  # the TLS library checks validity against the real clock
+    root = DevCA.root(
+        "HTTPS Test Root", not_before=now - timedelta(days=1), not_after=now + timedelta(days=30)
+    )
+    leaf = root.issue(
+        "localhost",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=30),
+        sans=["127.0.0.1", "localhost"],
+    )
+    (tmp_path / "cert.pem").write_bytes(leaf.cert_pem() + root.issued.cert_pem())
+    (tmp_path / "key.pem").write_bytes(leaf.key_pem())
+    trust = ssl.create_default_context(cadata=root.issued.cert_pem().decode())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(CERTWARDEN), "--data-dir", str(tmp_path / "var"), "serve", "--port", str(port),
+                "--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "key.pem"),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/health", verify=trust, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve did not answer over HTTPS:\n{log.read_text()}")
+            time.sleep(0.2)
+        match = re.search(r"created user admin with the password (\S+) ", log.read_text())
+        assert match, log.read_text()
+        with httpx.Client(base_url=base, verify=trust, timeout=10) as browser:
+            form = browser.get("/login")
+            response = browser.post(
+                "/login",
+                data={
+                    "username": "admin",
+                    "password": match.group(1),
+                    "csrf_token": csrf_of(form.text),
+                },
+            )
+            assert response.status_code == 303, response.text
+            cookie = next(
+                c for c in response.headers.get_list("set-cookie") if c.startswith("cw_session=")
+            )
+            assert "Secure" in cookie and "HttpOnly" in cookie
+            page = browser.get("/")
+            assert page.status_code == 200 and "Dashboard" in page.text
+            assert page.headers["strict-transport-security"].startswith("max-age=")
+            assert "demo" not in browser.get("/stores").text  # no demo without --demo
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # The admin is stored for every later start (and the CLI); no password is printed again.
+    again = subprocess.run(
+        [str(CERTWARDEN), "--data-dir", str(tmp_path / "var"), "users", "list", "--json"],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    assert '"username": "admin"' in again.stdout.decode()
