@@ -188,6 +188,12 @@ def start(args: list[str], port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGINT)
     try:
@@ -305,11 +311,15 @@ def main() -> None:
             with urllib.request.urlopen(request) as response:
                 (work / name).write_bytes(response.read())
         asyncio.run(load(base, token, args.clients, 1.0, args.n))  # warm-up
+        cpu = cpu_seconds(server.pid)
         requests, latencies, errors = asyncio.run(
             load(base, token, args.clients, args.seconds, args.n)
         )
         results["certwarden"] = summarise(
             "certwarden API", requests, latencies, errors, args.seconds
+        )
+        results["certwarden"]["server_cpu_ms_per_request"] = (
+            (cpu_seconds(server.pid) - cpu) * 1000 / requests
         )
     finally:
         stop(server)
@@ -319,11 +329,15 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         asyncio.run(load(base, "none", args.clients, 1.0, args.n))
+        cpu = cpu_seconds(baseline.pid)
         requests, latencies, errors = asyncio.run(
             load(base, "none", args.clients, args.seconds, args.n)
         )
         results["starlette_fixed_json"] = summarise(
             "bare Starlette (ceiling)", requests, latencies, errors, args.seconds
+        )
+        results["starlette_fixed_json"]["server_cpu_ms_per_request"] = (
+            (cpu_seconds(baseline.pid) - cpu) * 1000 / requests
         )
     finally:
         stop(baseline)
@@ -336,6 +350,11 @@ def main() -> None:
     print(
         f"ratio to the ceiling: {ratio:.2f} (target >= 0.33: {'met' if ratio >= 1 / 3 else 'NOT met'}); "
         f"p99 {p99:.1f} ms at {args.clients} clients (target < 100 ms: {'met' if p99 < 100 else 'NOT met'})"
+    )
+    print(
+        "server CPU per request: certwarden "
+        f"{results['certwarden']['server_cpu_ms_per_request']:.2f} ms, ceiling "
+        f"{results['starlette_fixed_json']['server_cpu_ms_per_request']:.2f} ms"
     )
     OUT.mkdir(parents=True, exist_ok=True)
     report = {

@@ -19,6 +19,7 @@ Monitor's settings, which the caller reads. Nothing here writes.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -217,6 +218,15 @@ def _list_rows() -> Select[Any]:
     )
 
 
+# Python twins of the SQL orders, to put the page's rows back in order.
+_SORT_KEYS: dict[str, tuple[Callable[[Any], Any], bool]] = {
+    "not_after": (lambda r: (r.not_after, r.id), False),
+    "-not_after": (lambda r: (r.not_after, r.id), True),
+    "subject": (lambda r: (r.subject_cn, r.id), False),
+    "id": (lambda r: r.id, False),
+    "-id": (lambda r: r.id, True),
+}
+
 # Built once: the statements are the same for every call (SQLAlchemy caches their SQL).
 _BASE = _base_select()
 _LIST_ROWS = _list_rows()
@@ -327,20 +337,23 @@ class OverviewService:
             total = (
                 s.scalar(select(func.count()).select_from(CertificateRow).where(*conditions)) or 0
             )
-            ids = list(
-                s.scalars(
-                    select(CertificateRow.id)
-                    .where(*conditions)
-                    .order_by(*order)
-                    .offset(query.offset)
-                    .limit(query.limit)
-                )
+            # The page's IDs come from the indexes alone (a deep offset walks index
+            # entries, not joined rows); the outer query reads just those rows.
+            page_ids = (
+                select(CertificateRow.id)
+                .where(*conditions)
+                .order_by(*order)
+                .offset(query.offset)
+                .limit(query.limit)
             )
-            found = {
-                row.id: CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
-                for row in s.execute(_LIST_ROWS.where(CertificateRow.id.in_(ids)))
-            }
-        return Page([found[i] for i in ids if i in found], total, query.limit, query.offset)
+            rows = list(s.execute(_LIST_ROWS.where(CertificateRow.id.in_(page_ids))))
+        key, reverse = _SORT_KEYS[query.sort]
+        rows.sort(key=key, reverse=reverse)
+        items = [
+            CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
+            for row in rows
+        ]
+        return Page(items, total, query.limit, query.offset)
 
     def record(self, certificate_id: int) -> CertificateRecord:
         """One certificate by ID in a single query (the API's detail read)."""
