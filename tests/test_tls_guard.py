@@ -27,6 +27,7 @@ from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp import CertStatus, Reason
 from certwarden.core.policy import Decision
 from certwarden.core.tls import ConnectionCheck, Stapling, StatusSource
+from certwarden.devpki import DevCA
 from certwarden.errors import ConnectionRefusedByPolicy, TlsError
 from certwarden.services.alerts import list_alerts
 from tests.fakeca import FakeCA, unsuccessful
@@ -332,3 +333,48 @@ def test_with_ocsp_disabled_nothing_is_asked(tmp_path: Path, servers: Servers) -
             live_check(app, servers, "expired")
     finally:
         app.close()
+
+
+def test_a_cached_answer_from_a_designated_responder_is_dropped_once_it_is_removed(
+    app: App, servers: Servers
+) -> None:
+    """Trusted Responder Model and the cache, through the TLS path.
+
+    A staple signed by a responder an administrator designated (uploaded to
+    tomcat-trust) validates and is cached. Once the administrator removes that
+    responder, the cached answer must not vouch for the next connection: the
+    status is asked afresh (here the real responder answers, via the Delegated
+    Trust Model).
+    """
+    pki = servers.pki
+    other = DevCA.root(
+        "Unrelated OCSP Root", not_before=pki.now - DAY, not_after=pki.now + 900 * DAY
+    )
+    designated = other.issue_ocsp_responder(
+        "Designated OCSP Signer", not_before=pki.now - DAY, not_after=pki.now + 300 * DAY
+    )
+    fake = FakeCA(pki.ca, pki.now)
+    staple = fake.response(
+        fake.answer(pki.leaves["good"].cert, "good", this_update=pki.now), signer=designated
+    )
+    server = start_s_server(pki, "good", staple=staple)
+    try:
+        report = app.inventory.commit(
+            app.inventory.prepare_bytes(
+                [("designated.pem", designated.cert_pem())], store="tomcat-trust"
+            )
+        )
+        app.tls.reload()
+        stapled = stapled_check(app, server, pki)
+        assert stapled.source is StatusSource.STAPLED
+        assert stapled.result.status is CertStatus.GOOD
+        assert stapled.result.trust_model == "trusted_responder"
+
+        app.inventory.delete(report.imported[0].id)
+        app.tls.reload()
+        after = live_check(app, servers, "good")
+        assert after.source is StatusSource.RESPONDER  # not the designated signer's cached word
+        assert after.result.status is CertStatus.GOOD
+        assert after.result.trust_model == "delegated"
+    finally:
+        server.stop()

@@ -382,7 +382,10 @@ class TlsGuard:
                 plan.result, plan.source = plan.stapled, StatusSource.STAPLED
                 self._revocation.cache.put(cert_id, plan.stapled, now)
                 return plan
-            cached = self._revocation.cache.get(cert_id, now)
+            # A TRP-signed answer is dropped once its signer is no longer trusted.
+            cached = self._revocation.cache.get(
+                cert_id, now, trusted_responders=snapshot.trusted_responders
+            )
             if cached is not None:
                 plan.result, plan.source = cached, StatusSource.CACHE
                 return plan
@@ -410,7 +413,9 @@ class TlsGuard:
         if not result.validated and plan.cert_id is not None:
             # A failed re-check proves nothing: a still-fresh validated answer
             # stands (RFC 5019 2.2; the cache keeps it over the failure).
-            cached = self._revocation.cache.get(plan.cert_id, plan.now)
+            cached = self._revocation.cache.get(
+                plan.cert_id, plan.now, trusted_responders=snapshot.trusted_responders
+            )
             if cached is not None and cached.validated:
                 plan.result, plan.source = cached, StatusSource.CACHE
 
