@@ -43,3 +43,14 @@ def test_postgres_schema_matches_models(pg_app: App) -> None:
     assert pg_app.db.dialect == "postgresql"
     assert pg_app.db.is_current()
     assert _diff(pg_app.db) == []
+
+
+def test_head_revision_constant_is_alembics_head(tmp_path: Path) -> None:
+    from certwarden.adapters.db.engine import HEAD_REVISION
+
+    db = Database(f"sqlite:///{tmp_path / 'h.db'}")
+    assert db.current_revision() is None
+    assert db.head_revision() == HEAD_REVISION
+    db.upgrade()
+    assert db.current_revision() == HEAD_REVISION
+    db.dispose()

@@ -10,21 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from certwarden.errors import ConfigurationError, StorageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = ["Database", "default_database_url"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration. Checked against Alembic's own view by the test suite;
+# knowing it here lets a command that finds the schema current skip loading
+# Alembic at all (a third of the CLI's start-up time).
+HEAD_REVISION = "0001"
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -61,13 +64,27 @@ class Database:
         return self.engine.dialect.name
 
     def _alembic_config(self) -> Config:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return cfg
 
+    def current_revision(self) -> str | None:
+        """The schema's revision, or None for an empty database."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except SQLAlchemyError:
+            return None
+
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (creating it from empty)."""
+        if revision == "head" and self.current_revision() == HEAD_REVISION:
+            return
+        from alembic import command
+
         cfg = self._alembic_config()
         try:
             with self.engine.begin() as connection:
@@ -77,16 +94,21 @@ class Database:
             raise StorageError(f"database migration failed on {self.safe_url}: {exc}") from exc
 
     def downgrade(self, revision: str) -> None:
+        from alembic import command
+
         cfg = self._alembic_config()
         with self.engine.begin() as connection:
             cfg.attributes["connection"] = connection
             command.downgrade(cfg, revision)
 
+    def head_revision(self) -> str | None:
+        """The newest migration, as Alembic sees it."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
     def is_current(self) -> bool:
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
-        with self.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-        return current == head
+        return self.current_revision() == self.head_revision()
 
     @property
     def safe_url(self) -> str:
