@@ -52,7 +52,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         try:
-            self.engine: Engine = create_engine(url, echo=echo, future=True)
+            # hide_parameters: error messages never carry bound values (hashes, keys).
+            self.engine: Engine = create_engine(url, echo=echo, future=True, hide_parameters=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
