@@ -526,6 +526,13 @@ async def test_revocation_checks_against_the_demo_responder(
             )
             assert evidence.headers["content-type"] == "application/ocsp-response"
             metrics = (await admin.get("/metrics")).text
+        async with asgi_client(demo.web) as browser:
+            csrf = await login(browser, "admin", ADMIN_PASSWORD)
+            checked = await browser.post(
+                f"/certificates/{revoked_id}/check", data={"csrf_token": csrf}
+            )
+            page = await browser.get(checked.headers["location"])
+            assert 'class="flash error"' in page.text and "revoked at" in page.text
         assert _status_line(metrics, "revoked.demo.test", "revoked")
         assert _status_line(metrics, "SEP00AABBCC0006", "unknown")
         assert _status_line(metrics, "week.demo.test", "good")

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, HTTPException, Path, Request
 
 from certwarden.composition import App
-from certwarden.core.expiry import DEFAULT_SETTINGS
 from certwarden.interfaces.web.security import Principal, SessionCodec
 
 __all__ = [
@@ -110,11 +109,5 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def notification_window(app: App) -> timedelta:
-    """The Certificate Monitor's notification window (its default until the monitor exists)."""
-    monitor = getattr(app, "monitor", None)
-    if monitor is not None:
-        settings = monitor.settings()
-        window = getattr(settings, "window", None)
-        if isinstance(window, timedelta):
-            return window
-    return DEFAULT_SETTINGS.window
+    """The Certificate Monitor's notification window (Notification Start Time)."""
+    return app.monitor.settings().window

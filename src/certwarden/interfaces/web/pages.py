@@ -74,7 +74,7 @@ def _int(value: str | None, default: int, low: int, high: int) -> int:
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    app: Any = ctx.app
+    app = ctx.app
     now = app.clock.now()
     window = notification_window(app)
     weeks = 26
@@ -116,7 +116,7 @@ def _float(raw: str | None, name: str, errors: dict[str, str]) -> float | None:
 
 @router.get("/certificates", response_class=HTMLResponse)
 def certificates(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    app: Any = ctx.app
+    app = ctx.app
     params = request.query_params
     errors: dict[str, str] = {}
     lsc_raw = params.get("lsc", "")
@@ -249,7 +249,7 @@ async def upload(
 
 @router.get("/certificates/{cert_id}", response_class=HTMLResponse)
 def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: RowId) -> Response:
-    app: Any = ctx.app
+    app = ctx.app
     record = app.inventory.get(cert_id)
     now = app.clock.now()
     window = notification_window(app)
@@ -271,7 +271,6 @@ def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: RowId) -> Resp
         checks_total=checks_total,
         now=now,
         expiry_state=expiry_state_of(window, now),
-        can_check=getattr(app, "revocation", None) is not None,
     )
 
 

@@ -61,7 +61,6 @@ def expiry_state_of(window: timedelta, now: datetime) -> Callable[[CertificateRe
 
 
 def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[str, str]]]]:
-    app: Any = ctx.app
     nav: list[tuple[str, list[tuple[str, str]]]] = [
         ("Overview", [("Dashboard", "/")]),
         (
@@ -70,27 +69,26 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
             + ([("Upload", "/certificates/upload")] if who.is_admin else [])
             + [("Trust stores", "/stores")],
         ),
+        (
+            "Security",
+            [
+                ("Certificate Monitor", "/security/monitor"),
+                ("Certificate Revocation", "/security/revocation"),
+                ("Enterprise Parameters", "/security/enterprise"),
+                ("Common Criteria mode", "/security/common-criteria"),
+                ("Mail server", "/security/mail"),
+            ],
+        ),
+        (
+            "Operations",
+            [
+                ("Control Center", "/control-center"),
+                ("Alert log", "/alerts"),
+                ("Notice outbox", "/outbox"),
+            ]
+            + ([("Captured mail (demo)", "/mail")] if ctx.demo_inbox is not None else []),
+        ),
     ]
-    security = []
-    if getattr(app, "monitor", None) is not None:
-        security.append(("Certificate Monitor", "/security/monitor"))
-    if getattr(app, "revocation", None) is not None:
-        security.append(("Certificate Revocation", "/security/revocation"))
-        security.append(("Enterprise Parameters", "/security/enterprise"))
-        security.append(("Common Criteria mode", "/security/common-criteria"))
-    if getattr(app, "outbox", None) is not None:
-        security.append(("Mail server", "/security/mail"))
-    if security:
-        nav.append(("Security", security))
-    operations = []
-    if getattr(app, "monitor", None) is not None:
-        operations.append(("Control Center", "/control-center"))
-    operations.append(("Alert log", "/alerts"))
-    if getattr(app, "outbox", None) is not None:
-        operations.append(("Notice outbox", "/outbox"))
-    if ctx.demo_inbox is not None:
-        operations.append(("Captured mail (demo)", "/mail"))
-    nav.append(("Operations", operations))
     if who.is_admin:
         nav.append(
             (
