@@ -27,11 +27,11 @@ from certwarden.adapters.tls import open_tls
 from certwarden.clock import Clock
 from certwarden.core.certs import CertFacts, Role, facts_from_certificate, signed_by
 from certwarden.core.ocsp import CertStatus, Reason, RevocationResult, expired_result
-from certwarden.core.ocsp.results import iso_z
+from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.policy import Verdict, decide
 from certwarden.core.tls import PeerChain, Stapling, StartTls, StatusSource
 from certwarden.services.inventory import ImportReport, InventoryService
-from certwarden.services.revocation import RevocationService, Target, Trigger, describe
+from certwarden.services.revocation import RevocationService, Target, Trigger
 from certwarden.services.tls import TlsGuard, run_sync
 
 __all__ = ["ProbeReport", "ProbeService", "ProbedCertificate"]

@@ -70,7 +70,7 @@ from certwarden.core.ocsp import (
     expired_result,
     verify_response,
 )
-from certwarden.core.ocsp.results import NonceMode, iso_z
+from certwarden.core.ocsp.results import NonceMode, describe, iso_z
 from certwarden.core.policy import Decision, Verdict, decide
 from certwarden.core.revocation_settings import (
     PARAMS_SECTION,
@@ -270,22 +270,6 @@ def _stored_reason(result: RevocationResult) -> str | None:
     if result.status is CertStatus.REVOKED and result.reason is not Reason.EXPIRED:
         return result.revocation_reason
     return result.reason.value if result.reason else None
-
-
-def describe(result: RevocationResult) -> str:
-    """One line for a person: ``revoked at ... (keyCompromise)``, ``could_not_tell: timeout``."""
-    status = result.status.value
-    if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
-            return "revoked (expired)"
-        what = "revoked, on hold" if result.on_hold else "revoked"
-        when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""
-        why = f" ({result.revocation_reason})" if result.revocation_reason else ""
-        return f"{what}{when}{why}"
-    if result.status is CertStatus.UNDETERMINED:
-        reason = result.reason.value if result.reason else "?"
-        return f"{status}: {reason} — {result.detail}"
-    return status
 
 
 class RevocationService:

@@ -69,6 +69,7 @@ from certwarden.core.ocsp import (
     parse_response,
     verify_parsed,
 )
+from certwarden.core.ocsp.results import describe
 from certwarden.core.policy import Decision, Verdict, decide
 from certwarden.core.revocation_settings import (
     PARAMS_SECTION,
@@ -87,7 +88,7 @@ from certwarden.core.tls import (
 )
 from certwarden.errors import ConnectionRefusedByPolicy, TlsError
 from certwarden.services.alerts import AlertKind, Severity, record_alert
-from certwarden.services.revocation import RevocationService, Target, describe
+from certwarden.services.revocation import RevocationService, Target
 
 __all__ = ["Snapshot", "TlsGuard", "run_sync"]
 

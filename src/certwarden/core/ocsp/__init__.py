@@ -30,6 +30,7 @@ from certwarden.core.ocsp.results import (
     RevocationResult,
     TrustModel,
     ValidationOptions,
+    describe,
     expired_result,
 )
 from certwarden.core.ocsp.validate import verify_parsed, verify_response
@@ -50,6 +51,7 @@ __all__ = [
     "ValidationOptions",
     "build_request",
     "cert_id_for",
+    "describe",
     "encode_request",
     "expired_result",
     "get_url",

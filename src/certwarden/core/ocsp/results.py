@@ -26,6 +26,7 @@ __all__ = [
     "RevocationResult",
     "TrustModel",
     "ValidationOptions",
+    "describe",
     "expired_result",
     "iso_z",
 ]
@@ -208,3 +209,19 @@ def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | 
         revoked_at=not_after,
         revocation_reason=None,
     )
+
+
+def describe(result: RevocationResult) -> str:
+    """One line for a person: ``revoked at ... (keyCompromise)``, ``could_not_tell: timeout``."""
+    status = result.status.value
+    if result.status is CertStatus.REVOKED:
+        if result.reason is Reason.EXPIRED:
+            return "revoked (expired)"
+        what = "revoked, on hold" if result.on_hold else "revoked"
+        when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""
+        why = f" ({result.revocation_reason})" if result.revocation_reason else ""
+        return f"{what}{when}{why}"
+    if result.status is CertStatus.UNDETERMINED:
+        reason = result.reason.value if result.reason else "?"
+        return f"{status}: {reason} — {result.detail}"
+    return status

@@ -12,13 +12,13 @@ on-demand checks, and ``ocsp query`` (attached to the ``ocsp`` group).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
 from rich.table import Table
 
-from certwarden.core.ocsp import CertStatus, RevocationResult
+from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.parsing import load_certificates
 from certwarden.core.policy import Decision
 from certwarden.core.revocation_settings import (
@@ -31,7 +31,9 @@ from certwarden.errors import InputError, ParseError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.interfaces.cli._ocsp import ocsp_app
 from certwarden.services.inventory import iso
-from certwarden.services.revocation import CheckReport, describe
+
+if TYPE_CHECKING:
+    from certwarden.services.revocation import CheckReport
 
 revocation_app = typer.Typer(
     help="Security > Certificate Revocation (OCSP): settings and the scheduled check.",

@@ -19,15 +19,16 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from certwarden.composition import App
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app
-from certwarden.interfaces.web import create_app
-from certwarden.interfaces.web.metrics import LoopMetrics
+
+if TYPE_CHECKING:
+    from certwarden.interfaces.web.metrics import LoopMetrics
 
 __all__ = ["register"]
 
@@ -207,6 +208,8 @@ def serve(
         for note in notes:
             console.print(f"[dim]demo:[/] {note}", highlight=False)
     hooks.append(background_loop(app, interval))
+    from certwarden.interfaces.web import create_app  # the web stack only for `serve`
+
     web = create_app(
         app,
         demo_inbox=inbox,

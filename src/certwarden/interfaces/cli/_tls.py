@@ -10,19 +10,20 @@ certwarden syslog forward [--json]              # one forwarding round
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from certwarden.core.ocsp import CertStatus, RevocationResult
+from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.policy import Decision
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
 from certwarden.errors import InputError, SettingsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.services.inventory import iso
-from certwarden.services.probe import ProbeReport
-from certwarden.services.revocation import describe
+
+if TYPE_CHECKING:
+    from certwarden.services.probe import ProbeReport
 
 __all__ = ["register"]
 

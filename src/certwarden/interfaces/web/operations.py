@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from certwarden.composition import App
+from certwarden.core.ocsp.results import describe
 from certwarden.errors import InputError
 from certwarden.interfaces.web.security import Principal
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.revocation import SERVICE_NAME as REVOCATION_SERVICE
-from certwarden.services.revocation import CheckReport, describe
+from certwarden.services.revocation import CheckReport
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
