@@ -28,9 +28,8 @@ import asyncio
 import enum
 import hashlib
 import os
-import threading
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -82,6 +81,7 @@ from certwarden.core.revocation_settings import (
     SecuritySettings,
 )
 from certwarden.errors import InputError, SettingsError, StorageError
+from certwarden.services._async import run_sync
 from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.inventory import (
     ImportReport,
@@ -218,36 +218,6 @@ class _Pending:
     target: Target
     cert_id: CertId
     url: str
-
-
-def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code, even when this thread already runs a loop."""
-    box: dict[str, Any] = {}
-
-    async def boxed() -> None:
-        # The result travels in ``box``, not as the task's result: CPython 3.11's
-        # asyncio.run reprs its main task (result included) when it restores the
-        # SIGINT handler, which costs 0.1 s for a report of thousands of checks.
-        box["value"] = await make()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(boxed())
-        return box["value"]  # type: ignore[no-any-return]
-
-    def worker() -> None:
-        try:
-            asyncio.run(boxed())
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=worker, name="certwarden-revocation")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 def _http_options(settings: RevocationSettings) -> HttpOptions:
@@ -515,7 +485,7 @@ class RevocationService:
         Checks run even when OCSP is disabled in the settings — an administrator
         asked — but the scheduled run (:meth:`tick`) does not.
         """
-        return _run_sync(
+        return run_sync(
             lambda: self.acheck(
                 refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
             )
@@ -765,7 +735,7 @@ class RevocationService:
 
     def tick(self, now: datetime | None = None) -> TickReport:
         """Run the scheduled check if it is due (every Check Every)."""
-        return _run_sync(lambda: self.atick(now))
+        return run_sync(lambda: self.atick(now))
 
     async def atick(self, now: datetime | None = None) -> TickReport:
         now = now or self._clock.now()
@@ -844,7 +814,7 @@ class RevocationService:
             common_criteria = SecuritySettings.from_dict(
                 load_section(s, SECURITY_SECTION)
             ).common_criteria
-        (result,) = _run_sync(
+        (result,) = run_sync(
             lambda: self.evaluate(
                 [target],
                 settings=settings,
@@ -1062,7 +1032,7 @@ class UploadCheck:
         self._revocation = revocation
 
     def commit_checked(self, prepared: PreparedImport, *, force: bool = False) -> ImportReport:
-        return _run_sync(lambda: self.acommit_checked(prepared, force=force))
+        return run_sync(lambda: self.acommit_checked(prepared, force=force))
 
     async def acommit_checked(
         self, prepared: PreparedImport, *, force: bool = False

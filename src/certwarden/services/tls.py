@@ -35,10 +35,10 @@ import asyncio
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -87,6 +87,7 @@ from certwarden.core.tls import (
     verify_server_chain,
 )
 from certwarden.errors import ConnectionRefusedByPolicy, TlsError
+from certwarden.services._async import run_sync
 from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.revocation import RevocationService, Target
 
@@ -94,33 +95,6 @@ __all__ = ["Snapshot", "TlsGuard", "run_sync"]
 
 T = TypeVar("T")
 _MEMO_SIZE = 4096
-
-
-def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine from sync code, also from a thread that already runs a loop."""
-    box: dict[str, Any] = {}
-
-    async def boxed() -> None:
-        box["value"] = await make()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(boxed())
-        return box["value"]  # type: ignore[no-any-return]
-
-    def worker() -> None:
-        try:
-            asyncio.run(boxed())
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=worker, name="certwarden-tls-check")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
