@@ -187,6 +187,9 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if log_level != "debug":
+        # Alembic narrates every plugin it loads; a migration that runs is still logged.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     app = get_app(ctx)
     _initial_admin(app)
     hooks: list[Any] = []
