@@ -12,9 +12,11 @@ of the same import are stored. A failed commit stores nothing.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +46,7 @@ from certwarden.services._import_pipeline import (
 
 __all__ = [
     "LSC_STORE",
+    "RECORD_COLUMNS",
     "CertificateRecord",
     "ImportReport",
     "InventoryService",
@@ -63,7 +66,28 @@ def iso(when: datetime | None) -> str | None:
     """ISO-8601 UTC with a ``Z`` (the JSON time format everywhere)."""
     if when is None:
         return None
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = ensure_utc(when)
+    if when.year < 1000:  # strftime's %Y pads (or not) as the platform's C library does
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The same text as that strftime, at a third of the cost (a list page formats hundreds).
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - twice as fast as an f-string
+        when.year,
+        when.month,
+        when.day,
+        when.hour,
+        when.minute,
+        when.second,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_list(text: str) -> tuple[str, ...]:
+    """A stored JSON list, decoded once per distinct text (most are shared: usages, URIs)."""
+    return tuple(json.loads(text))
+
+
+def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
+    return _decoded_list(value) if isinstance(value, str) else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,44 @@ class PreparedImport:
     files: int = 0
 
 
+# The certificates table's columns a CertificateRecord is built from (not the DER).
+RECORD_COLUMNS: tuple[str, ...] = (
+    "id",
+    "is_lsc",
+    "role",
+    "subject",
+    "subject_cn",
+    "issuer",
+    "issuer_cn",
+    "serial",
+    "not_before",
+    "not_after",
+    "sha256",
+    "sha1",
+    "sans",
+    "key_type",
+    "key_size",
+    "signature_algorithm",
+    "is_ca",
+    "key_usage",
+    "extended_key_usage",
+    "is_ocsp_signer",
+    "ocsp_uris",
+    "ca_issuer_uris",
+    "crl_uris",
+    "subject_key_id",
+    "authority_key_id",
+    "issuer_id",
+    "source",
+    "source_detail",
+    "imported_at",
+    "revocation_status",
+    "revocation_reason",
+    "revocation_checked_at",
+    "revoked_at",
+)
+
+
 @dataclass(frozen=True)
 class CertificateRecord:
     """One stored certificate, as every interface shows it."""
@@ -163,44 +225,55 @@ class CertificateRecord:
     def from_row(
         cls, row: CertificateRow, store: str, issuer_sha256: str | None
     ) -> CertificateRecord:
+        """From an ORM row, its store's name and its issuer's fingerprint."""
+        values = {name: getattr(row, name) for name in RECORD_COLUMNS}
+        values["store"] = store
+        values["issuer_sha256"] = issuer_sha256
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any]) -> CertificateRecord:
+        """From plain values: the certificates table's :data:`RECORD_COLUMNS` (as
+        SQLAlchemy Core returns them; the JSON list columns may also be their stored
+        text), ``store`` (the store's name) and ``issuer_sha256``."""
+        checked_at = m["revocation_checked_at"]
+        revoked_at = m["revoked_at"]
         return cls(
-            id=row.id,
-            store=store,
-            is_lsc=row.is_lsc,
-            role=row.role,
-            subject=row.subject,
-            subject_cn=row.subject_cn,
-            issuer=row.issuer,
-            issuer_cn=row.issuer_cn,
-            serial=row.serial,
-            not_before=ensure_utc(row.not_before),
-            not_after=ensure_utc(row.not_after),
-            sha256=row.sha256,
-            sha1=row.sha1,
-            sans=tuple(row.sans),
-            key_type=row.key_type,
-            key_size=row.key_size,
-            signature_algorithm=row.signature_algorithm,
-            is_ca=row.is_ca,
-            key_usage=tuple(row.key_usage),
-            extended_key_usage=tuple(row.extended_key_usage),
-            ocsp_signing=row.is_ocsp_signer,
-            ocsp_uris=tuple(row.ocsp_uris),
-            ca_issuer_uris=tuple(row.ca_issuer_uris),
-            crl_uris=tuple(row.crl_uris),
-            subject_key_id=row.subject_key_id,
-            authority_key_id=row.authority_key_id,
-            issuer_id=row.issuer_id,
-            issuer_sha256=issuer_sha256,
-            source=row.source,
-            source_detail=row.source_detail,
-            imported_at=ensure_utc(row.imported_at),
-            revocation_status=row.revocation_status,
-            revocation_reason=row.revocation_reason,
-            revocation_checked_at=(
-                ensure_utc(row.revocation_checked_at) if row.revocation_checked_at else None
-            ),
-            revoked_at=ensure_utc(row.revoked_at) if row.revoked_at else None,
+            id=m["id"],
+            store=m["store"],
+            is_lsc=m["is_lsc"],
+            role=m["role"],
+            subject=m["subject"],
+            subject_cn=m["subject_cn"],
+            issuer=m["issuer"],
+            issuer_cn=m["issuer_cn"],
+            serial=m["serial"],
+            not_before=ensure_utc(m["not_before"]),
+            not_after=ensure_utc(m["not_after"]),
+            sha256=m["sha256"],
+            sha1=m["sha1"],
+            sans=_strings(m["sans"]),
+            key_type=m["key_type"],
+            key_size=m["key_size"],
+            signature_algorithm=m["signature_algorithm"],
+            is_ca=m["is_ca"],
+            key_usage=_strings(m["key_usage"]),
+            extended_key_usage=_strings(m["extended_key_usage"]),
+            ocsp_signing=m["is_ocsp_signer"],
+            ocsp_uris=_strings(m["ocsp_uris"]),
+            ca_issuer_uris=_strings(m["ca_issuer_uris"]),
+            crl_uris=_strings(m["crl_uris"]),
+            subject_key_id=m["subject_key_id"],
+            authority_key_id=m["authority_key_id"],
+            issuer_id=m["issuer_id"],
+            issuer_sha256=m["issuer_sha256"],
+            source=m["source"],
+            source_detail=m["source_detail"],
+            imported_at=ensure_utc(m["imported_at"]),
+            revocation_status=m["revocation_status"],
+            revocation_reason=m["revocation_reason"],
+            revocation_checked_at=ensure_utc(checked_at) if checked_at else None,
+            revoked_at=ensure_utc(revoked_at) if revoked_at else None,
         )
 
     def days_left(self, now: datetime) -> float:

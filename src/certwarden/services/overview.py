@@ -19,12 +19,30 @@ Monitor's settings, which the caller reads. Nothing here writes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Integer,
+    Result,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, defer
 
 from certwarden.adapters.db import Database
@@ -37,9 +55,9 @@ from certwarden.adapters.db.models import (
     Store,
 )
 from certwarden.clock import Clock, ensure_utc
-from certwarden.errors import InputError, NotFoundError, SettingsError
+from certwarden.errors import InputError, NotFoundError, SettingsError, StorageError
 from certwarden.services.alerts import AlertRecord, list_alerts
-from certwarden.services.inventory import CertificateRecord, iso
+from certwarden.services.inventory import RECORD_COLUMNS, CertificateRecord, iso
 
 __all__ = [
     "CertificateQuery",
@@ -206,12 +224,21 @@ def _base_select() -> Select[Any]:
 
 
 def _list_rows() -> Select[Any]:
-    """Plain rows (no ORM objects) with every column a record shows, for list pages."""
+    """Plain rows (SQLAlchemy Core, no ORM objects) with the columns a record shows.
+
+    No DER. The JSON list columns come back as their stored text, which
+    :meth:`CertificateRecord.from_mapping` decodes once per distinct value.
+    """
     table = CertificateRow.__table__
     issuer = table.alias("issuer_cert")
-    columns = [c for c in table.c if c.name != "der"]
+    columns = [
+        type_coerce(table.c[name], Text).label(name)
+        if isinstance(table.c[name].type, JSON)
+        else table.c[name]
+        for name in RECORD_COLUMNS
+    ]
     return (
-        select(*columns, Store.name.label("store_name"), issuer.c.sha256.label("issuer_sha"))
+        select(*columns, Store.name.label("store"), issuer.c.sha256.label("issuer_sha256"))
         .select_from(table)
         .join(Store, Store.id == table.c.store_id)
         .outerjoin(issuer, issuer.c.id == table.c.issuer_id)
@@ -219,17 +246,33 @@ def _list_rows() -> Select[Any]:
 
 
 # Python twins of the SQL orders, to put the page's rows back in order.
-_SORT_KEYS: dict[str, tuple[Callable[[Any], Any], bool]] = {
-    "not_after": (lambda r: (r.not_after, r.id), False),
-    "-not_after": (lambda r: (r.not_after, r.id), True),
-    "subject": (lambda r: (r.subject_cn, r.id), False),
-    "id": (lambda r: r.id, False),
-    "-id": (lambda r: r.id, True),
+_SORT_KEYS: dict[str, tuple[Callable[[dict[str, Any]], Any], bool]] = {
+    "not_after": (lambda m: (m["not_after"], m["id"]), False),
+    "-not_after": (lambda m: (m["not_after"], m["id"]), True),
+    "subject": (lambda m: (m["subject_cn"], m["id"]), False),
+    "id": (lambda m: m["id"], False),
+    "-id": (lambda m: m["id"], True),
 }
 
 # Built once: the statements are the same for every call (SQLAlchemy caches their SQL).
 _BASE = _base_select()
 _LIST_ROWS = _list_rows()
+
+
+@contextmanager
+def _reading(db: Database) -> Iterator[Connection]:
+    """A plain connection for the API's hot reads: no ORM session, identity map or
+    instrumentation. Database errors become :class:`StorageError`, as in sessions."""
+    try:
+        with db.engine.connect() as connection:
+            yield connection
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database error: {exc}") from exc
+
+
+def _records(result: Result[Any]) -> list[dict[str, Any]]:
+    keys = tuple(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 @dataclass(frozen=True)
@@ -263,16 +306,18 @@ _CHECKED = (
 )
 
 
-def _state_clause(state: str, now: datetime, window: timedelta) -> Any:
+def _state_clause(state: str, now: Any, until: Any) -> Any:
+    """The condition for ``state``; ``now`` and ``until`` (the end of the notification
+    window) are datetimes or bound parameters."""
     row = CertificateRow
     status = row.revocation_status
     match state:
         case ExpiryState.EXPIRED:
             return row.not_after < now
         case ExpiryState.EXPIRING:
-            return and_(row.not_after >= now, row.not_after <= now + window)
+            return and_(row.not_after >= now, row.not_after <= until)
         case ExpiryState.VALID:
-            return row.not_after > now + window
+            return row.not_after > until
         case RevocationState.NOT_CHECKED:
             return status.is_(None)
         case RevocationState.COULD_NOT_TELL:
@@ -280,6 +325,72 @@ def _state_clause(state: str, now: datetime, window: timedelta) -> Any:
             return and_(status.is_not(None), status.not_in(_CHECKED))
         case _:
             return status == state
+
+
+def _time(name: str) -> Any:
+    return bindparam(name, type_=CertificateRow.__table__.c.not_after.type)
+
+
+_ORDERS: dict[str, tuple[Any, ...]] = {
+    "not_after": (CertificateRow.not_after, CertificateRow.id),
+    "-not_after": (CertificateRow.not_after.desc(), CertificateRow.id.desc()),
+    "subject": (CertificateRow.subject_cn, CertificateRow.id),
+    "id": (CertificateRow.id,),
+    "-id": (CertificateRow.id.desc(),),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def _search_statements(
+    *,
+    lsc: bool,
+    state: str | None,
+    min_days: bool,
+    max_days: bool,
+    text: bool,
+    hexed: bool,
+    store: bool,
+    sort: str,
+) -> tuple[Select[Any], Select[Any]]:
+    """The count and the page statements for one combination of filters, with the
+    values as bound parameters: built once, so SQLAlchemy neither rebuilds them nor
+    recomputes their cache keys per request."""
+    row = CertificateRow
+    conditions: list[Any] = []
+    if lsc:
+        conditions.append(row.is_lsc.is_(bindparam("lsc", type_=Boolean())))
+    if state:
+        conditions.append(_state_clause(state, _time("now"), _time("until")))
+    if min_days:
+        conditions.append(row.not_after >= _time("min_after"))
+    if max_days:
+        conditions.append(row.not_after <= _time("max_after"))
+    if text:
+        alternatives: list[Any] = [
+            row.subject.ilike(bindparam("like", type_=Text()), escape="\\"),
+            row.issuer.ilike(bindparam("like", type_=Text()), escape="\\"),
+        ]
+        if hexed:
+            alternatives.append(row.sha256.startswith(bindparam("hex", type_=Text())))
+            alternatives.append(row.serial == bindparam("serial", type_=Text()))
+        conditions.append(or_(*alternatives))
+    if store:
+        conditions.append(row.store_id == bindparam("store_id", type_=Integer()))
+    count = select(func.count()).select_from(row).where(*conditions)
+    # The page's IDs come from the indexes alone (a deep offset walks index entries,
+    # not joined rows); the outer query reads just those rows.
+    page_ids = (
+        select(row.id)
+        .where(*conditions)
+        .order_by(*_ORDERS[sort])
+        .offset(bindparam("offset", type_=Integer()))
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    return count, _LIST_ROWS.where(row.id.in_(page_ids))
+
+
+_STORE_ID = select(Store.id).where(Store.name == bindparam("name", type_=Text()))
+_RECORD = _LIST_ROWS.where(CertificateRow.id == bindparam("certificate_id", type_=Integer()))
 
 
 class OverviewService:
@@ -300,68 +411,55 @@ class OverviewService:
         """
         query.validate()
         now = self._clock.now()
-        conditions: list[Any] = []
+        params: dict[str, Any] = {"offset": query.offset, "limit": query.limit}
         if query.lsc is not None:
-            conditions.append(CertificateRow.is_lsc.is_(query.lsc))
+            params["lsc"] = query.lsc
         if query.state:
-            conditions.append(_state_clause(query.state, now, window))
+            params["now"] = now
+            params["until"] = now + window
         if query.min_days is not None:
-            conditions.append(CertificateRow.not_after >= now + timedelta(days=query.min_days))
+            params["min_after"] = now + timedelta(days=query.min_days)
         if query.max_days is not None:
-            conditions.append(CertificateRow.not_after <= now + timedelta(days=query.max_days))
-        if query.text and query.text.strip():
-            text = query.text.strip()
-            like = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-            hexed = text.replace(":", "").lower()
-            alternatives: list[Any] = [
-                CertificateRow.subject.ilike(like, escape="\\"),
-                CertificateRow.issuer.ilike(like, escape="\\"),
-            ]
-            if hexed and all(c in "0123456789abcdef" for c in hexed):
-                alternatives.append(CertificateRow.sha256.startswith(hexed))
-                alternatives.append(CertificateRow.serial == hexed.lstrip("0"))
-            conditions.append(or_(*alternatives))
-        order = {
-            "not_after": (CertificateRow.not_after, CertificateRow.id),
-            "-not_after": (CertificateRow.not_after.desc(), CertificateRow.id.desc()),
-            "subject": (CertificateRow.subject_cn, CertificateRow.id),
-            "id": (CertificateRow.id,),
-            "-id": (CertificateRow.id.desc(),),
-        }[query.sort]
-        with self._db.session() as s:
+            params["max_after"] = now + timedelta(days=query.max_days)
+        text = query.text.strip() if query.text else ""
+        hexed = text.replace(":", "").lower()
+        is_hex = bool(hexed) and all(c in "0123456789abcdef" for c in hexed)
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+            params["like"] = "%" + escaped + "%"
+            if is_hex:
+                params["hex"] = hexed
+                params["serial"] = hexed.lstrip("0")
+        count, page = _search_statements(
+            lsc=query.lsc is not None,
+            state=query.state or None,
+            min_days=query.min_days is not None,
+            max_days=query.max_days is not None,
+            text=bool(text),
+            hexed=bool(text) and is_hex,
+            store=bool(query.store),
+            sort=query.sort,
+        )
+        with _reading(self._db) as c:
             if query.store:
-                store_id = s.scalar(select(Store.id).where(Store.name == query.store))
+                store_id = c.scalar(_STORE_ID, {"name": query.store})
                 if store_id is None:
                     raise NotFoundError(f"no store named {query.store!r}")
-                conditions.append(CertificateRow.store_id == store_id)
-            total = (
-                s.scalar(select(func.count()).select_from(CertificateRow).where(*conditions)) or 0
-            )
-            # The page's IDs come from the indexes alone (a deep offset walks index
-            # entries, not joined rows); the outer query reads just those rows.
-            page_ids = (
-                select(CertificateRow.id)
-                .where(*conditions)
-                .order_by(*order)
-                .offset(query.offset)
-                .limit(query.limit)
-            )
-            rows = list(s.execute(_LIST_ROWS.where(CertificateRow.id.in_(page_ids))))
+                params["store_id"] = store_id
+            total = c.scalar(count, params) or 0
+            rows = _records(c.execute(page, params))
         key, reverse = _SORT_KEYS[query.sort]
         rows.sort(key=key, reverse=reverse)
-        items = [
-            CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
-            for row in rows
-        ]
+        items = [CertificateRecord.from_mapping(row) for row in rows]
         return Page(items, total, query.limit, query.offset)
 
     def record(self, certificate_id: int) -> CertificateRecord:
         """One certificate by ID in a single query (the API's detail read)."""
-        with self._db.session() as s:
-            row = s.execute(_LIST_ROWS.where(CertificateRow.id == certificate_id)).first()
-        if row is None:
+        with _reading(self._db) as c:
+            rows = _records(c.execute(_RECORD, {"certificate_id": certificate_id}))
+        if not rows:
             raise NotFoundError(f"no certificate with ID {certificate_id}")
-        return CertificateRecord.from_row(cast(Any, row), row.store_name, row.issuer_sha)
+        return CertificateRecord.from_mapping(rows[0])
 
     def counts(self, *, window: timedelta) -> Counts:
         """How many certificates are in each expiry state and each revocation state."""
@@ -369,7 +467,7 @@ class OverviewService:
         columns = [func.count().label("total")]
         for state in STATES:
             columns.append(
-                func.sum(case((_state_clause(state, now, window), 1), else_=0)).label(state)
+                func.sum(case((_state_clause(state, now, now + window), 1), else_=0)).label(state)
             )
         with self._db.session() as s:
             row = s.execute(select(*columns).select_from(CertificateRow)).one()
