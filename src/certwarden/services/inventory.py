@@ -238,43 +238,49 @@ class CertificateRecord:
         text), ``store`` (the store's name) and ``issuer_sha256``."""
         checked_at = m["revocation_checked_at"]
         revoked_at = m["revoked_at"]
-        return cls(
-            id=m["id"],
-            store=m["store"],
-            is_lsc=m["is_lsc"],
-            role=m["role"],
-            subject=m["subject"],
-            subject_cn=m["subject_cn"],
-            issuer=m["issuer"],
-            issuer_cn=m["issuer_cn"],
-            serial=m["serial"],
-            not_before=ensure_utc(m["not_before"]),
-            not_after=ensure_utc(m["not_after"]),
-            sha256=m["sha256"],
-            sha1=m["sha1"],
-            sans=_strings(m["sans"]),
-            key_type=m["key_type"],
-            key_size=m["key_size"],
-            signature_algorithm=m["signature_algorithm"],
-            is_ca=m["is_ca"],
-            key_usage=_strings(m["key_usage"]),
-            extended_key_usage=_strings(m["extended_key_usage"]),
-            ocsp_signing=m["is_ocsp_signer"],
-            ocsp_uris=_strings(m["ocsp_uris"]),
-            ca_issuer_uris=_strings(m["ca_issuer_uris"]),
-            crl_uris=_strings(m["crl_uris"]),
-            subject_key_id=m["subject_key_id"],
-            authority_key_id=m["authority_key_id"],
-            issuer_id=m["issuer_id"],
-            issuer_sha256=m["issuer_sha256"],
-            source=m["source"],
-            source_detail=m["source_detail"],
-            imported_at=ensure_utc(m["imported_at"]),
-            revocation_status=m["revocation_status"],
-            revocation_reason=m["revocation_reason"],
-            revocation_checked_at=ensure_utc(checked_at) if checked_at else None,
-            revoked_at=ensure_utc(revoked_at) if revoked_at else None,
-        )
+        values: dict[str, Any] = {
+            "id": m["id"],
+            "store": m["store"],
+            "is_lsc": m["is_lsc"],
+            "role": m["role"],
+            "subject": m["subject"],
+            "subject_cn": m["subject_cn"],
+            "issuer": m["issuer"],
+            "issuer_cn": m["issuer_cn"],
+            "serial": m["serial"],
+            "not_before": ensure_utc(m["not_before"]),
+            "not_after": ensure_utc(m["not_after"]),
+            "sha256": m["sha256"],
+            "sha1": m["sha1"],
+            "sans": _strings(m["sans"]),
+            "key_type": m["key_type"],
+            "key_size": m["key_size"],
+            "signature_algorithm": m["signature_algorithm"],
+            "is_ca": m["is_ca"],
+            "key_usage": _strings(m["key_usage"]),
+            "extended_key_usage": _strings(m["extended_key_usage"]),
+            "ocsp_signing": m["is_ocsp_signer"],
+            "ocsp_uris": _strings(m["ocsp_uris"]),
+            "ca_issuer_uris": _strings(m["ca_issuer_uris"]),
+            "crl_uris": _strings(m["crl_uris"]),
+            "subject_key_id": m["subject_key_id"],
+            "authority_key_id": m["authority_key_id"],
+            "issuer_id": m["issuer_id"],
+            "issuer_sha256": m["issuer_sha256"],
+            "source": m["source"],
+            "source_detail": m["source_detail"],
+            "imported_at": ensure_utc(m["imported_at"]),
+            "revocation_status": m["revocation_status"],
+            "revocation_reason": m["revocation_reason"],
+            "revocation_checked_at": ensure_utc(checked_at) if checked_at else None,
+            "revoked_at": ensure_utc(revoked_at) if revoked_at else None,
+        }
+        # A list page builds hundreds of records: filling the instance directly skips
+        # the frozen dataclass's __init__ (one object.__setattr__ per field, ten times
+        # the cost). The keys above are every field (tests/test_overview_reads.py).
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
     def days_left(self, now: datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
@@ -609,6 +615,8 @@ class InventoryService:
                 for i in items
             }
             issuers = self._find_issuers(s, items, roles)
+            # A certificate whose issuer was stored before gets its link as it is
+            # inserted; one issued by a CA of this same import, once both have IDs.
             rows = (
                 _row_values(
                     i,
@@ -617,11 +625,11 @@ class InventoryService:
                     prepared,
                     now,
                     (revocation or {}).get(i.facts.sha256),
+                    _stored_issuer_id(issuers.get(i.facts.sha256)),
                 )
                 for i in items
             )
             ids = _insert_rows(s, rows, store.id, set(fresh))
-            # Issuer links, now that every new row has an ID (a chunk at a time).
             table = cast("Table", CertificateRow.__table__)
             statement = (
                 update(table)
@@ -631,9 +639,9 @@ class InventoryService:
             links: list[dict[str, int]] = []
             for item in items:
                 ref = issuers.get(item.facts.sha256)
-                if ref is None:
+                if ref is None or ref[0] != "new":
                     continue
-                target = ids.get(ref[1]) if ref[0] == "new" else int(ref[1])
+                target = ids.get(ref[1])
                 if target is not None and target != ids[item.facts.sha256]:
                     links.append({"row_id": ids[item.facts.sha256], "new_issuer_id": target})
                 if len(links) == 5_000:
@@ -832,6 +840,10 @@ def _merged_problem(parts: list[Digested]) -> str | None:
     return None if has_certs else parts[0].problem
 
 
+def _stored_issuer_id(ref: tuple[str, str] | None) -> int | None:
+    return int(ref[1]) if ref is not None and ref[0] == "stored" else None
+
+
 def _existing_in_store(s: Session, store_id: int, wanted: set[str]) -> dict[str, int]:
     query = select(CertificateRow.sha256, CertificateRow.id).where(
         CertificateRow.store_id == store_id
@@ -848,6 +860,7 @@ def _row_values(
     prepared: PreparedImport,
     now: datetime,
     status: tuple[str, str | None, datetime | None, datetime | None] | None,
+    issuer_id: int | None = None,
 ) -> dict[str, Any]:
     facts = item.facts
     return {
@@ -879,7 +892,7 @@ def _row_values(
         "source": prepared.how,
         "source_detail": item.source,
         "imported_at": now,
-        "issuer_id": None,
+        "issuer_id": issuer_id,
         "endpoint_id": None,
         "der": item.der,
         "last_notified_at": None,

@@ -61,11 +61,10 @@ class Store(Base):
 class CertificateRow(Base):
     __tablename__ = "certificates"
     __table_args__ = (
-        UniqueConstraint("store_id", "sha256", name="uq_certificates_store_sha256"),
+        # sha256 first: the same index finds a certificate by fingerprint alone.
+        UniqueConstraint("sha256", "store_id", name="uq_certificates_sha256_store"),
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_lsc_not_after", "is_lsc", "not_after"),
-        Index("ix_certificates_store_id", "store_id"),
-        Index("ix_certificates_sha256", "sha256"),
         Index("ix_certificates_subject_key_id", "subject_key_id"),
         Index("ix_certificates_issuer_id", "issuer_id"),
         # The web list pages by not_after within a store or a revocation status.

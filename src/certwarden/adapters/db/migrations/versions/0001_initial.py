@@ -163,7 +163,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["issuer_id"], ["certificates.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["store_id"], ["stores.id"], ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("store_id", "sha256", name="uq_certificates_store_sha256"),
+        sa.UniqueConstraint("sha256", "store_id", name="uq_certificates_sha256_store"),
     )
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.create_index("ix_certificates_issuer_id", ["issuer_id"], unique=False)
@@ -171,8 +171,6 @@ def upgrade() -> None:
             "ix_certificates_lsc_not_after", ["is_lsc", "not_after"], unique=False
         )
         batch_op.create_index("ix_certificates_not_after", ["not_after"], unique=False)
-        batch_op.create_index("ix_certificates_sha256", ["sha256"], unique=False)
-        batch_op.create_index("ix_certificates_store_id", ["store_id"], unique=False)
         batch_op.create_index("ix_certificates_subject_key_id", ["subject_key_id"], unique=False)
         batch_op.create_index(
             "ix_certificates_store_not_after", ["store_id", "not_after"], unique=False
@@ -259,8 +257,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_certificates_revocation_not_after")
         batch_op.drop_index("ix_certificates_store_not_after")
         batch_op.drop_index("ix_certificates_subject_key_id")
-        batch_op.drop_index("ix_certificates_store_id")
-        batch_op.drop_index("ix_certificates_sha256")
         batch_op.drop_index("ix_certificates_not_after")
         batch_op.drop_index("ix_certificates_lsc_not_after")
         batch_op.drop_index("ix_certificates_issuer_id")
