@@ -4,6 +4,7 @@ plain values) gives exactly what the ORM path gives, for real certificates."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -131,3 +132,31 @@ def test_iso_is_the_strftime_text(when: datetime) -> None:
     aware = when if when.tzinfo else when.replace(tzinfo=UTC)
     assert iso(when) == aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert iso(None) is None
+
+
+def test_totals_follow_every_commit(stored: App, tmp_path: Path) -> None:
+    """Totals are reused between pages only while nothing was committed, by any
+    connection: this process's sessions, or another process's connection."""
+    window = timedelta(0)
+
+    def total(**kw: object) -> int:
+        query = CertificateQuery(limit=2, **kw)  # type: ignore[arg-type]
+        return stored.overview.search(query, window=window).total
+
+    assert total(store="tomcat") == total(store="tomcat", lsc=False) == 4
+    assert total(store="tomcat") == 4  # again, from the same version
+    extra = small_pki(T0).leaves[0].cert
+    stored.inventory.import_paths([write(tmp_path / "x.pem", pem(extra))], store="tomcat")
+    assert total(store="tomcat") == 5
+    assert total(store="tomcat", lsc=False) == 5
+    other = sqlite3.connect(stored.config.data_dir / "certwarden.db")  # another process's view
+    try:
+        with other:
+            other.execute("DELETE FROM certificates WHERE subject_cn = 'leaf0.test'")
+        assert total(store="tomcat") == 3
+        with other:
+            other.execute("UPDATE certificates SET is_lsc = 1 WHERE subject_cn = 'leaf1.test'")
+        assert total(store="tomcat", lsc=False) == 2
+        assert total(store="tomcat", lsc=True) == 1
+    finally:
+        other.close()
