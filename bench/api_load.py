@@ -25,6 +25,7 @@ import gc
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -276,6 +277,7 @@ def main() -> None:
     parser.add_argument("--serve", choices=["certwarden", "starlette"])
     parser.add_argument("--dir", type=Path)
     parser.add_argument("--port", type=int)
+    parser.add_argument("--keep", action="store_true", help="Keep the data directory.")
     args = parser.parse_args()
     if args.serve == "certwarden":
         serve_certwarden(args.dir, args.port, args.dir / "token")
@@ -285,6 +287,14 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="certwarden-api-load-"))
+    try:
+        run(args, work)
+    finally:
+        if not args.keep:  # 100 MB of database per run
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     data = work / "data"
     started = time.perf_counter()
     build(data, args.n)
