@@ -18,7 +18,7 @@ from certwarden.composition import App
 from certwarden.errors import InputError
 from certwarden.services.monitor import ServiceStatus
 from tests.conftest import T0
-from tests.monitor_helpers import add_cert, hours
+from tests.monitor_helpers import add_cert, hours, monitor_ca
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -241,6 +241,48 @@ def test_deleted_or_replaced_certificates_stop_being_notified(app: App, clock: M
     add_cert(app, "web.test", T0 + 400 * D)
     clock.advance(2 * D)
     assert app.monitor.run_now().notices == ()
+
+
+def test_a_renewal_in_the_same_store_ends_the_old_certificates_notices(
+    app: App, clock: ManualClock
+) -> None:
+    """A renewal uploaded next to the old certificate (not replacing it) counts
+    as a replacement: same store and subject, valid now, expiring later."""
+    old_id, _ = add_cert(app, "web.test", T0 + 5 * D)
+    add_cert(app, "web.test", T0 + 400 * D, store="tomcat")  # another store: no renewal
+    add_cert(app, "other.test", T0 + 6 * D)
+    first = app.monitor.run_now()
+    assert first.notices[0].certificate.certificate_id == old_id
+    assert len(first.notices) == 2
+
+    renewal = monitor_ca().issue(
+        "web.test", not_before=T0 + D + H, not_after=T0 + 400 * D
+    )  # uploaded early, valid only from tomorrow
+    app.inventory.commit(
+        app.inventory.prepare_bytes([("renewal.pem", renewal.cert_pem())], store="tomcat-trust")
+    )
+    clock.advance(D)
+    still = [n.certificate.subject for n in app.monitor.run_now().notices]
+    assert still == ["CN=web.test,O=certwarden dev PKI", "CN=other.test,O=certwarden dev PKI"]
+    clock.advance(D + H)  # the renewal is valid now
+    after = [n.certificate.subject for n in app.monitor.run_now().notices]
+    assert after == ["CN=other.test,O=certwarden dev PKI"]
+    sim = app.monitor.simulate(3)
+    assert all(
+        n.certificate.subject != "CN=web.test,O=certwarden dev PKI"
+        for run in sim.runs
+        for n in run.notices
+    )
+
+
+def test_a_replaced_expired_certificate_does_not_keep_the_monitor_hourly(
+    app: App, clock: ManualClock
+) -> None:
+    add_cert(app, "web.test", T0 - 2 * D)  # expired, left in the store
+    assert app.monitor.status().hourly_now
+    add_cert(app, "web.test", T0 + 400 * D)  # its renewal, next to it
+    status = app.monitor.status()
+    assert not status.hourly_now, status
 
 
 def test_a_repeated_run_in_the_same_slot_notifies_nothing_twice(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, insert, select, update
+from sqlalchemy import ColumnElement, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -271,7 +271,7 @@ class MonitorService:
         *,
         started: bool,
     ) -> NextRun:
-        earliest = self._earliest(s, settings)
+        earliest = self._earliest(s, settings, now)
         nxt = schedule_next(
             after=now,
             started=started,
@@ -292,7 +292,7 @@ class MonitorService:
         with self._db.session() as s:
             settings = self._settings(s)
             state = self._state(s, now, settings)
-            earliest = self._earliest(s, settings)
+            earliest = self._earliest(s, settings, now)
             hourly = hourly_condition(earliest.not_after if earliest else None, now)
             because = ""
             if hourly and earliest is not None:
@@ -488,7 +488,8 @@ class MonitorService:
         return [] if settings.lsc_enabled else [CertificateRow.is_lsc == false()]
 
     def _due(self, s: Session, settings: MonitorSettings, now: datetime) -> list[DueCertificate]:
-        """Certificates inside the window (or expired) not notified within the frequency.
+        """Certificates inside the window (or expired) not notified within the
+        frequency, and not replaced by a renewal.
 
         No join: the range on ``not_after`` alone picks the index, so the cost
         follows the certificates in the window, whatever the inventory's size.
@@ -508,10 +509,16 @@ class MonitorService:
             .where(CertificateRow.not_after <= window_end, *self._monitored(settings))
             .order_by(CertificateRow.not_after, CertificateRow.id)
         )
+        candidates = [
+            row
+            for row in rows
+            if row.last_notified_at is None or ensure_utc(row.last_notified_at) <= notified_before
+        ]
+        renewed = _renewals(s, [(r.store_id, r.subject) for r in candidates], now)
         stores: dict[int, str] | None = None
         out: list[DueCertificate] = []
-        for cid, store_id, subject, serial, sha256, not_after, is_lsc, last in rows:
-            if last is not None and ensure_utc(last) > notified_before:
+        for cid, store_id, subject, serial, sha256, not_after, is_lsc, _ in candidates:
+            if _is_replaced(renewed, store_id, subject, not_after):
                 continue
             if stores is None:
                 stores = dict(s.execute(select(Store.id, Store.name)).all())
@@ -528,24 +535,32 @@ class MonitorService:
             )
         return out
 
-    def _earliest(self, s: Session, settings: MonitorSettings) -> _Earliest | None:
-        """The monitored certificate that expires first (one index probe)."""
-        row = s.execute(
-            select(
-                CertificateRow.not_after,
-                CertificateRow.subject_cn,
-                CertificateRow.subject,
-                CertificateRow.store_id,
-            )
-            .where(*self._monitored(settings))
-            .order_by(CertificateRow.not_after)
-            .limit(1)
-        ).first()
-        if row is None:
-            return None
-        not_after, cn, subject, store_id = row
-        store = s.scalar(select(Store.name).where(Store.id == store_id)) or "?"
-        return _Earliest(ensure_utc(not_after), f"{cn or subject} ({store})")
+    def _earliest(self, s: Session, settings: MonitorSettings, now: datetime) -> _Earliest | None:
+        """The monitored certificate that expires first and is not replaced
+        (usually one index probe: the first one is rarely a replaced one)."""
+        offset, page = 0, 32
+        while True:
+            rows = s.execute(
+                select(
+                    CertificateRow.not_after,
+                    CertificateRow.subject_cn,
+                    CertificateRow.subject,
+                    CertificateRow.store_id,
+                )
+                .where(*self._monitored(settings))
+                .order_by(CertificateRow.not_after, CertificateRow.id)
+                .offset(offset)
+                .limit(page)
+            ).all()
+            if not rows:
+                return None
+            renewed = _renewals(s, [(r.store_id, r.subject) for r in rows], now)
+            for not_after, cn, subject, store_id in rows:
+                if _is_replaced(renewed, store_id, subject, not_after):
+                    continue
+                store = s.scalar(select(Store.name).where(Store.id == store_id)) or "?"
+                return _Earliest(ensure_utc(not_after), f"{cn or subject} ({store})")
+            offset += page
 
     # --------------------------------------------------------------- simulation
 
@@ -612,6 +627,19 @@ class MonitorService:
                     )
                 ).mappings()
             ]
+            # Their renewals too (same store and subject, expiring later): a
+            # renewed certificate is not notified, in the simulation either.
+            subjects = sorted({c["subject"] for c in certs})
+            for start in range(0, len(subjects), _CHUNK):
+                certs.extend(
+                    {**r, "issuer_id": None, "endpoint_id": None, "der": b""}
+                    for r in s.execute(
+                        select(cert_table).where(
+                            CertificateRow.subject.in_(subjects[start : start + _CHUNK]),
+                            CertificateRow.not_after > horizon,
+                        )
+                    ).mappings()
+                )
             setting = s.get(Setting, MONITOR_SECTION)
             state = s.get(ServiceState, SERVICE_NAME)
             carried: datetime | None = None
@@ -668,3 +696,33 @@ def _alert_message(item: DueCertificate, kind: NoticeKind, days: float) -> str:
     if kind is NoticeKind.EXPIRED:
         return f"{item.subject} in {item.store} expired {when} ({-days:.1f} days ago)"
     return f"{item.subject} in {item.store} expires {when} ({days:.1f} days left)"
+
+
+def _renewals(
+    s: Session, keys: Sequence[tuple[int, str]], now: datetime
+) -> dict[tuple[int, str], datetime]:
+    """For each (store, subject), the latest notAfter among its certificates
+    already valid at ``now``: a later one than a certificate's own means it was
+    renewed (its successor sits in the same store) and needs no more notices."""
+    subjects = sorted({subject for _, subject in keys})
+    latest: dict[tuple[int, str], datetime] = {}
+    for start in range(0, len(subjects), _CHUNK):
+        for store_id, subject, not_after in s.execute(
+            select(
+                CertificateRow.store_id, CertificateRow.subject, func.max(CertificateRow.not_after)
+            )
+            .where(
+                CertificateRow.subject.in_(subjects[start : start + _CHUNK]),
+                CertificateRow.not_before <= now,
+            )
+            .group_by(CertificateRow.store_id, CertificateRow.subject)
+        ):
+            latest[(store_id, subject)] = ensure_utc(not_after)
+    return latest
+
+
+def _is_replaced(
+    renewed: Mapping[tuple[int, str], datetime], store_id: int, subject: str, not_after: datetime
+) -> bool:
+    successor = renewed.get((store_id, subject))
+    return successor is not None and successor > ensure_utc(not_after)

@@ -66,6 +66,8 @@ class CertificateRow(Base):
         Index("ix_certificates_not_after", "not_after"),
         Index("ix_certificates_lsc_not_after", "is_lsc", "not_after"),
         Index("ix_certificates_subject_key_id", "subject_key_id"),
+        # Issuer lookups by name, and renewals (same store and subject).
+        Index("ix_certificates_subject_store", "subject", "store_id"),
         Index("ix_certificates_issuer_id", "issuer_id"),
         # The web list pages by not_after within a store or a revocation status.
         Index("ix_certificates_store_not_after", "store_id", "not_after"),

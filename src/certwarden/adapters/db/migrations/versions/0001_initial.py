@@ -173,6 +173,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_certificates_not_after", ["not_after"], unique=False)
         batch_op.create_index("ix_certificates_subject_key_id", ["subject_key_id"], unique=False)
         batch_op.create_index(
+            "ix_certificates_subject_store", ["subject", "store_id"], unique=False
+        )
+        batch_op.create_index(
             "ix_certificates_store_not_after", ["store_id", "not_after"], unique=False
         )
         batch_op.create_index(
@@ -256,6 +259,7 @@ def downgrade() -> None:
     with op.batch_alter_table("certificates", schema=None) as batch_op:
         batch_op.drop_index("ix_certificates_revocation_not_after")
         batch_op.drop_index("ix_certificates_store_not_after")
+        batch_op.drop_index("ix_certificates_subject_store")
         batch_op.drop_index("ix_certificates_subject_key_id")
         batch_op.drop_index("ix_certificates_not_after")
         batch_op.drop_index("ix_certificates_lsc_not_after")
