@@ -33,10 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cryptography import x509
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -82,7 +82,7 @@ from certwarden.core.revocation_settings import (
 )
 from certwarden.errors import InputError, SettingsError, StorageError
 from certwarden.services._async import run_sync
-from certwarden.services.alerts import AlertKind, Severity, record_alert
+from certwarden.services.alerts import AlertKind, NewAlert, Severity, record_alerts
 from certwarden.services.inventory import (
     ImportReport,
     InventoryService,
@@ -110,6 +110,12 @@ MONITOR_SECTION = "monitor"  # the Certificate Monitor's section (e-mail, LSC mo
 # Certificates per request when a responder takes several (OpenSSL's does).
 BATCH_SIZE = 200
 NONCE_BYTES = 16
+# IDs or digests per IN (...) lookup: well under every backend's parameter limit.
+_CHUNK = 900
+# Tables written in bulk through Core (executemany; no ORM object per row).
+_CERTIFICATES = cast("Table", CertificateRow.__table__)
+_OCSP_CHECKS = cast("Table", OcspCheck.__table__)
+_OCSP_RESPONSES = cast("Table", OcspResponse.__table__)
 # A batched answer that fails like this may be the batching's fault: ask singly.
 _BATCH_FALLBACK = frozenset(
     {Reason.MALFORMED_RESPONSE, Reason.HTTP_ERROR, Reason.RESPONSE_TOO_LARGE}
@@ -616,8 +622,8 @@ class RevocationService:
         with nullcontext(session) if session is not None else self._db.session() as s:
             ids = sorted({row_id for row_id, *_ in items if row_id is not None})
             before: dict[int, tuple[str | None, str | None]] = {}
-            for start in range(0, len(ids), 900):
-                chunk = ids[start : start + 900]
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
                 before.update(
                     (r.id, (r.revocation_status, r.revocation_reason))
                     for r in s.execute(
@@ -631,6 +637,7 @@ class RevocationService:
             shared = _store_shared_responses(s, items, now)
             checks: list[dict[str, Any]] = []
             updates: list[dict[str, Any]] = []
+            alerts: list[NewAlert] = []
             for row_id, target, store, result in items:
                 known = row_id is not None and row_id in before
                 stored_id = row_id if known else None
@@ -655,11 +662,10 @@ class RevocationService:
                     status, reason = result.status.value, _stored_reason(result)
                     updates.append(
                         {
-                            "id": stored_id,
-                            "revocation_status": status,
-                            "revocation_reason": reason,
-                            "revocation_checked_at": now,
-                            "revoked_at": result.revoked_at,
+                            "b_id": stored_id,
+                            "b_status": status,
+                            "b_reason": reason,
+                            "b_revoked_at": result.revoked_at,
                         }
                     )
                     # A first check tells only definite bad news (revoked, unknown);
@@ -683,14 +689,16 @@ class RevocationService:
                 outcomes.append(outcome)
                 if changed:
                     changes.append(outcome)
-                    _alert_change(s, outcome, now)
+                    alerts.append(_alert_change(outcome))
                 if stored_id is None and target.sha256 in refused:
-                    _alert_refused(s, outcome, now)
-            # Bulk statements: one INSERT and one UPDATE, executed many times.
+                    alerts.append(_alert_refused(outcome))
+            # Bulk statements through Core, each executed many times in this
+            # transaction: no ORM object, flush or identity-map work per row.
+            record_alerts(s, alerts, now=now)
             if checks:
-                s.execute(insert(OcspCheck), checks)
+                s.execute(insert(_OCSP_CHECKS), checks)
             if updates:
-                s.execute(update(CertificateRow), updates)
+                s.execute(_latest_status_update(now), updates)
             queued = self._notify(s, changes, now)
         return outcomes, queued
 
@@ -875,22 +883,62 @@ def _store_shared_responses(
     """Store each response that answers several of ``items`` once; its ID by bytes.
 
     A batched response of 100 certificates is ~11 KB: kept once, not 100 times.
+    One lookup for those stored before, one multi-row INSERT for the rest.
     """
     usage = Counter(r.raw_response for *_, r in items if r.raw_response is not None)
-    ids: dict[bytes, int] = {}
-    for raw, uses in usage.items():
-        if uses < 2:
-            continue
-        digest = hashlib.sha256(raw).hexdigest()
-        existing = s.scalar(select(OcspResponse.id).where(OcspResponse.sha256 == digest))
-        if existing is None:
-            url = next((r.responder_url for *_, r in items if r.raw_response == raw), None)
-            row = OcspResponse(sha256=digest, der=raw, responder_url=url, received_at=now)
-            s.add(row)
-            s.flush()
-            existing = row.id
-        ids[raw] = existing
-    return ids
+    digests = {raw: hashlib.sha256(raw).hexdigest() for raw, uses in usage.items() if uses >= 2}
+    if not digests:
+        return {}
+    table = _OCSP_RESPONSES
+
+    def stored(wanted: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = s.execute(
+                select(table.c.sha256, table.c.id).where(
+                    table.c.sha256.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            found.update((digest, row_id) for digest, row_id in rows)
+        return found
+
+    ids = stored(list(digests.values()))
+    missing = [raw for raw, digest in digests.items() if digest not in ids]
+    if missing:
+        urls: dict[bytes, str | None] = {}
+        for *_, r in items:
+            if r.raw_response is not None and r.raw_response not in urls:
+                urls[r.raw_response] = r.responder_url
+        s.execute(
+            insert(table),
+            [
+                {
+                    "sha256": digests[raw],
+                    "der": raw,
+                    "responder_url": urls.get(raw),
+                    "received_at": now,
+                }
+                for raw in missing
+            ],
+        )
+        ids.update(stored([digests[raw] for raw in missing]))
+    return {raw: ids[digest] for raw, digest in digests.items()}
+
+
+def _latest_status_update(now: datetime) -> Update:
+    """``certificates``' latest-status columns by ID, for an executemany of
+    ``b_id``, ``b_status``, ``b_reason``, ``b_revoked_at``."""
+    table = _CERTIFICATES
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id", type_=table.c.id.type))
+        .values(
+            revocation_status=bindparam("b_status", type_=table.c.revocation_status.type),
+            revocation_reason=bindparam("b_reason", type_=table.c.revocation_reason.type),
+            revocation_checked_at=now,
+            revoked_at=bindparam("b_revoked_at", type_=table.c.revoked_at.type),
+        )
+    )
 
 
 def check_evidence(s: Session, check_id: int) -> bytes | None:
@@ -905,7 +953,7 @@ def check_evidence(s: Session, check_id: int) -> bytes | None:
     return None
 
 
-def _alert_change(s: Session, outcome: CheckOutcome, now: datetime) -> None:
+def _alert_change(outcome: CheckOutcome) -> NewAlert:
     result = outcome.result
     if result.status is CertStatus.REVOKED:
         kind, severity = AlertKind.REVOKED, Severity.CRITICAL
@@ -915,9 +963,7 @@ def _alert_change(s: Session, outcome: CheckOutcome, now: datetime) -> None:
         kind, severity = AlertKind.STATUS_CHANGED, Severity.WARNING
     else:
         kind, severity = AlertKind.STATUS_CHANGED, Severity.INFO
-    record_alert(
-        s,
-        now=now,
+    return NewAlert(
         kind=kind,
         severity=severity,
         message=(
@@ -939,10 +985,8 @@ def _alert_change(s: Session, outcome: CheckOutcome, now: datetime) -> None:
     )
 
 
-def _alert_refused(s: Session, outcome: CheckOutcome, now: datetime) -> None:
-    record_alert(
-        s,
-        now=now,
+def _alert_refused(outcome: CheckOutcome) -> NewAlert:
+    return NewAlert(
         kind=AlertKind.UPLOAD_REFUSED,
         severity=Severity.WARNING,
         message=(
