@@ -18,11 +18,13 @@ from tests.ocsp_responders import FakeCAResponder, FaultResponder, LiveAnswer, w
 DEFAULTS = {
     "check_every": 24,
     "check_every_unit": "hours",
+    "clock_skew_seconds": 300,
     "configured_uri": "",
     "connect_timeout": 3.0,
     "enable_ocsp": False,
     "enable_revocation_check": False,
     "hash_algorithm": "sha1",
+    "max_age_hours": 24,
     "method": "post",
     "nonce": "send",
     "responder_source": "certificate",
@@ -79,6 +81,10 @@ def test_every_bad_field_is_named_and_nothing_is_saved(cli: Cli) -> None:
         (["--source", "crl"], "responder_source", "configured, certificate"),
         (["--trusted-responder-store", "no-such-store"], "trusted_responder_store", "no store"),
         (["--trusted-responder-store", "../etc"], "trusted_responder_store", "not a store name"),
+        (["--clock-skew", "-1"], "clock_skew_seconds", "between 0 and 3600"),
+        (["--clock-skew", "2h"], "clock_skew_seconds", "must be"),
+        (["--max-age", "0"], "max_age_hours", "between 1 and 720"),
+        (["--max-age", "1000"], "max_age_hours", "between 1 and 720"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
@@ -244,3 +250,11 @@ def test_query_bad_input(cli: Cli, query_pki: Query, cert: str, issuer: str, wor
     assert result.code == 1
     assert words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_freshness_settings_are_saved_and_shown(cli: Cli) -> None:
+    result = cli("revocation", "settings", "set", "--clock-skew", "120", "--max-age", "48")
+    assert result.code == 0, result
+    assert "Clock skew allowed" in result.stdout and "120 s" in result.stdout
+    assert "48 h" in result.stdout
+    assert _settings(cli) == {**DEFAULTS, "clock_skew_seconds": 120, "max_age_hours": 48}

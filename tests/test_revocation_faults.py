@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +369,33 @@ def test_failures_are_not_cached_beyond_the_backoff(
     # ... while an on-demand check asks afresh.
     assert _check(app, leaf_id, url).result.status is CertStatus.GOOD
     assert len(server.methods["flaky"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("settings", "this_update", "next_update", "expected"),
+    [
+        pytest.param({}, T0 + timedelta(minutes=10), T0 + DAY, Reason.NOT_YET_VALID, id="skew-5m-default"),
+        pytest.param({"clock_skew_seconds": 900}, T0 + timedelta(minutes=10), T0 + DAY, None, id="skew-15m"),
+        pytest.param({}, T0 - timedelta(hours=30), None, Reason.STALE, id="max-age-24h-default"),
+        pytest.param({"max_age_hours": 48}, T0 - timedelta(hours=30), None, None, id="max-age-48h"),
+    ],
+)  # fmt: skip
+def test_freshness_follows_the_settings(
+    app: App,
+    pki: Pki,
+    server: FaultResponder,
+    settings: dict[str, Any],
+    this_update: datetime,
+    next_update: datetime | None,
+    expected: Reason | None,
+) -> None:
+    """Clock skew and the maximum age are settings (RFC 6960 4.2.2.1)."""
+    leaf_id = _stored_app(app, pki)
+    route = f"fresh-{len(settings)}-{this_update.timestamp():.0f}-{next_update is None}"
+    url = server.serve_bytes(route, _good(pki, this_update=this_update, next_update=next_update))
+    outcome = _check(app, leaf_id, url, **settings)
+    if expected is None:
+        assert outcome.result.status is CertStatus.GOOD, outcome.result
+    else:
+        assert outcome.result.status is CertStatus.UNDETERMINED
+        assert outcome.result.reason is expected

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any, Self, TypeVar
 
-from certwarden.core.ocsp.results import HashAlgorithm, NonceMode
+from certwarden.core.ocsp.results import HashAlgorithm, NonceMode, ValidationOptions
 from certwarden.errors import SettingsError
 
 __all__ = [
@@ -233,6 +233,19 @@ class RevocationSettings(_Section):
     connect_timeout: float = 3.0
     total_timeout: float = 10.0
     trusted_responder_store: str = "tomcat-trust"
+    # Freshness (RFC 6960 4.2.2.1): the clock skew allowed around thisUpdate and
+    # nextUpdate, and the oldest thisUpdate accepted when a response has no nextUpdate.
+    clock_skew_seconds: int = 300
+    max_age_hours: int = 24
+
+    @property
+    def validation_options(self) -> ValidationOptions:
+        """How responses are judged under these settings."""
+        return ValidationOptions(
+            skew=timedelta(seconds=self.clock_skew_seconds),
+            max_age=timedelta(hours=self.max_age_hours),
+            nonce_mode=self.nonce,
+        )
 
     @property
     def check_interval(self) -> timedelta:
@@ -313,6 +326,19 @@ class RevocationSettings(_Section):
             c.errors["total_timeout"] = (
                 f"must not be shorter than the connect timeout ({connect:g} s), not {total:g}"
             )
+        skew = int(
+            c.number(
+                "clock_skew_seconds",
+                d.clock_skew_seconds,
+                low=0,
+                high=3600,
+                integer=True,
+                unit=" s",
+            )
+        )
+        max_age = int(
+            c.number("max_age_hours", d.max_age_hours, low=1, high=720, integer=True, unit=" h")
+        )
         store = c.text("trusted_responder_store", d.trusted_responder_store, _check_store)
         if not store and "trusted_responder_store" not in c.errors:
             c.errors["trusted_responder_store"] = "must name a trust store"
@@ -330,6 +356,8 @@ class RevocationSettings(_Section):
             connect_timeout=connect,
             total_timeout=total,
             trusted_responder_store=store,
+            clock_skew_seconds=skew,
+            max_age_hours=max_age,
         )
 
 

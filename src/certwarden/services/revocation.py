@@ -63,7 +63,6 @@ from certwarden.core.ocsp import (
     Reason,
     ResponseCache,
     RevocationResult,
-    ValidationOptions,
     cert_id_for,
     encode_request,
     expired_result,
@@ -472,7 +471,7 @@ class RevocationService:
             now=now,
             trusted_responders=trusted,
             nonce=nonce,
-            options=ValidationOptions(nonce_mode=settings.nonce),
+            options=settings.validation_options,
             responder_url=url,
         )
 

@@ -36,7 +36,7 @@ import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -63,7 +63,6 @@ from certwarden.core.ocsp import (
     NonceMode,
     Reason,
     RevocationResult,
-    ValidationOptions,
     cert_id_for,
     expired_result,
     parse_response,
@@ -304,7 +303,8 @@ class TlsGuard:
             issuers=[issuer],
             now=now,
             trusted_responders=snapshot.trusted_responders,
-            options=ValidationOptions(nonce_mode=NonceMode.OFF),
+            # A staple carries no nonce of ours; freshness as the settings say.
+            options=replace(snapshot.revocation.validation_options, nonce_mode=NonceMode.OFF),
         )
         return result
 

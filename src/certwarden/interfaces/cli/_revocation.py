@@ -77,6 +77,8 @@ def _settings_rows(s: RevocationSettings) -> list[tuple[str, str]]:
         ("Connect timeout", f"{s.connect_timeout:g} s"),
         ("Total timeout", f"{s.total_timeout:g} s"),
         ("Trusted responder store", s.trusted_responder_store),
+        ("Clock skew allowed", f"{s.clock_skew_seconds} s"),
+        ("Maximum age without nextUpdate", f"{s.max_age_hours} h"),
     ]
 
 
@@ -150,6 +152,21 @@ def settings_set(
             help="Store holding designated OCSP signers (default tomcat-trust).",
         ),
     ] = None,
+    clock_skew: Annotated[
+        str | None,
+        typer.Option(
+            "--clock-skew",
+            help="Seconds of clock skew allowed around thisUpdate/nextUpdate (default 300).",
+        ),
+    ] = None,
+    max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--max-age",
+            help="Hours: the oldest thisUpdate accepted when a response has no nextUpdate "
+            "(default 24).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change Certificate Revocation settings. Every field is checked; nothing is
@@ -166,6 +183,8 @@ def settings_set(
         "connect_timeout": connect_timeout,
         "total_timeout": total_timeout,
         "trusted_responder_store": trusted_store,
+        "clock_skew_seconds": clock_skew,
+        "max_age_hours": max_age,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:

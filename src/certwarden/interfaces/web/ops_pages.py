@@ -160,6 +160,8 @@ REVOCATION_FIELDS = (
     "connect_timeout",
     "total_timeout",
     "trusted_responder_store",
+    "clock_skew_seconds",
+    "max_age_hours",
 )
 
 
