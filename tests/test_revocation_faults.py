@@ -399,3 +399,17 @@ def test_freshness_follows_the_settings(
     else:
         assert outcome.result.status is CertStatus.UNDETERMINED
         assert outcome.result.reason is expected
+
+
+def test_stricter_rules_drop_answers_cached_under_the_old_ones(
+    app: App, pki: Pki, server: FaultResponder
+) -> None:
+    """A good answer cached without a nonce echo must not pass once a nonce is required."""
+    leaf_id = _stored_app(app, pki)
+    url = server.serve_bytes("no-echo", _good(pki))  # never echoes the nonce
+    first = _check(app, leaf_id, url, use_cache=True)
+    assert first.result.status is CertStatus.GOOD
+    assert _check(app, leaf_id, url, use_cache=True).result.status is CertStatus.GOOD  # cached
+    stricter = _check(app, leaf_id, url, use_cache=True, nonce="require")
+    assert stricter.result.status is CertStatus.UNDETERMINED
+    assert stricter.result.reason is Reason.NONCE_MISMATCH

@@ -225,6 +225,17 @@ class _Pending:
     url: str
 
 
+def _judging(settings: RevocationSettings) -> tuple[object, ...]:
+    """The settings that decide whether an answer is believed."""
+    return (
+        settings.nonce,
+        settings.clock_skew_seconds,
+        settings.max_age_hours,
+        settings.trusted_responder_store,
+        settings.hash_algorithm,
+    )
+
+
 def _http_options(settings: RevocationSettings) -> HttpOptions:
     return HttpOptions(
         method=HttpMethod(settings.method.value),
@@ -304,6 +315,10 @@ class RevocationService:
                     }
                 )
             save_section(s, REVOCATION_SECTION, new.to_dict(), self._clock.now())
+        if _judging(new) != _judging(current):
+            # Answers cached under the old rules (no nonce demanded, a wider skew,
+            # another trusted-responder store) must not pass under the new ones.
+            self.cache.clear()
         return new
 
     def update_params(self, changes: Mapping[str, Any]) -> EnterpriseParams:
