@@ -8,7 +8,7 @@ import pytest
 
 from certwarden.composition import App
 from certwarden.devpki import new_key
-from certwarden.services._import_pipeline import PARALLEL_BYTES, split_pem
+from certwarden.services._import_pipeline import PARALLEL_BYTES, pem_slices
 from certwarden.services.inventory import InventoryService, ListFilter
 from tests.conftest import T0
 from tests.pki_files import DAY, broken_base64_pem, pem, small_pki, write
@@ -31,11 +31,11 @@ def bundle() -> tuple[bytes, bytes, bytes]:
     return pem(pki.root.cert, pki.sub.cert), data, data.replace(marker, bad)
 
 
-def test_split_pem_keeps_every_block_and_numbers() -> None:
+def test_pem_slices_keep_every_block_and_numbers() -> None:
     data = b"".join(f"-----BEGIN X-----\n{i}\n-----END X-----\n".encode() for i in range(10))
-    parts = split_pem(data, 4)
-    assert [first for _, first in parts] == [1, 5, 9]
-    assert b"".join(piece for piece, _ in parts) == data
+    parts = pem_slices(data, 4)
+    assert [first for _, _, first in parts] == [1, 5, 9]
+    assert b"".join(data[start:end] for start, end, _ in parts) == data
 
 
 def test_parallel_import_matches_serial(app: App, tmp_path: Path, bundle) -> None:  # type: ignore[no-untyped-def]

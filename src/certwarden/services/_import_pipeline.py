@@ -32,7 +32,6 @@ __all__ = [
     "parallel_map",
     "pem_slices",
     "plan_file",
-    "split_pem",
     "verify_issuers",
 ]
 
@@ -137,11 +136,6 @@ def pem_slices(data: bytes | mmap.mmap, blocks_per_part: int) -> list[tuple[int,
     if (start < len(data) and data[start:].strip()) or not parts:
         parts.append((start, len(data), first))
     return parts
-
-
-def split_pem(data: bytes, blocks_per_part: int) -> list[tuple[bytes, int]]:
-    """Like :func:`pem_slices`, returning the slices themselves."""
-    return [(data[s:e], first) for s, e, first in pem_slices(data, blocks_per_part)]
 
 
 def _verify_job(

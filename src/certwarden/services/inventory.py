@@ -762,9 +762,6 @@ class InventoryService:
                 self._store(s, flt.store)
             return [CertificateRecord.from_row(row, st, isha) for row, st, isha in s.execute(query)]
 
-    def count(self, flt: ListFilter = ListFilter()) -> int:
-        return len(self.list(ListFilter(flt.store, flt.lsc, flt.expiring_within, flt.expired)))
-
     def get(self, ref: str | int) -> CertificateRecord:
         """By numeric ID, or by SHA-256 fingerprint (or a unique prefix of 8+ hex digits)."""
         with self._db.session() as s:
