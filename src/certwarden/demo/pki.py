@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 from certwarden.services.inventory import ImportReport, InventoryService
 
 __all__ = ["DEMO_OCSP_URL", "DEMO_STORES", "DemoPki", "build_demo_pki", "import_demo"]

@@ -40,7 +40,7 @@ from certwarden.adapters.smtp import (
 )
 from certwarden.clock import Clock, ensure_utc
 from certwarden.errors import NotFoundError, NotificationError, SettingsError, StorageError
-from certwarden.services.settings_store import load_section, save_section
+from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
     "SMTP_SECTION",

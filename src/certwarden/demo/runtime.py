@@ -24,13 +24,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from certwarden.clock import Clock
-from certwarden.services.demo import DemoPki, build_demo_pki, import_demo
-from certwarden.services.demo_mail import DemoMailbox
-from certwarden.services.demo_responder import DemoResponder, load_responder_keys
+from certwarden.demo.mail import DemoMailbox
+from certwarden.demo.pki import DemoPki, build_demo_pki, import_demo
+from certwarden.demo.responder import DemoResponder, load_responder_keys
 from certwarden.services.inventory import InventoryService
 from certwarden.services.monitor import MonitorService
-from certwarden.services.outbox import OutboxService
 from certwarden.services.revocation import RevocationService
+from certwarden.services.shared.outbox import OutboxService
 
 __all__ = ["DEMO_RECIPIENT", "DemoRuntime", "start_demo"]
 
