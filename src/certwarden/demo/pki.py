@@ -3,7 +3,8 @@ LSCs with expiries spread from already expired to years away.
 
 Written as files under ``<data dir>/demo-pki`` (keys in ``private/``: throwaway
 demo keys, never imported) and imported into stores named ``demo-…``. Built
-once; later runs reuse the files, so the demo inventory stays put.
+once; later runs reuse the files, so the demo inventory stays put. Times are
+passed in (no clock is read); nothing here starts a server (:mod:`.runtime` does).
 """
 
 from __future__ import annotations

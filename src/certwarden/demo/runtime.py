@@ -14,6 +14,9 @@ URI); starts a real SMTP server on loopback and points the outbox at it; runs
 the Certificate Expiry Monitor once. On the first start only (a fresh demo
 PKI), it also turns on OCSP, the scheduled revocation check and e-mail
 notices, so later changes an administrator makes are kept.
+
+It builds no service of its own: it is handed the composition root's, and the
+composition root never imports it (only the ``serve`` command does).
 """
 
 from __future__ import annotations

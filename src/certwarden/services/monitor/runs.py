@@ -80,6 +80,8 @@ def run_now(
 
 
 def run(s: Session, now: datetime, trigger: str) -> RunReport:
+    """One run at ``now`` inside the caller's transaction ``s`` (``trigger``:
+    ``"scheduled"`` or ``"manual"``)."""
     settings = load_settings(s)
     state = ensure_state(s, now, settings)
     due = due_certificates(s, settings, now)

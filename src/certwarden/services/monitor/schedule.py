@@ -52,6 +52,7 @@ MONITOR_SECTION = "monitor"
 
 
 def load_settings(s: Session) -> MonitorSettings:
+    """The stored Certificate Monitor settings (the defaults when none are stored)."""
     stored = load_section(s, MONITOR_SECTION)
     if stored is None:
         return MonitorSettings()
@@ -97,6 +98,7 @@ def schedule_next_run(
     *,
     started: bool,
 ) -> NextRun:
+    """Choose the next run after ``now`` and record it (and why) on ``state``."""
     earliest = earliest_to_expire(s, settings, now)
     nxt = schedule_next(
         after=now,

@@ -42,6 +42,7 @@ class Earliest:
 
 
 def monitored(settings: MonitorSettings) -> list[ColumnElement[bool]]:
+    """The conditions for the certificates the monitor watches (LSCs only when enabled)."""
     # ``is_lsc = 0`` (not ``IS 0``) so the (is_lsc, not_after) index serves it.
     return [] if settings.lsc_enabled else [CertificateRow.is_lsc == false()]
 
