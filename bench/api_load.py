@@ -130,7 +130,7 @@ def serve_certwarden(data_dir: Path, port: int, token_file: Path) -> None:
     from certwarden.clock import ManualClock
     from certwarden.composition import AppConfig, build_app
     from certwarden.interfaces.web import create_app
-    from certwarden.services.users import UserService
+    from certwarden.services.accounts import UserService
 
     app = build_app(AppConfig(data_dir=data_dir, database_url=""), clock=ManualClock(NOW))
     # Login cost is not measured here; a cheap hash keeps the setup quick.

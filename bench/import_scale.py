@@ -53,7 +53,7 @@ def build_pki(n: int, folder: Path) -> tuple[Path, Path, Path]:
     """The issuing CA, a bundle of ``n`` leaves and a directory of them (cached)."""
     from cryptography.hazmat.primitives import serialization
 
-    from certwarden.devpki import DevCA, new_key
+    from certwarden.demo.devpki import DevCA, new_key
 
     bundle, directory, ca_file = folder / "bundle.pem", folder / "files", folder / "ca.pem"
     if bundle.exists() and directory.exists() and ca_file.exists():

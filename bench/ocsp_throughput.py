@@ -51,7 +51,7 @@ from tests.ocsp_responders import (
 from certwarden.clock import ManualClock
 from certwarden.composition import AppConfig, build_app
 from certwarden.core.ocsp import CertStatus, cert_id_for, encode_request, verify_response
-from certwarden.devpki import DevCA
+from certwarden.demo.devpki import DevCA
 
 DAY = timedelta(days=1)
 CT = {"Content-Type": "application/ocsp-request"}

@@ -1,7 +1,7 @@
 """``FakeCA``: a test PKI that also makes real, signed OCSP responses.
 
 In the spirit of trustme (``CA()``, ``issue_cert``, ``create_child_ca``), built
-on :class:`certwarden.devpki.DevCA`: roots, intermediates, delegated OCSP
+on :class:`certwarden.demo.devpki.DevCA`: roots, intermediates, delegated OCSP
 responders, leaves and LSCs with chosen lifetimes — and OCSP responses,
 including every bad kind a validator must refuse.
 
@@ -52,7 +52,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certwarden.core.ocsp import _der
-from certwarden.devpki import DevCA, Issued, KeyType, PrivateKey
+from certwarden.demo.devpki import DevCA, Issued, KeyType, PrivateKey
 
 __all__ = [
     "DAY",

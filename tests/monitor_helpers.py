@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from certwarden.composition import App
-from certwarden.devpki import DevCA
+from certwarden.demo.devpki import DevCA
 from tests.conftest import T0
 
 

@@ -39,7 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 
 __all__ = [
     "FaultResponder",

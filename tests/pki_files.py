@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 
 DAY = timedelta(days=1)
 

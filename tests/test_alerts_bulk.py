@@ -18,7 +18,8 @@ from certwarden.composition import App
 from certwarden.core.ocsp import RevocationResult
 from certwarden.core.ocsp.results import Reason
 from certwarden.errors import StorageError
-from certwarden.services.alerts import (
+from certwarden.services.revocation import Target, _store_shared_responses
+from certwarden.services.shared.alerts import (
     AlertKind,
     NewAlert,
     Severity,
@@ -26,7 +27,6 @@ from certwarden.services.alerts import (
     record_alert,
     record_alerts,
 )
-from certwarden.services.revocation import Target, _store_shared_responses
 from tests.conftest import T0
 from tests.monitor_helpers import add_cert
 

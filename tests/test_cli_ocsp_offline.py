@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from certwarden.devpki import Issued
+from certwarden.demo.devpki import Issued
 from tests.conftest import Cli
 from tests.fakeca import DAY, T0, FakeCA, unsuccessful
 

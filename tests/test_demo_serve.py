@@ -130,7 +130,7 @@ def test_serve_over_https_creates_the_first_admin_once(tmp_path: Path) -> None:
     import ssl
     from datetime import UTC, datetime, timedelta
 
-    from certwarden.devpki import DevCA
+    from certwarden.demo.devpki import DevCA
 
     now = datetime.now(UTC)  # the TLS library checks validity against the real clock
     root = DevCA.root(

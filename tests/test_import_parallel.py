@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from certwarden.composition import App
-from certwarden.devpki import new_key
-from certwarden.services._import_pipeline import PARALLEL_BYTES, pem_slices
+from certwarden.demo.devpki import new_key
 from certwarden.services.inventory import InventoryService, ListFilter
+from certwarden.services.inventory.pipeline import PARALLEL_BYTES, pem_slices
 from tests.conftest import T0
 from tests.pki_files import DAY, broken_base64_pem, pem, small_pki, write
 

@@ -89,7 +89,7 @@ def test_import_links_issuers_and_derives_roles(app: App, tmp_path: Path, pki) -
 
 
 def test_issuer_link_requires_the_signature(app: App, tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
-    from certwarden.devpki import DevCA
+    from certwarden.demo.devpki import DevCA
 
     # Same name as the real issuing CA, different key: must not be linked.
     impostor = DevCA.root("Test Issuing CA", not_before=T0 - DAY, not_after=T0 + 900 * DAY)

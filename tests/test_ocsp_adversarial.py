@@ -41,7 +41,7 @@ from certwarden.core.ocsp import (
     verify_response,
 )
 from certwarden.core.policy import POLICY_TABLE, Decision, decide
-from certwarden.devpki import DevCA, Issued, new_key
+from certwarden.demo.devpki import DevCA, Issued, new_key
 from tests.fakeca import DAY, T0, FakeCA
 
 SECOND = timedelta(seconds=1)

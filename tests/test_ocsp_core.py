@@ -44,7 +44,7 @@ from certwarden.core.ocsp import (
     verify_response,
 )
 from certwarden.core.ocsp.signature import parse_signature_algorithm, verify_signature
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 from tests.fakeca import DAY, T0, FakeCA, unsuccessful
 
 NONCE = bytes(range(16))

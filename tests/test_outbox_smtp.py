@@ -14,10 +14,10 @@ import pytest
 from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
-from certwarden.devpki import DevCA
+from certwarden.demo.devpki import DevCA
 from certwarden.errors import NotificationError, SettingsError
-from certwarden.services.alerts import list_alerts
-from certwarden.services.outbox import OutboxService, backoff, enqueue
+from certwarden.services.shared.alerts import list_alerts
+from certwarden.services.shared.outbox import OutboxService, backoff, enqueue
 from tests.conftest import T0
 from tests.monitor_helpers import add_cert
 from tests.smtp_fixture import SmtpServer

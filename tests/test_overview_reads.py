@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from certwarden.composition import App
 from certwarden.errors import NotFoundError, StorageError
 from certwarden.services.inventory import CertificateRecord, ListFilter, iso
-from certwarden.services.overview import CertificateQuery
+from certwarden.services.readmodel import CertificateQuery
 from tests.conftest import T0
 from tests.pki_files import p7b, pem, small_pki, write
 

@@ -51,9 +51,9 @@ from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp import CertStatus, TrustModel
 from certwarden.errors import StorageError
 from certwarden.interfaces.web import create_app
-from certwarden.services.outbox import OutboxService, enqueue
+from certwarden.services.accounts import UserService
 from certwarden.services.revocation import check_evidence
-from certwarden.services.users import UserService
+from certwarden.services.shared.outbox import OutboxService, enqueue
 from tests import test_monitor, test_outbox_smtp, test_revocation_real_responder, test_users
 from tests.conftest import T0, Cli
 from tests.monitor_helpers import add_cert, make_pem

@@ -36,7 +36,7 @@ from certwarden.core.ocsp import (
     verify_response,
 )
 from certwarden.core.revocation_settings import RevocationSettings
-from certwarden.devpki import Issued
+from certwarden.demo.devpki import Issued
 from certwarden.services.revocation import Target
 from tests.fakeca import DAY, T0, FakeCA
 from tests.ocsp_responders import FaultResponder, parse_request, write_pem

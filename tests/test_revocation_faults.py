@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from certwarden.adapters.db.models import OcspCheck
 from certwarden.composition import App
 from certwarden.core.ocsp import CertStatus, Reason
-from certwarden.devpki import Issued
+from certwarden.demo.devpki import Issued
 from certwarden.services.revocation import CheckOutcome
 from tests.fakeca import DAY, T0, FakeCA, unsuccessful
 from tests.ocsp_responders import FaultResponder, free_port, parse_request, write_pem

@@ -27,9 +27,9 @@ from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp import CertStatus, Reason
 from certwarden.core.policy import Decision
 from certwarden.core.tls import ConnectionCheck, Stapling, StatusSource
-from certwarden.devpki import DevCA
+from certwarden.demo.devpki import DevCA
 from certwarden.errors import ConnectionRefusedByPolicy, TlsError
-from certwarden.services.alerts import list_alerts
+from certwarden.services.shared.alerts import list_alerts
 from tests.fakeca import FakeCA, unsuccessful
 from tests.ocsp_responders import OpensslResponder
 from tests.tls_servers import (

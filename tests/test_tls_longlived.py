@@ -26,7 +26,7 @@ from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp import CertStatus
 from certwarden.core.syslog import frame
-from certwarden.services.alerts import AlertKind, Severity, list_alerts, record_alert
+from certwarden.services.shared.alerts import AlertKind, Severity, list_alerts, record_alert
 from tests.ocsp_responders import OpensslResponder
 from tests.tls_servers import (
     SyslogReceiver,

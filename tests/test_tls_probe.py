@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp.results import iso_z
-from certwarden.services.alerts import list_alerts
-from certwarden.services.outbox import enqueue
+from certwarden.services.shared.alerts import list_alerts
+from certwarden.services.shared.outbox import enqueue
 from tests.conftest import Cli
 from tests.ocsp_responders import OpensslResponder, free_port
 from tests.smtp_fixture import SmtpServer

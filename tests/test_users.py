@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from certwarden.clock import ManualClock
 from certwarden.composition import App
 from certwarden.errors import ConflictError, NotFoundError, SettingsError
-from certwarden.services.users import AuthenticationError, LoginThrottledError, UserService
+from certwarden.services.accounts import AuthenticationError, LoginThrottledError, UserService
 from tests.conftest import Cli
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -18,8 +18,8 @@ from starlette.routing import Mount, Route
 
 from certwarden.clock import ManualClock
 from certwarden.composition import App
-from certwarden.services.demo import build_demo_pki, import_demo
-from certwarden.services.demo_responder import DemoResponder, load_responder_keys
+from certwarden.demo.pki import build_demo_pki, import_demo
+from certwarden.demo.responder import DemoResponder, load_responder_keys
 from tests.pki_files import der, p7b, p12, pem, small_pki
 from tests.web_support import (
     ADMIN_PASSWORD,

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from certwarden.clock import ManualClock
 from certwarden.composition import AppConfig, build_app
-from certwarden.services.demo import build_demo_pki, import_demo
+from certwarden.demo.pki import build_demo_pki, import_demo
 from tests.web_support import Served, make_setup, serve_in_thread
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from certwarden.clock import SystemClock
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 from tests.ocsp_responders import (
     IndexEntry,
     OpensslResponder,

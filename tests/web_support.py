@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from certwarden.composition import App
 from certwarden.interfaces.web import create_app
-from certwarden.services.users import UserService
+from certwarden.services.accounts import UserService
 
 __all__ = [
     "ADMIN_PASSWORD",

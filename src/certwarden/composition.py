@@ -24,17 +24,17 @@ from certwarden.errors import ConfigurationError
 # HTTP, TLS and mail stacks every time).
 if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
+    from certwarden.services.accounts import UserService
     from certwarden.services.connections import ConnectionRegistry
     from certwarden.services.endpoints import EndpointService
     from certwarden.services.inventory import InventoryService
     from certwarden.services.monitor import MonitorService
-    from certwarden.services.outbox import OutboxService
-    from certwarden.services.overview import OverviewService
     from certwarden.services.probe import ProbeService
+    from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
+    from certwarden.services.shared.outbox import OutboxService
     from certwarden.services.syslog import SyslogForwarder
     from certwarden.services.tls import TlsGuard
-    from certwarden.services.users import UserService
 
 __all__ = ["App", "AppConfig", "build_app", "load_config"]
 
@@ -94,7 +94,7 @@ class App:
 
     @cached_property
     def outbox(self) -> OutboxService:
-        from certwarden.services.outbox import OutboxService
+        from certwarden.services.shared.outbox import OutboxService
 
         # CERTWARDEN_SMTP_* variables override the stored SMTP settings.
         return OutboxService(
@@ -109,13 +109,13 @@ class App:
 
     @cached_property
     def users(self) -> UserService:
-        from certwarden.services.users import UserService
+        from certwarden.services.accounts import UserService
 
         return UserService(self.db, self.clock)
 
     @cached_property
     def overview(self) -> OverviewService:
-        from certwarden.services.overview import OverviewService
+        from certwarden.services.readmodel import OverviewService
 
         return OverviewService(self.db, self.clock)
 

@@ -3,7 +3,7 @@
 This module hands one message to one mail server and says, as a
 :class:`SmtpDeliveryError` (a :class:`~certwarden.errors.NotificationError`),
 why it could not. It never retries and never stores anything: the outbox
-(``services/outbox.py``) owns retries and the never-lose guarantee. Nothing
+(``services/shared/outbox.py``) owns retries and the never-lose guarantee. Nothing
 from aiosmtplib, ``ssl`` or ``socket`` leaks past it.
 
 Security modes: ``starttls`` (plain connect, STARTTLS required), ``tls``

@@ -1,7 +1,7 @@
 """Certificate Expiry Monitor rules: settings, schedule, what is due, the digest.
 
 Pure: no I/O, no clock. Every function that needs "now" takes it. The service
-(``services/monitor.py``) asks the database only the questions these rules
+(``services/monitor/``) asks the database only the questions these rules
 pose (the earliest expiry, the certificates inside a window) and applies the
 answers through these functions, for real runs and for the what-if simulation.
 

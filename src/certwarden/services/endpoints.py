@@ -34,10 +34,10 @@ from certwarden.clock import Clock, ensure_utc
 from certwarden.core.ocsp.results import iso_z
 from certwarden.core.tls import PeerChain, StartTls, format_where, parse_host_port
 from certwarden.errors import CertwardenError, ConflictError, InputError, NotFoundError
-from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.inventory import InventoryService
 from certwarden.services.probe import ProbeService
 from certwarden.services.revocation import RevocationService, Trigger
+from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
 
 __all__ = ["ENDPOINT_STORE", "EndpointProbe", "EndpointRecord", "EndpointService"]
 

@@ -80,16 +80,16 @@ from certwarden.core.revocation_settings import (
     SecuritySettings,
 )
 from certwarden.errors import InputError, SettingsError, StorageError
-from certwarden.services._async import run_sync
-from certwarden.services.alerts import AlertKind, NewAlert, Severity, record_alerts
 from certwarden.services.inventory import (
     ImportReport,
     InventoryService,
     PreparedImport,
     Rejection,
 )
-from certwarden.services.outbox import enqueue
-from certwarden.services.settings_store import load_section, save_section
+from certwarden.services.shared.alerts import AlertKind, NewAlert, Severity, record_alerts
+from certwarden.services.shared.outbox import enqueue
+from certwarden.services.shared.settings_store import load_section, save_section
+from certwarden.services.shared.sync_bridge import run_sync
 
 __all__ = [
     "BATCH_SIZE",

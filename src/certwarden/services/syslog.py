@@ -36,7 +36,7 @@ from certwarden.core.syslog import SYSLOG_SECTION, SyslogSettings, format_messag
 from certwarden.core.tls import ConnectionCheck
 from certwarden.errors import SettingsError, StorageError, TlsError
 from certwarden.services.connections import ConnectionRegistry, LongLivedConnection
-from certwarden.services.settings_store import load_section, save_section
+from certwarden.services.shared.settings_store import load_section, save_section
 from certwarden.services.tls import TlsGuard
 
 __all__ = ["SERVICE_NAME", "ForwardReport", "SyslogForwarder"]

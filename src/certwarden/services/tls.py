@@ -86,9 +86,9 @@ from certwarden.core.tls import (
     verify_server_chain,
 )
 from certwarden.errors import ConnectionRefusedByPolicy, TlsError
-from certwarden.services._async import run_sync
-from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.revocation import RevocationService, Target
+from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.shared.sync_bridge import run_sync
 
 __all__ = ["Snapshot", "TlsGuard", "run_sync"]
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from certwarden.demo.pki import build_demo_pki, import_demo
 from certwarden.interfaces.cli._context import console, get_app
 from certwarden.interfaces.cli._inventory import _table
-from certwarden.services.demo import build_demo_pki, import_demo
 from certwarden.services.inventory import ListFilter
 
 demo_app = typer.Typer(

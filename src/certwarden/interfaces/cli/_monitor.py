@@ -13,9 +13,9 @@ from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
 from certwarden.errors import InputError, SettingsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.alerts import list_alerts
 from certwarden.services.monitor import SERVICE_TITLE, RunReport, SimulationReport
-from certwarden.services.outbox import DeliveryReport
+from certwarden.services.shared.alerts import list_alerts
+from certwarden.services.shared.outbox import DeliveryReport
 
 monitor_app = typer.Typer(
     help="Certificate Expiry Monitor: settings, the service, runs and what-if simulation.",

@@ -196,7 +196,7 @@ def serve(
     inbox = None
     notes: list[str] = []
     if demo:
-        from certwarden.services.demo_runtime import start_demo
+        from certwarden.demo.runtime import start_demo
 
         runtime = start_demo(
             data_dir=app.config.data_dir,

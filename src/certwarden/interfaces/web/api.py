@@ -59,7 +59,7 @@ from certwarden.interfaces.web.operations import (
     save_smtp_settings,
 )
 from certwarden.services.inventory import iso
-from certwarden.services.overview import CertificateQuery
+from certwarden.services.readmodel import CertificateQuery
 
 __all__ = ["router"]
 

@@ -55,7 +55,7 @@ from certwarden.interfaces.web.security import (
     Send,
     SessionCodec,
 )
-from certwarden.services.users import AuthenticationError, LoginThrottledError
+from certwarden.services.accounts import AuthenticationError, LoginThrottledError
 
 __all__ = ["create_app"]
 

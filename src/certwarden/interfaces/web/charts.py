@@ -10,7 +10,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from certwarden.services.overview import TimelineBucket
+from certwarden.services.readmodel import TimelineBucket
 
 __all__ = ["timeline_svg"]
 

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from certwarden.composition import App
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
-from certwarden.services.overview import RevocationState
+from certwarden.services.readmodel import RevocationState
 
 __all__ = ["CertwardenCollector", "LoopMetrics", "MetricsRegistry"]
 

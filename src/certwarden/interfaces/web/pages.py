@@ -41,8 +41,8 @@ from certwarden.interfaces.web.rendering import (
     render,
 )
 from certwarden.interfaces.web.security import SESSION_COOKIE
-from certwarden.services.alerts import AlertKind
-from certwarden.services.overview import STATES, CertificateQuery, Page
+from certwarden.services.readmodel import STATES, CertificateQuery, Page
+from certwarden.services.shared.alerts import AlertKind
 
 __all__ = ["router"]
 

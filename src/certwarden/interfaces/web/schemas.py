@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certwarden.services.overview import STATES
+from certwarden.services.readmodel import STATES
 
 __all__ = [
     "AlertOut",

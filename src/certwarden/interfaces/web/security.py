@@ -33,7 +33,7 @@ from urllib.parse import quote
 import anyio.to_thread
 
 from certwarden.clock import Clock
-from certwarden.services.users import TokenInfo, UserInfo, UserService
+from certwarden.services.accounts import TokenInfo, UserInfo, UserService
 
 __all__ = [
     "LOGIN_COOKIE",

@@ -3,7 +3,8 @@ LSCs with expiries spread from already expired to years away.
 
 Written as files under ``<data dir>/demo-pki`` (keys in ``private/``: throwaway
 demo keys, never imported) and imported into stores named ``demo-…``. Built
-once; later runs reuse the files, so the demo inventory stays put.
+once; later runs reuse the files, so the demo inventory stays put. Times are
+passed in (no clock is read); nothing here starts a server (:mod:`.runtime` does).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from certwarden.devpki import DevCA, Issued
+from certwarden.demo.devpki import DevCA, Issued
 from certwarden.services.inventory import ImportReport, InventoryService
 
 __all__ = ["DEMO_OCSP_URL", "DEMO_STORES", "DemoPki", "build_demo_pki", "import_demo"]

@@ -14,6 +14,9 @@ URI); starts a real SMTP server on loopback and points the outbox at it; runs
 the Certificate Expiry Monitor once. On the first start only (a fresh demo
 PKI), it also turns on OCSP, the scheduled revocation check and e-mail
 notices, so later changes an administrator makes are kept.
+
+It builds no service of its own: it is handed the composition root's, and the
+composition root never imports it (only the ``serve`` command does).
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from certwarden.clock import Clock
-from certwarden.services.demo import DemoPki, build_demo_pki, import_demo
-from certwarden.services.demo_mail import DemoMailbox
-from certwarden.services.demo_responder import DemoResponder, load_responder_keys
+from certwarden.demo.mail import DemoMailbox
+from certwarden.demo.pki import DemoPki, build_demo_pki, import_demo
+from certwarden.demo.responder import DemoResponder, load_responder_keys
 from certwarden.services.inventory import InventoryService
 from certwarden.services.monitor import MonitorService
-from certwarden.services.outbox import OutboxService
 from certwarden.services.revocation import RevocationService
+from certwarden.services.shared.outbox import OutboxService
 
 __all__ = ["DEMO_RECIPIENT", "DemoRuntime", "start_demo"]
 

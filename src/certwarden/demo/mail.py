@@ -3,7 +3,8 @@ that keeps what it receives in memory, for the UI to show.
 
 Built only by ``certwarden serve --demo``: the outbox delivers to it over SMTP
 exactly as it would to a real mail server, so the whole path — notice queued,
-delivered, accepted — is the real one; only the mailbox is in the page.
+delivered, accepted — is the real one; only the mailbox is in the page. It
+never forwards or stores anything on disk.
 """
 
 from __future__ import annotations

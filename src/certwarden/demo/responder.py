@@ -40,8 +40,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 
 from certwarden.clock import Clock
+from certwarden.demo.pki import DemoPki
 from certwarden.errors import ConfigurationError
-from certwarden.services.demo import DemoPki
 
 __all__ = ["DemoResponder", "ResponderKeys", "load_responder_keys"]
 

@@ -13,7 +13,9 @@ repeated run harmless.
 Delivery is at-least-once towards the mail server: a notice is marked sent
 only after the server accepted it. If the process dies between the server's
 acceptance and that mark, the notice is sent again, with the same
-``Message-ID`` so that mail clients can recognise the duplicate.
+``Message-ID`` so that mail clients can recognise the duplicate. The outbox
+does not decide what to notify: the monitor and the revocation service queue
+the notices.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from certwarden.adapters.smtp import (
 )
 from certwarden.clock import Clock, ensure_utc
 from certwarden.errors import NotFoundError, NotificationError, SettingsError, StorageError
-from certwarden.services.settings_store import load_section, save_section
+from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
     "SMTP_SECTION",

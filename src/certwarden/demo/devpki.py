@@ -2,7 +2,8 @@
 
 Builds roots, intermediates, delegated OCSP responder certificates, leaves and
 LSCs with chosen lifetimes. Every time is passed in (no clock is read). Never
-use these keys for anything real.
+use these keys for anything real. It knows nothing of certwarden's services or
+database; the demo and the tests' FakeCA build on it, the product never does.
 
     root = DevCA.root("Demo Root", not_before=t0, not_after=t0 + 20 * YEAR)
     sub = root.child_ca("Demo Issuing CA", not_before=t0, not_after=...)

@@ -1,4 +1,8 @@
-"""Calling the async services from synchronous code (CLI commands, worker threads)."""
+"""Calling the async services from synchronous code (CLI commands, worker threads).
+
+One function, :func:`run_sync`. It keeps no event loop or other state between
+calls.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Alerts are written inside the caller's transaction, so an alert and the notice
 it causes are stored together or not at all. A ``dedupe_key`` makes recording
 idempotent: the same key is never stored twice (a repeated run after a crash
-records nothing new).
+records nothing new). Recording an alert sends nothing: notices go through
+the outbox (:mod:`.outbox`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,204 @@
+"""UserService: users, tokens, logins and the audit log behind one handle.
+
+The web layer and the CLI hold one of these. It ties the account modules
+together where one change touches several of them: any change to users or
+tokens forgets the cached token verifications (:mod:`.tokens`), setting a
+password forgets that user name's failed logins (:mod:`.login`). It knows
+nothing about HTTP or cookies.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+from argon2 import PasswordHasher
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db import Database
+from certwarden.clock import Clock
+from certwarden.services.accounts.audit import AuditLog
+from certwarden.services.accounts.login import Login, load_session_key
+from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, UserInfo
+from certwarden.services.accounts.tokens import Tokens
+from certwarden.services.accounts.users import Users, check_password
+
+__all__ = ["UserService"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _invalidates(method: F) -> F:
+    """After ``method`` (committed or not), forget cached token verifications."""
+
+    @functools.wraps(method)
+    def wrapper(self: UserService, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._tokens.forget_cached()
+
+    return cast(F, wrapper)
+
+
+class UserService:
+    """Users, tokens, login checks and the audit log."""
+
+    # Five wrong passwords for one user name (or twenty from one address)
+    # within a quarter of an hour lock that name (or address) for 5 minutes.
+    USER_LIMIT = 5
+    CLIENT_LIMIT = 20
+    LOCKOUT = timedelta(minutes=5)
+    FORGET_AFTER = timedelta(minutes=15)
+    # Writing last_used_at on every API call would turn every read into a write.
+    TOKEN_TOUCH_EVERY = timedelta(minutes=1)
+    # A verified token is trusted this long without asking the database again. Any
+    # change to users or tokens made through this service forgets them at once; a
+    # token revoked by another process (the CLI) stops working within this time.
+    TOKEN_CACHE_SECONDS = 5.0
+
+    def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher | None = None) -> None:
+        self._db = db
+        self._clock = clock
+        self._users = Users(db, clock, hasher or PasswordHasher())
+        self._audit = AuditLog(db, clock)
+        self._login = Login(
+            self._users,
+            self._audit,
+            clock,
+            user_limit=self.USER_LIMIT,
+            client_limit=self.CLIENT_LIMIT,
+            lockout=self.LOCKOUT,
+            forget_after=self.FORGET_AFTER,
+        )
+        self._tokens = Tokens(
+            db, clock, touch_every=self.TOKEN_TOUCH_EVERY, cache_seconds=self.TOKEN_CACHE_SECONDS
+        )
+        self._session_key: bytes | None = None
+
+    # ------------------------------------------------------------------ users
+
+    def add_user(self, username: str, password: str, role: str = Role.VIEWER) -> UserInfo:
+        """Create a user. Raises SettingsError for bad fields, ConflictError when taken."""
+        return self._users.add(username, password, role)
+
+    def list_users(self) -> list[UserInfo]:
+        return self._users.all()
+
+    def count_users(self) -> int:
+        return self._users.count()
+
+    def get(self, username: str) -> UserInfo:
+        return self._users.get(username)
+
+    def get_by_id(self, user_id: int) -> UserInfo | None:
+        return self._users.get_by_id(user_id)
+
+    @_invalidates
+    def set_password(self, username: str, password: str) -> UserInfo:
+        info = self._users.set_password(username, password)
+        self._login.forget_failures(username)
+        return info
+
+    def change_own_password(self, username: str, current: str, new: str) -> UserInfo:
+        """A user changing their own password must give the current one."""
+        self._users.check_current_password(username, current)
+        check_password(new, "new_password")
+        return self.set_password(username, new)
+
+    @_invalidates
+    def set_role(self, username: str, role: str) -> UserInfo:
+        return self._users.set_role(username, role)
+
+    @_invalidates
+    def set_disabled(self, username: str, disabled: bool) -> UserInfo:
+        return self._users.set_disabled(username, disabled)
+
+    @_invalidates
+    def remove_user(self, username: str) -> UserInfo:
+        return self._users.remove(username)
+
+    def ensure_initial_admin(self, password: str | None = None) -> str | None:
+        """On a database without users, create ``admin``.
+
+        Returns the password when one was generated (to be shown once), else None;
+        returns None too when users exist already.
+        """
+        if self.count_users():
+            return None
+        generated = password is None
+        secret = password if password is not None else secrets.token_urlsafe(15)
+        self.add_user("admin", secret, Role.ADMIN)
+        self.audit("system", "user.create", "admin", {"role": "admin", "initial": True})
+        return secret if generated else None
+
+    # ------------------------------------------------------------------ login
+
+    def authenticate(self, username: str, password: str, *, client: str = "") -> UserInfo:
+        """The user when the password is right.
+
+        Raises:
+            LoginThrottledError: this user name or client failed too often lately.
+            AuthenticationError: wrong user name or password, or a disabled user.
+        """
+        return self._login.authenticate(username, password, client=client)
+
+    def session_key(self) -> bytes:
+        """The secret that signs session cookies (made on first use, kept in the database)."""
+        if self._session_key is None:
+            self._session_key = load_session_key(self._db, self._clock)
+        return self._session_key
+
+    # ----------------------------------------------------------------- tokens
+
+    def create_token(self, username: str, name: str) -> tuple[TokenInfo, str]:
+        """A new API token for ``username``; returns its record and the secret (shown once)."""
+        return self._tokens.create(username, name)
+
+    def list_tokens(self, username: str | None = None) -> list[TokenInfo]:
+        return self._tokens.all(username)
+
+    def get_token(self, token_id: int) -> TokenInfo:
+        return self._tokens.get(token_id)
+
+    @_invalidates
+    def revoke_token(self, token_id: int) -> TokenInfo:
+        return self._tokens.revoke(token_id)
+
+    def cached_token(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
+        """A token verified within the last :attr:`TOKEN_CACHE_SECONDS`, with nothing about
+        users or tokens changed in this process since; None when not cached (then call
+        :meth:`verify_token`). Cheap: no database, for the request path."""
+        return self._tokens.cached(secret)
+
+    def verify_token(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
+        """The user and token for a presented secret, or None (unknown, revoked, disabled)."""
+        return self._tokens.verify(secret)
+
+    # ------------------------------------------------------------------ audit
+
+    def audit(
+        self, actor: str, action: str, target: str = "", details: dict[str, Any] | None = None
+    ) -> None:
+        """Record that ``actor`` did ``action`` to ``target`` (its own transaction)."""
+        self._audit.record(actor, action, target, details)
+
+    def audit_in(
+        self,
+        s: Session,
+        actor: str,
+        action: str,
+        target: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Like :meth:`audit`, inside the caller's transaction ``s``."""
+        self._audit.record_in(s, actor, action, target, details)
+
+    def list_audit(
+        self, *, limit: int = 100, offset: int = 0, actor: str | None = None
+    ) -> tuple[list[AuditRecord], int]:
+        """Newest first, with the total count."""
+        return self._audit.entries(limit=limit, offset=offset, actor=actor)

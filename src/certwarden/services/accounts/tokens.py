@@ -1,0 +1,160 @@
+"""API tokens: create, list, revoke, and verify a presented secret (with a short cache).
+
+Tokens are random secrets shown once at creation; only their SHA-256 is
+stored (a 256-bit random secret needs no slow hash), with a short prefix to
+recognise them by. A verified token is trusted for a few seconds without
+asking the database again; :meth:`Tokens.forget_cached` (called on every
+change to users or tokens) ends that at once. This module does not check
+passwords or write the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import ApiToken, User
+from certwarden.clock import Clock, ensure_utc
+from certwarden.errors import NotFoundError, SettingsError
+from certwarden.services.accounts.records import TokenInfo, UserInfo
+from certwarden.services.accounts.users import user_row
+
+__all__ = ["TOKEN_PREFIX", "Tokens"]
+
+TOKEN_PREFIX = "cwt_"  # noqa: S105 - a marker, not a secret
+
+
+def _token_info(row: ApiToken, username: str) -> TokenInfo:
+    return TokenInfo(
+        row.id,
+        row.user_id,
+        username,
+        row.name,
+        row.prefix,
+        ensure_utc(row.created_at),
+        ensure_utc(row.last_used_at) if row.last_used_at else None,
+        ensure_utc(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+class Tokens:
+    """The API tokens table and the cache of recent verifications."""
+
+    def __init__(
+        self, db: Database, clock: Clock, *, touch_every: timedelta, cache_seconds: float
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        # Writing last_used_at on every API call would turn every read into a write.
+        self._touch_every = touch_every
+        self._cache_seconds = cache_seconds
+        self._generation = 0
+        self._cache: dict[str, tuple[UserInfo, TokenInfo, int, float]] = {}
+
+    def create(self, username: str, name: str) -> tuple[TokenInfo, str]:
+        """A new API token for ``username``; returns its record and the secret (shown once)."""
+        name = name.strip()
+        if not name or len(name) > 128:
+            raise SettingsError({"name": "give the token a name of 1 to 128 characters"})
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self._clock.now()
+        with self._db.session() as s:
+            user = user_row(s, username)
+            row = ApiToken(
+                user_id=user.id,
+                name=name,
+                token_hash=hashlib.sha256(secret.encode()).hexdigest(),
+                prefix=secret[: len(TOKEN_PREFIX) + 8],
+                created_at=now,
+                last_used_at=None,
+                revoked_at=None,
+            )
+            s.add(row)
+            s.flush()
+            return _token_info(row, user.username), secret
+
+    def all(self, username: str | None = None) -> list[TokenInfo]:
+        """Every token (of ``username``, when given), newest first."""
+        query = (
+            select(ApiToken, User.username)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+        if username is not None:
+            query = query.where(User.username == username)
+        with self._db.session() as s:
+            if username is not None:
+                user_row(s, username)
+            return [_token_info(row, uname) for row, uname in s.execute(query)]
+
+    def get(self, token_id: int) -> TokenInfo:
+        with self._db.session() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                raise NotFoundError(f"no API token with ID {token_id}")
+            return _token_info(row, s.get_one(User, row.user_id).username)
+
+    def revoke(self, token_id: int) -> TokenInfo:
+        with self._db.session() as s:
+            row = s.get(ApiToken, token_id)
+            if row is None:
+                raise NotFoundError(f"no API token with ID {token_id}")
+            if row.revoked_at is None:
+                row.revoked_at = self._clock.now()
+            return _token_info(row, s.get_one(User, row.user_id).username)
+
+    def cached(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
+        """A token verified within the cache time, with nothing about users or
+        tokens changed in this process since; None when not cached (then call
+        :meth:`verify`). Cheap: no database, for the request path."""
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        entry = self._cache.get(digest)
+        if entry is None:
+            return None
+        user, token, generation, expires = entry
+        if generation != self._generation or time.monotonic() > expires:
+            self._cache.pop(digest, None)
+            return None
+        return user, token
+
+    def forget_cached(self) -> None:
+        """Users or tokens changed: forget every cached token verification."""
+        self._generation += 1
+        self._cache.clear()
+
+    def verify(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
+        """The user and token for a presented secret, or None (unknown, revoked, disabled)."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        generation = self._generation
+        found = self._verify_digest(digest)
+        if found is not None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            expires = time.monotonic() + self._cache_seconds
+            self._cache[digest] = (found[0], found[1], generation, expires)
+        return found
+
+    def _verify_digest(self, digest: str) -> tuple[UserInfo, TokenInfo] | None:
+        now = self._clock.now()
+        with self._db.session() as s:
+            found = s.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == digest)
+            ).first()
+            if found is None:
+                return None
+            token, user = found
+            if token.revoked_at is not None or user.disabled:
+                return None
+            last = ensure_utc(token.last_used_at) if token.last_used_at else None
+            if last is None or now - last >= self._touch_every:
+                token.last_used_at = now
+            return UserInfo.from_row(user), _token_info(token, user.username)

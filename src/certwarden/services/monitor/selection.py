@@ -1,0 +1,154 @@
+"""Which certificates the monitor considers: monitored, due, renewed, the earliest to expire.
+
+Every query is a range on ``not_after`` (no join), so its cost follows the
+certificates inside the window, not the inventory's size. A certificate whose
+renewal (same store and subject, expiring later, already valid) is stored
+needs no more notices. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db.models import CertificateRow, Store
+from certwarden.clock import ensure_utc
+from certwarden.core.expiry import DueCertificate, MonitorSettings, window_cutoffs
+
+__all__ = [
+    "CHUNK",
+    "Earliest",
+    "due_certificates",
+    "earliest_to_expire",
+    "is_replaced",
+    "monitored",
+    "renewals",
+]
+
+# Rows per IN (...) list.
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Earliest:
+    """The monitored certificate that expires first, and how to name it."""
+
+    not_after: datetime
+    label: str
+
+
+def monitored(settings: MonitorSettings) -> list[ColumnElement[bool]]:
+    """The conditions for the certificates the monitor watches (LSCs only when enabled)."""
+    # ``is_lsc = 0`` (not ``IS 0``) so the (is_lsc, not_after) index serves it.
+    return [] if settings.lsc_enabled else [CertificateRow.is_lsc == false()]
+
+
+def due_certificates(s: Session, settings: MonitorSettings, now: datetime) -> list[DueCertificate]:
+    """Certificates inside the window (or expired) not notified within the
+    frequency, and not replaced by a renewal.
+
+    No join: the range on ``not_after`` alone picks the index, so the cost
+    follows the certificates in the window, whatever the inventory's size.
+    """
+    window_end, notified_before = window_cutoffs(now, settings)
+    rows = s.execute(
+        select(
+            CertificateRow.id,
+            CertificateRow.store_id,
+            CertificateRow.subject,
+            CertificateRow.serial,
+            CertificateRow.sha256,
+            CertificateRow.not_after,
+            CertificateRow.is_lsc,
+            CertificateRow.last_notified_at,
+        )
+        .where(CertificateRow.not_after <= window_end, *monitored(settings))
+        .order_by(CertificateRow.not_after, CertificateRow.id)
+    )
+    candidates = [
+        row
+        for row in rows
+        if row.last_notified_at is None or ensure_utc(row.last_notified_at) <= notified_before
+    ]
+    renewed = renewals(s, [(r.store_id, r.subject) for r in candidates], now)
+    stores: dict[int, str] | None = None
+    out: list[DueCertificate] = []
+    for cid, store_id, subject, serial, sha256, not_after, is_lsc, _ in candidates:
+        if is_replaced(renewed, store_id, subject, not_after):
+            continue
+        if stores is None:
+            stores = dict(s.execute(select(Store.id, Store.name)).all())
+        out.append(
+            DueCertificate(
+                certificate_id=cid,
+                store=stores.get(store_id, "?"),
+                subject=subject,
+                serial=serial,
+                sha256=sha256,
+                not_after=ensure_utc(not_after),
+                is_lsc=bool(is_lsc),
+            )
+        )
+    return out
+
+
+def earliest_to_expire(s: Session, settings: MonitorSettings, now: datetime) -> Earliest | None:
+    """The monitored certificate that expires first and is not replaced
+    (usually one index probe: the first one is rarely a replaced one)."""
+    offset, page = 0, 32
+    while True:
+        rows = s.execute(
+            select(
+                CertificateRow.not_after,
+                CertificateRow.subject_cn,
+                CertificateRow.subject,
+                CertificateRow.store_id,
+            )
+            .where(*monitored(settings))
+            .order_by(CertificateRow.not_after, CertificateRow.id)
+            .offset(offset)
+            .limit(page)
+        ).all()
+        if not rows:
+            return None
+        renewed = renewals(s, [(r.store_id, r.subject) for r in rows], now)
+        for not_after, cn, subject, store_id in rows:
+            if is_replaced(renewed, store_id, subject, not_after):
+                continue
+            store = s.scalar(select(Store.name).where(Store.id == store_id)) or "?"
+            return Earliest(ensure_utc(not_after), f"{cn or subject} ({store})")
+        offset += page
+
+
+def renewals(
+    s: Session, keys: Sequence[tuple[int, str]], now: datetime
+) -> dict[tuple[int, str], datetime]:
+    """For each (store, subject), the latest notAfter among its certificates
+    already valid at ``now``: a later one than a certificate's own means it was
+    renewed (its successor sits in the same store) and needs no more notices."""
+    subjects = sorted({subject for _, subject in keys})
+    latest: dict[tuple[int, str], datetime] = {}
+    for start in range(0, len(subjects), CHUNK):
+        for store_id, subject, not_after in s.execute(
+            select(
+                CertificateRow.store_id, CertificateRow.subject, func.max(CertificateRow.not_after)
+            )
+            .where(
+                CertificateRow.subject.in_(subjects[start : start + CHUNK]),
+                CertificateRow.not_before <= now,
+            )
+            .group_by(CertificateRow.store_id, CertificateRow.subject)
+        ):
+            latest[(store_id, subject)] = ensure_utc(not_after)
+    return latest
+
+
+def is_replaced(
+    renewed: Mapping[tuple[int, str], datetime], store_id: int, subject: str, not_after: datetime
+) -> bool:
+    successor = renewed.get((store_id, subject))
+    return successor is not None and successor > ensure_utc(not_after)

@@ -1,0 +1,96 @@
+"""MonitorService: the Certificate Expiry Monitor as the interfaces and the server loop hold it.
+
+    monitor.tick(now)        # the server loop: runs when the next run is due (cheap otherwise)
+    monitor.run_now()        # the administrators' "run now"
+    monitor.simulate(days=3) # replays schedule and rules with a simulated clock, writes nothing
+
+One object over the monitor's modules (:mod:`.schedule`, :mod:`.runs`,
+:mod:`.simulation`); it holds no logic of its own. Rules (schedule, what is
+due, the digest) live in :mod:`certwarden.core.expiry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from certwarden.adapters.db import Database
+from certwarden.clock import Clock
+from certwarden.core.expiry import MonitorSettings, NextRun
+from certwarden.services.monitor import runs, schedule, simulation
+from certwarden.services.monitor.reports import MonitorStatus, RunReport, SimulationReport
+
+__all__ = ["MonitorService"]
+
+
+class MonitorService:
+    """The Certificate Expiry Monitor (Control Center name: Certificate Expiry Monitor)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        before_run: Callable[[datetime], object] | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        # Called with the run's time just before each (scheduled or manual) run,
+        # outside any transaction: the monitored TLS endpoints are probed there,
+        # so what they serve is part of the same run.
+        self._before_run = before_run
+
+    # ---------------------------------------------------------------- settings
+
+    def settings(self) -> MonitorSettings:
+        with self._db.session() as s:
+            return schedule.load_settings(s)
+
+    def update_settings(self, values: Mapping[str, Any]) -> MonitorSettings:
+        """Apply ``values`` over the current settings; every field is checked and
+        nothing is saved when any is bad (:class:`SettingsError` names them all)."""
+        return schedule.update_settings(self._db, self._clock, values)
+
+    # ------------------------------------------------------------ state/control
+
+    def status(self) -> MonitorStatus:
+        return schedule.status(self._db, self._clock)
+
+    def start(self) -> bool:
+        """Start the service (first run 24 hours later, or 1 hour when the hourly
+        condition holds). Returns False when it was already running."""
+        return schedule.start(self._db, self._clock)
+
+    def restart(self) -> NextRun:
+        """Stop and start: the next run is rescheduled from now."""
+        return schedule.restart(self._db, self._clock)
+
+    def stop(self) -> bool:
+        """Returns False when it was already stopped."""
+        return schedule.stop(self._db, self._clock)
+
+    # --------------------------------------------------------------------- runs
+
+    def tick(self, now: datetime | None = None) -> RunReport | None:
+        """Run if the service is running and its next run is due at ``now``.
+
+        Cheap when nothing is due (one primary-key read). A service that was
+        down past several scheduled runs runs once, not once per missed run.
+        """
+        return runs.tick(self._db, self._clock, self._before_run, now)
+
+    def run_now(self) -> RunReport:
+        """One run at once (also while stopped; a stopped service stays unscheduled)."""
+        return runs.run_now(self._db, self._clock, self._before_run)
+
+    # --------------------------------------------------------------- simulation
+
+    def simulate(self, days: int, start: datetime | None = None) -> SimulationReport:
+        """What the service would do over ``days`` from ``start``: every run time
+        and what each run would notify. Writes nothing, sends nothing.
+
+        Without ``start``, a running service continues its current schedule from
+        now; with ``start`` (or while stopped) it is simulated as (re)started then.
+        """
+        return simulation.simulate(self._db, self._clock, days, start)
