@@ -35,7 +35,7 @@ from certwarden.errors import (
     SettingsError,
     StorageError,
 )
-from certwarden.interfaces.web import api, ops_pages, pages
+from certwarden.interfaces.web import api, pages
 from certwarden.interfaces.web.context import (
     MailInbox,
     NotSignedIn,
@@ -217,7 +217,6 @@ def create_app(
     _install_misc_routes(web, ctx, swagger is not None)
     web.include_router(api.router)
     web.include_router(pages.router)
-    web.include_router(ops_pages.router)
     _install_error_handlers(web, ctx)
 
     web.add_middleware(AuthGate, codec=codec, users=app.users, metrics_public=metrics_public)
