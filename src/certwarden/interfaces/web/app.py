@@ -12,15 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 import certwarden
 from certwarden.composition import App
@@ -35,7 +33,7 @@ from certwarden.errors import (
     SettingsError,
     StorageError,
 )
-from certwarden.interfaces.web import api, ops_pages, pages
+from certwarden.interfaces.web import api, pages
 from certwarden.interfaces.web.context import (
     MailInbox,
     NotSignedIn,
@@ -43,12 +41,10 @@ from certwarden.interfaces.web.context import (
     notification_window,
     principal_of,
 )
+from certwarden.interfaces.web.login import install_login_routes
 from certwarden.interfaces.web.metrics import MetricsRegistry
 from certwarden.interfaces.web.rendering import build_templates, render
 from certwarden.interfaces.web.security import (
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
-    SESSION_LIFETIME,
     AuthGate,
     Receive,
     Scope,
@@ -147,15 +143,6 @@ class SecurityHeaders:
         await self.app(scope, receive, wrapped)
 
 
-def _safe_next(value: str | None) -> str:
-    """Only a local path: never another site (open redirects)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    if value.startswith("/login") or value.startswith("/logout"):
-        return "/"
-    return value
-
-
 def create_app(
     app: App,
     *,
@@ -213,131 +200,15 @@ def create_app(
         web.mount("/static/swagger", StaticFiles(directory=swagger), name="swagger")
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    _install_auth_routes(web, ctx)
+    install_login_routes(web, ctx)
     _install_misc_routes(web, ctx, swagger is not None)
     web.include_router(api.router)
     web.include_router(pages.router)
-    web.include_router(ops_pages.router)
     _install_error_handlers(web, ctx)
 
     web.add_middleware(AuthGate, codec=codec, users=app.users, metrics_public=metrics_public)
     web.add_middleware(SecurityHeaders)
     return web
-
-
-def _install_auth_routes(web: FastAPI, ctx: WebContext) -> None:
-    templates: Jinja2Templates = web.state.templates
-
-    def login_page(
-        request: Request,
-        *,
-        error: str = "",
-        status_code: int = 200,
-        username: str = "",
-        next_url: str = "/",
-    ) -> HTMLResponse:
-        nonce = ctx.codec.login_nonce()
-        notice = ""
-        if request.query_params.get("changed"):
-            notice = "Your password was changed. Sign in with the new one."
-        elif request.query_params.get("bye"):
-            notice = "You are signed out."
-        response = templates.TemplateResponse(
-            request,
-            "login.html",
-            {
-                "csrf": ctx.codec.login_csrf(nonce),
-                "error": error,
-                "notice": notice,
-                "username": username,
-                "next": next_url,
-            },
-            status_code=status_code,
-        )
-        response.set_cookie(
-            LOGIN_COOKIE,
-            nonce,
-            max_age=3600,
-            path="/login",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-        return response
-
-    @web.get("/login", include_in_schema=False)
-    def login_form(request: Request) -> Response:
-        if principal_of(request) is not None:
-            return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
-        return login_page(request, next_url=_safe_next(request.query_params.get("next")))
-
-    @web.post("/login", include_in_schema=False)
-    async def login(
-        request: Request,
-        username: Annotated[str, Form(max_length=256)] = "",
-        password: Annotated[str, Form(max_length=1024)] = "",
-        csrf_token: Annotated[str, Form(max_length=256)] = "",
-        next: Annotated[str, Form(max_length=2048)] = "/",
-    ) -> Response:
-        target = _safe_next(next)
-        if not ctx.codec.check_login_csrf(request.cookies.get(LOGIN_COOKIE), csrf_token):
-            return login_page(
-                request,
-                error="The sign-in form expired or did not come from certwarden. Try again.",
-                status_code=403,
-                username=username,
-                next_url=target,
-            )
-        client = request.client.host if request.client else ""
-        try:
-            user = await run_in_threadpool(
-                ctx.app.users.authenticate, username, password, client=client
-            )
-        except LoginThrottledError as exc:
-            return login_page(
-                request,
-                error=exc.diagnostics(),
-                status_code=429,
-                username=username,
-                next_url=target,
-            )
-        except AuthenticationError:
-            return login_page(
-                request,
-                error="Wrong user name or password.",
-                status_code=401,
-                username=username,
-                next_url=target,
-            )
-        await run_in_threadpool(
-            ctx.app.users.audit, user.username, "login", user.username, {"client": client}
-        )
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            await run_in_threadpool(ctx.codec.issue, user),
-            max_age=int(SESSION_LIFETIME.total_seconds()),
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-        response.delete_cookie(LOGIN_COOKIE, path="/login")
-        return response
-
-    @web.post("/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
-        principal = principal_of(request)
-        form = await request.form()
-        token = form.get("csrf_token")
-        if principal is None or not ctx.codec.check_csrf(
-            principal.nonce, token if isinstance(token, str) else None
-        ):
-            raise HTTPException(403, "sign-out refused: the form did not come from certwarden")
-        await run_in_threadpool(ctx.app.users.audit, principal.actor, "logout", "")
-        response = RedirectResponse("/login?bye=1", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
 
 
 def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> None:

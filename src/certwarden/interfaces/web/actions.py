@@ -1,5 +1,8 @@
-"""Actions the UI and the API share, each one call into the services plus its
-audit entry, so both interfaces do exactly the same thing."""
+"""Actions the UI pages and the REST API share: each is one call into the
+services plus its audit entry, so both interfaces do exactly the same thing.
+
+Nothing here renders or answers HTTP; :mod:`.pages` and :mod:`.api` do.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from certwarden.composition import App
-from certwarden.core.ocsp.results import describe
 from certwarden.errors import InputError
 from certwarden.interfaces.web.security import Principal
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
-from certwarden.services.revocation import SERVICE_NAME as REVOCATION_SERVICE
 from certwarden.services.revocation import CheckReport
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "MONITOR_ACTIONS",
-    "SERVICE_LABELS",
-    "check_certificate",
+    "check_certificates",
     "delete_certificate",
     "import_upload",
     "monitor_action",
@@ -28,13 +28,8 @@ __all__ = [
     "save_params",
     "save_revocation_settings",
     "save_smtp_settings",
-    "service_rows",
 ]
 
-SERVICE_LABELS = {
-    MONITOR_SERVICE: "Certificate Expiry Monitor",
-    REVOCATION_SERVICE: "Certificate Revocation Check",
-}
 MONITOR_ACTIONS = ("start", "stop", "restart", "run-now")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -88,16 +83,6 @@ def check_certificates(app: App, who: Principal, refs: Sequence[str | int]) -> C
     report = app.revocation.check(list(refs))
     app.users.audit(who.actor, "revocation.check", ", ".join(str(r) for r in refs), report.counts())
     return report
-
-
-def check_certificate(app: App, who: Principal, cert_id: int) -> tuple[str, str]:
-    """Check one certificate's revocation status now; a message for the page and its kind."""
-    report = check_certificates(app, who, [cert_id])
-    if not report.outcomes:
-        return "; ".join(report.skipped) or "nothing was checked", "info"
-    outcome = report.outcomes[0]
-    kind = {"good": "ok", "revoked": "error"}.get(outcome.result.status.value, "info")
-    return f"OCSP: {describe(outcome.result)} — {outcome.verdict.why}", kind
 
 
 def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,30 +153,3 @@ def monitor_action(app: App, who: Principal, action: str) -> str:
         raise InputError(f"{action!r} is not an action; use {', '.join(MONITOR_ACTIONS)}")
     app.users.audit(who.actor, f"monitor.{action}", MONITOR_SERVICE)
     return message
-
-
-def service_rows(app: App) -> list[dict[str, Any]]:
-    """The dashboard's service table: the monitor's own status, then the others."""
-    monitor = app.monitor.status()
-    rows = [
-        {
-            "name": MONITOR_SERVICE,
-            "label": SERVICE_LABELS[MONITOR_SERVICE],
-            "status": monitor.status.label,
-            "last_run_at": monitor.last_run_at,
-            "next_run_at": monitor.next_run_at,
-        }
-    ]
-    for state in app.overview.service_states():
-        if state.name == MONITOR_SERVICE:
-            continue
-        rows.append(
-            {
-                "name": state.name,
-                "label": SERVICE_LABELS.get(state.name, state.name),
-                "status": state.status.capitalize(),
-                "last_run_at": state.last_run_at,
-                "next_run_at": state.next_run_at,
-            }
-        )
-    return rows

@@ -1,0 +1,53 @@
+"""The trust stores page: the list with counts, creating a store, deleting one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from certwarden.errors import ConflictError, InputError
+from certwarden.interfaces.web.context import Admin, Ctx, Viewer
+from certwarden.interfaces.web.pages.forms import FormData, FormPage, Refusal
+from certwarden.interfaces.web.rendering import redirect
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+STORES = FormPage(
+    "stores.html",
+    "Trust stores",
+    "/stores",
+    context=lambda ctx: {"stores": ctx.app.inventory.list_stores()},
+)
+
+
+@router.get("/stores", response_class=HTMLResponse)
+def stores(request: Request, ctx: Ctx, who: Viewer) -> Response:
+    return STORES.show(request, ctx, who, {"name": "", "description": ""})
+
+
+@router.post("/stores", response_class=HTMLResponse)
+def create_store(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Response:
+    name, description = form.get("name", "").strip(), form.get("description", "").strip()
+
+    def save() -> None:
+        ctx.app.inventory.create_store(name, description)
+        ctx.app.users.audit(who.actor, "store.create", name, {"description": description})
+
+    return STORES.submit(
+        request,
+        ctx,
+        who,
+        save,
+        shown={"name": name, "description": description},
+        flash=f"Created store {name}.",
+        refusals=(Refusal(ConflictError, 409, "name"), Refusal(InputError, 422, "name")),
+    )
+
+
+@router.post("/stores/{name}/delete")
+def delete_store(request: Request, ctx: Ctx, who: Admin, name: str, form: FormData) -> Response:
+    removed = ctx.app.inventory.delete_store(name, force=form.get("force") == "true")
+    ctx.app.users.audit(who.actor, "store.delete", name, {"certificates_removed": removed})
+    return redirect(request, "/stores", flash=f"Deleted store {name}.")
