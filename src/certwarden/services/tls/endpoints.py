@@ -36,8 +36,8 @@ from certwarden.core.tls import PeerChain, StartTls, format_where, parse_host_po
 from certwarden.errors import CertwardenError, ConflictError, InputError, NotFoundError
 from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.inventory import InventoryService
-from certwarden.services.probe import ProbeService
 from certwarden.services.revocation import RevocationService, Trigger
+from certwarden.services.tls.probe import ProbeService
 
 __all__ = ["ENDPOINT_STORE", "EndpointProbe", "EndpointRecord", "EndpointService"]
 

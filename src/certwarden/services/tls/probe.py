@@ -30,9 +30,10 @@ from certwarden.core.ocsp import CertStatus, Reason, RevocationResult, expired_r
 from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.policy import Verdict, decide
 from certwarden.core.tls import PeerChain, Stapling, StartTls, StatusSource
+from certwarden.services._async import run_sync
 from certwarden.services.inventory import ImportReport, InventoryService
 from certwarden.services.revocation import RevocationService, Target, Trigger
-from certwarden.services.tls import TlsGuard, run_sync
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["ProbeReport", "ProbeService", "ProbedCertificate"]
 

@@ -35,9 +35,9 @@ from certwarden.core.ocsp.results import iso_z
 from certwarden.core.syslog import SYSLOG_SECTION, SyslogSettings, format_message, frame
 from certwarden.core.tls import ConnectionCheck
 from certwarden.errors import SettingsError, StorageError, TlsError
-from certwarden.services.connections import ConnectionRegistry, LongLivedConnection
 from certwarden.services.settings_store import load_section, save_section
-from certwarden.services.tls import TlsGuard
+from certwarden.services.tls.connections import ConnectionRegistry, LongLivedConnection
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["SERVICE_NAME", "ForwardReport", "SyslogForwarder"]
 

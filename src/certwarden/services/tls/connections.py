@@ -33,8 +33,9 @@ from certwarden.core.ocsp import CertStatus
 from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.revocation_settings import recheck_interval
 from certwarden.core.tls import ConnectionCheck, PeerChain
+from certwarden.services._async import run_sync
 from certwarden.services.alerts import AlertKind, Severity, record_alert
-from certwarden.services.tls import TlsGuard, run_sync
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["ConnectionRegistry", "LongLivedConnection", "RecheckReport"]
 

@@ -90,7 +90,7 @@ from certwarden.services._async import run_sync
 from certwarden.services.alerts import AlertKind, Severity, record_alert
 from certwarden.services.revocation import RevocationService, Target
 
-__all__ = ["Snapshot", "TlsGuard", "run_sync"]
+__all__ = ["Snapshot", "TlsGuard"]
 
 T = TypeVar("T")
 _MEMO_SIZE = 4096
