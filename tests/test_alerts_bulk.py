@@ -26,7 +26,8 @@ from certwarden.services.alerts import (
     record_alert,
     record_alerts,
 )
-from certwarden.services.revocation.service import Target, _store_shared_responses
+from certwarden.services.revocation import Target
+from certwarden.services.revocation.recording import _store_shared_responses
 from tests.conftest import T0
 from tests.monitor_helpers import add_cert
 

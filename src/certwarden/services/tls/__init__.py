@@ -1,6 +1,9 @@
 """TLS peers judged by their revocation status, and the clients built on that.
 
     guard.py        TlsGuard: the check after a handshake (staple, cache, live answer)
+    snapshot.py     the settings a check is judged with, read together
+    staple.py       a stapled response, judged like any response
+    refusal.py      a refused peer: its alert and ConnectionRefusedByPolicy
     connections.py  ConnectionRegistry: long-lived connections, re-checked while open
     probe.py        ProbeService: what an endpoint presents (``certwarden probe``)
     endpoints.py    EndpointService: monitored endpoints as a source of certificates

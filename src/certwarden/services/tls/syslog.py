@@ -207,7 +207,9 @@ class SyslogForwarder:
                 self._conn = None
             self._closed_because = reason
 
-    def _open(self, settings: SyslogSettings, anchors: list[x509.Certificate]) -> ConnectionCheck:
+    def _open(
+        self, settings: SyslogSettings, anchors: list[x509.Certificate]
+    ) -> tuple[TlsConnection, ConnectionCheck]:
         conn, check = self._guard.connect(
             settings.host,
             settings.port,
@@ -226,7 +228,7 @@ class SyslogForwarder:
             last_check=check,
             extra_issuers=anchors,
         )
-        return check
+        return conn, check
 
     # ---------------------------------------------------------------- sending
 
@@ -252,14 +254,14 @@ class SyslogForwarder:
             check: ConnectionCheck | None = None
             if self._conn is not None and self._conn.peer_closed():
                 self.close("the syslog server closed the connection")
-            if self._conn is None:
+            conn = self._conn
+            if conn is None:
                 try:
-                    check = self._open(settings, settings.anchors())
+                    conn, check = self._open(settings, settings.anchors())
                     opened = True
                 except TlsError as exc:
                     self._note(now, last_id, 0, exc.diagnostics())
                     return ForwardReport(now, pending=len(alerts), error=exc.diagnostics())
-            assert self._conn is not None
             sent = 0
             error: str | None = None
             for alert in alerts:
@@ -281,7 +283,7 @@ class SyslogForwarder:
                     )
                 )
                 try:
-                    self._conn.sendall(message)
+                    conn.sendall(message)
                 except TlsError as exc:
                     error = exc.diagnostics()
                     self.close(error)
