@@ -39,6 +39,7 @@ from certwarden.services.revocation.recording import check_evidence
 from certwarden.services.revocation.schedule import SERVICE_NAME
 from certwarden.services.revocation.service import RevocationService
 from certwarden.services.revocation.trust_inputs import (
+    IssuerCandidate,
     StoredIssuers,
     issuer_candidates,
     trusted_responders,
@@ -50,6 +51,7 @@ __all__ = [
     "SERVICE_NAME",
     "CheckOutcome",
     "CheckReport",
+    "IssuerCandidate",
     "OcspSource",
     "RevocationEngine",
     "RevocationService",

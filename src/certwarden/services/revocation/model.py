@@ -75,6 +75,8 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """One run: when, why, under which mode, and each certificate's outcome."""
+
     checked_at: datetime
     trigger: Trigger
     common_criteria: bool

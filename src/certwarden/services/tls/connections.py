@@ -13,6 +13,9 @@ A re-check asks the responder afresh (a staple or a cached answer would only
 repeat what was known at connect time). A peer the policy now refuses is
 closed at once with a ``connection_closed`` alert, and the guard refuses
 reconnections while the status stays so.
+
+It must not open connections (their owners do) or decide about peers
+itself: every re-check goes through the guard.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ certificate. What an outage must not do:
   one ``endpoint_unreachable`` alert marks the start of the outage;
 * only a successful probe that finds a different leaf is a renewal: the old
   leaf leaves the ``endpoints`` store (unless another endpoint still serves it).
+
+It must not judge certificates itself: the probe and the revocation checks do.
 """
 
 from __future__ import annotations

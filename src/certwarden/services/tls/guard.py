@@ -8,10 +8,12 @@
 
 After a handshake, the guard takes the peer's leaf and the chain it sent,
 finds the leaf's issuer (in that chain, else among the inventory's CA
-certificates), and obtains the status from, in order:
+certificates: :class:`certwarden.services.revocation.StoredIssuers`, the same
+lookup the scheduled and upload checks use), and obtains the status from, in
+order:
 
 1. the server's stapled OCSP response, when it sent one and it validates
-   (the same RFC 6960 steps as any response: signer, CertID, freshness);
+   (:mod:`.staple`: the same RFC 6960 steps as any response);
 2. the OCSP cache (a still-fresh validated answer, :class:`ResponseCache`);
 3. a live query to the responder (configured URI or the leaf's AIA).
 
@@ -27,6 +29,9 @@ allows it again, so a reconnection is refused while the status stays so.
 Cost: a settings snapshot is kept for ``settings_ttl`` of the app clock
 (default 2 s) and issuers found in a chain are memoised, so a check answered
 from a staple or the cache costs no database round trip (``bench/tls_check.py``).
+
+It must not judge a response itself (the core does), open sockets other than
+through :mod:`certwarden.adapters.tls`, or store anything but refusal alerts.
 """
 
 from __future__ import annotations

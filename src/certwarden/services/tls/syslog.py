@@ -13,6 +13,9 @@ stays so. Alerts are sent in order, each one RFC 5424 message framed by octet
 counting; the position reached is stored, so nothing is skipped across
 restarts. (Syslog over TLS has no application acknowledgement: what the
 server's TLS stack accepted counts as sent.)
+
+It must not send anything before the guard has allowed the peer, nor skip
+or resend an alert it already counted as sent.
 """
 
 from __future__ import annotations
