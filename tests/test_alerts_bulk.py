@@ -18,7 +18,8 @@ from certwarden.composition import App
 from certwarden.core.ocsp import RevocationResult
 from certwarden.core.ocsp.results import Reason
 from certwarden.errors import StorageError
-from certwarden.services.revocation import Target, _store_shared_responses
+from certwarden.services.revocation import Target
+from certwarden.services.revocation.recording import _store_shared_responses
 from certwarden.services.shared.alerts import (
     AlertKind,
     NewAlert,

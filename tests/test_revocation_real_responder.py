@@ -230,4 +230,4 @@ def test_responder_answers_a_batched_request_for_every_certificate(
     # All six came from one response: the same raw bytes.
     raws = {o.result.raw_response for o in outcomes.values()}  # type: ignore[attr-defined]
     assert len(raws) == 1
-    assert not service._no_batch
+    assert not service.ocsp.unbatched

@@ -25,16 +25,16 @@ from certwarden.errors import ConfigurationError
 if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
-    from certwarden.services.connections import ConnectionRegistry
-    from certwarden.services.endpoints import EndpointService
     from certwarden.services.inventory import InventoryService
     from certwarden.services.monitor import MonitorService
-    from certwarden.services.probe import ProbeService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
     from certwarden.services.shared.outbox import OutboxService
-    from certwarden.services.syslog import SyslogForwarder
     from certwarden.services.tls import TlsGuard
+    from certwarden.services.tls.connections import ConnectionRegistry
+    from certwarden.services.tls.endpoints import EndpointService
+    from certwarden.services.tls.probe import ProbeService
+    from certwarden.services.tls.syslog import SyslogForwarder
 
 __all__ = ["App", "AppConfig", "build_app", "load_config"]
 
@@ -134,7 +134,7 @@ class App:
 
     @cached_property
     def tls(self) -> TlsGuard:
-        """The client-side revocation check for TLS connections (services/tls.py)."""
+        """The client-side revocation check for TLS connections (services/tls/guard.py)."""
         from certwarden.services.tls import TlsGuard
 
         return TlsGuard(self.db, self.clock, self.revocation)
@@ -142,13 +142,13 @@ class App:
     @cached_property
     def connections(self) -> ConnectionRegistry:
         """Long-lived TLS connections, re-checked by ``tick`` (the server loop)."""
-        from certwarden.services.connections import ConnectionRegistry
+        from certwarden.services.tls.connections import ConnectionRegistry
 
         return ConnectionRegistry(self.tls, self.db, self.clock)
 
     @cached_property
     def syslog(self) -> SyslogForwarder:
-        from certwarden.services.syslog import SyslogForwarder
+        from certwarden.services.tls.syslog import SyslogForwarder
 
         return SyslogForwarder(
             self.db, self.clock, self.tls, self.connections, hostname=platform.node() or "-"
@@ -156,13 +156,13 @@ class App:
 
     @cached_property
     def probe(self) -> ProbeService:
-        from certwarden.services.probe import ProbeService
+        from certwarden.services.tls.probe import ProbeService
 
         return ProbeService(self.db, self.clock, self.tls, self.revocation, self.inventory)
 
     @cached_property
     def endpoints(self) -> EndpointService:
-        from certwarden.services.endpoints import EndpointService
+        from certwarden.services.tls.endpoints import EndpointService
 
         return EndpointService(self.db, self.clock, self.probe, self.inventory, self.revocation)
 

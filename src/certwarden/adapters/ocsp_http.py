@@ -1,8 +1,9 @@
 """HTTP transport to OCSP responders (RFC 6960 appendix A, RFC 5019).
 
-The network sits behind :class:`OcspTransport`, a one-method protocol: give it
-a responder URL and a DER request, get the DER response bytes back, or an
-:class:`OcspFetchError` that carries the could-not-tell reason. Nothing from
+The network sits behind :class:`OcspTransport`, a small protocol: ``fetch``
+takes a responder URL and a DER request and returns the DER response bytes,
+or raises an :class:`OcspFetchError` that carries the could-not-tell reason;
+``aclose`` releases its connections. Nothing from
 aiohttp leaks past this module; the service never sees a socket.
 
     CertwardenError
@@ -72,7 +73,7 @@ class HttpMethod(enum.StrEnum):
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """How requests go out. Defaults are issue 4, item 2."""
+    """How requests go out (the defaults are the ones described in the module docstring)."""
 
     method: HttpMethod = HttpMethod.POST
     connect_timeout: float = 3.0
@@ -108,7 +109,7 @@ class OcspFetchError(OcspError):
 
 
 class OcspTransport(Protocol):
-    """Sends one DER OCSP request to one responder URL."""
+    """Sends DER OCSP requests to responder URLs; closed once done with."""
 
     async def fetch(self, url: str, request_der: bytes) -> bytes:
         """The DER response body.
@@ -116,6 +117,10 @@ class OcspTransport(Protocol):
         Raises:
             OcspFetchError: with the could-not-tell reason, for every failure.
         """
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the transport holds (connections); it is not used afterwards."""
         ...
 
 

@@ -15,7 +15,7 @@ handshake (implicit TLS or STARTTLS) with the server's leaf certificate. Raising
 :class:`~certwarden.errors.NotificationError` from it aborts the delivery before
 anything is sent. ``server_chain_check`` is the same seam with every certificate
 the server sent (leaf first), so the leaf's issuer is at hand: the revocation
-check of section 3 (``services/tls.py``) plugs in there.
+check of section 3 (``services/tls/guard.py``) plugs in there.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ Two libraries, for two jobs:
 
 This module never judges a peer: :func:`open_tls` completes the handshake
 whatever the server presents (``VERIFY_NONE``) and the caller
-(``services/tls.py``) validates the chain, the name and the revocation status
+(``services/tls/guard.py``) validates the chain, the name and the revocation status
 before it sends one byte. Every failure becomes a
 :class:`~certwarden.errors.TlsError`; nothing from ``ssl``, ``socket`` or
 pyOpenSSL leaks past this module.

@@ -4,7 +4,7 @@
     frame(format_message(...))     # b"123 <130>1 2026-06-01T12:00:00Z host certwarden - revoked [...] msg"
 
 Pure: validation and byte formatting only. The forwarder
-(``services/syslog.py``) owns the connection and what is sent when.
+(``services/tls/syslog.py``) owns the connection and what is sent when.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from certwarden.interfaces.cli._context import console, console_err, get_app, pr
 from certwarden.services.inventory import iso
 
 if TYPE_CHECKING:
-    from certwarden.services.probe import ProbeReport
+    from certwarden.services.tls.probe import ProbeReport
 
 __all__ = ["register"]
 

@@ -22,6 +22,7 @@ from certwarden.adapters.db.models import CertificateRow
 from certwarden.core.certs import CertFacts, Role, facts_from_certificate, find_issuer
 from certwarden.services.inventory.pipeline import verify_issuers
 from certwarden.services.inventory.records import PreparedCertificate
+from certwarden.services.shared.trust_inputs import issuer_candidates
 
 __all__ = ["find_issuers", "link_orphans", "stored_issuer_id"]
 
@@ -43,24 +44,9 @@ def find_issuers(
         for i in items
         if i.facts.is_ca and i.facts.subject in wanted
     ]
-    if wanted:
-        names = list(wanted)
-        for chunk_start in range(0, len(names), 500):
-            for rid, der, ski, subject in s.execute(
-                select(
-                    CertificateRow.id,
-                    CertificateRow.der,
-                    CertificateRow.subject_key_id,
-                    CertificateRow.subject,
-                )
-                .where(
-                    CertificateRow.is_ca.is_(True),
-                    CertificateRow.subject.in_(names[chunk_start : chunk_start + 500]),
-                )
-                .order_by(CertificateRow.id)
-            ):
-                stub = _CandidateFacts(subject, ski)
-                candidates.append((("stored", str(rid)), der, stub))  # type: ignore[arg-type]
+    for candidate in issuer_candidates(s, wanted):
+        stub = _CandidateFacts(candidate.subject, candidate.subject_key_id)
+        candidates.append((("stored", str(candidate.id)), candidate.der, stub))  # type: ignore[arg-type]
     by_name: dict[str, list[int]] = {}
     for index, (_, _, cfacts) in enumerate(candidates):
         by_name.setdefault(cfacts.subject, []).append(index)

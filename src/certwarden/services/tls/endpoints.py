@@ -15,6 +15,8 @@ certificate. What an outage must not do:
   one ``endpoint_unreachable`` alert marks the start of the outage;
 * only a successful probe that finds a different leaf is a renewal: the old
   leaf leaves the ``endpoints`` store (unless another endpoint still serves it).
+
+It must not judge certificates itself: the probe and the revocation checks do.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from certwarden.core.ocsp.results import iso_z
 from certwarden.core.tls import PeerChain, StartTls, format_where, parse_host_port
 from certwarden.errors import CertwardenError, ConflictError, InputError, NotFoundError
 from certwarden.services.inventory import InventoryService
-from certwarden.services.probe import ProbeService
 from certwarden.services.revocation import RevocationService, Trigger
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.tls.probe import ProbeService
 
 __all__ = ["ENDPOINT_STORE", "EndpointProbe", "EndpointRecord", "EndpointService"]
 

@@ -13,6 +13,9 @@ A re-check asks the responder afresh (a staple or a cached answer would only
 repeat what was known at connect time). A peer the policy now refuses is
 closed at once with a ``connection_closed`` alert, and the guard refuses
 reconnections while the status stays so.
+
+It must not open connections (their owners do) or decide about peers
+itself: every re-check goes through the guard.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.revocation_settings import recheck_interval
 from certwarden.core.tls import ConnectionCheck, PeerChain
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
-from certwarden.services.tls import TlsGuard, run_sync
+from certwarden.services.shared.sync_bridge import run_sync
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["ConnectionRegistry", "LongLivedConnection", "RecheckReport"]
 

@@ -8,10 +8,12 @@
 
 After a handshake, the guard takes the peer's leaf and the chain it sent,
 finds the leaf's issuer (in that chain, else among the inventory's CA
-certificates), and obtains the status from, in order:
+certificates: :class:`certwarden.services.revocation.StoredIssuers`, the same
+lookup the scheduled and upload checks use), and obtains the status from, in
+order:
 
 1. the server's stapled OCSP response, when it sent one and it validates
-   (the same RFC 6960 steps as any response: signer, CertID, freshness);
+   (:mod:`.staple`: the same RFC 6960 steps as any response);
 2. the OCSP cache (a still-fresh validated answer, :class:`ResponseCache`);
 3. a live query to the responder (configured URI or the leaf's AIA).
 
@@ -27,6 +29,9 @@ allows it again, so a reconnection is refused while the status stays so.
 Cost: a settings snapshot is kept for ``settings_ttl`` of the app clock
 (default 2 s) and issuers found in a chain are memoised, so a check answered
 from a staple or the cache costs no database round trip (``bench/tls_check.py``).
+
+It must not judge a response itself (the core does), open sockets other than
+through :mod:`certwarden.adapters.tls`, or store anything but refusal alerts.
 """
 
 from __future__ import annotations
@@ -36,16 +41,13 @@ import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import select
 
 from certwarden.adapters.db import Database
-from certwarden.adapters.db.models import CertificateRow, Setting, Store
 from certwarden.adapters.smtp import SmtpDeliveryError
 from certwarden.adapters.tls import (
     TlsConnection,
@@ -58,26 +60,12 @@ from certwarden.clock import Clock
 from certwarden.core.certs import facts_from_certificate, find_issuer
 from certwarden.core.ocsp import (
     CertId,
-    CertStatus,
-    MalformedResponseError,
-    NonceMode,
     Reason,
     RevocationResult,
     cert_id_for,
     expired_result,
-    parse_response,
-    verify_parsed,
 )
-from certwarden.core.ocsp.results import describe
 from certwarden.core.policy import Decision, Verdict, decide
-from certwarden.core.revocation_settings import (
-    PARAMS_SECTION,
-    REVOCATION_SECTION,
-    SECURITY_SECTION,
-    EnterpriseParams,
-    RevocationSettings,
-    SecuritySettings,
-)
 from certwarden.core.tls import (
     ConnectionCheck,
     PeerChain,
@@ -85,26 +73,16 @@ from certwarden.core.tls import (
     StatusSource,
     verify_server_chain,
 )
-from certwarden.errors import ConnectionRefusedByPolicy, TlsError
-from certwarden.services.revocation import RevocationService, Target
-from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.errors import TlsError
+from certwarden.services.revocation import RevocationService, StoredIssuers, Target
 from certwarden.services.shared.sync_bridge import run_sync
+from certwarden.services.tls.refusal import refuse
+from certwarden.services.tls.snapshot import Snapshot, read_snapshot
+from certwarden.services.tls.staple import judge_staple
 
-__all__ = ["Snapshot", "TlsGuard", "run_sync"]
+__all__ = ["Snapshot", "TlsGuard"]
 
-T = TypeVar("T")
 _MEMO_SIZE = 4096
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The settings a connection check needs, read together."""
-
-    revocation: RevocationSettings
-    params: EnterpriseParams
-    common_criteria: bool
-    trusted_responders: tuple[x509.Certificate, ...]
-    loaded_at: datetime
 
 
 @dataclass
@@ -163,34 +141,7 @@ class TlsGuard:
         if current is not None and timedelta(0) <= now - current.loaded_at < self._ttl:
             return current
         with self._db.session() as s:
-            rows = {
-                r.section: r.value
-                for r in s.scalars(
-                    select(Setting).where(
-                        Setting.section.in_([REVOCATION_SECTION, PARAMS_SECTION, SECURITY_SECTION])
-                    )
-                )
-            }
-            revocation = RevocationSettings.from_dict(rows.get(REVOCATION_SECTION))
-            trusted = tuple(
-                x509.load_der_x509_certificate(der)
-                for der in s.scalars(
-                    select(CertificateRow.der)
-                    .join(Store, Store.id == CertificateRow.store_id)
-                    .where(
-                        Store.name == revocation.trusted_responder_store,
-                        CertificateRow.is_ocsp_signer.is_(True),
-                    )
-                    .order_by(CertificateRow.id)
-                )
-            )
-        fresh = Snapshot(
-            revocation=revocation,
-            params=EnterpriseParams.from_dict(rows.get(PARAMS_SECTION)),
-            common_criteria=SecuritySettings.from_dict(rows.get(SECURITY_SECTION)).common_criteria,
-            trusted_responders=trusted,
-            loaded_at=now,
-        )
+            fresh = read_snapshot(s, now)
         self._snapshot = fresh
         return fresh
 
@@ -245,24 +196,8 @@ class TlsGuard:
         return (stored, "inventory") if stored is not None else (None, None)
 
     def _issuer_from_inventory(self, cert: x509.Certificate) -> x509.Certificate | None:
-        subject = cert.issuer.rfc4514_string()
         with self._db.session() as s:
-            ders = list(
-                s.scalars(
-                    select(CertificateRow.der)
-                    .where(CertificateRow.subject == subject, CertificateRow.is_ca.is_(True))
-                    .order_by(CertificateRow.id)
-                )
-            )
-        if not ders:
-            return None
-        options = [x509.load_der_x509_certificate(d) for d in ders]
-        index = find_issuer(
-            cert,
-            facts_from_certificate(cert),
-            [(c, facts_from_certificate(c)) for c in options],
-        )
-        return options[index] if index is not None else None
+            return StoredIssuers(s).find(cert, facts_from_certificate(cert))
 
     # ------------------------------------------------------------- staples
 
@@ -274,39 +209,9 @@ class TlsGuard:
         now: datetime,
         snapshot: Snapshot | None = None,
     ) -> RevocationResult | None:
-        """How the stapled response holds up (None when none was sent).
-
-        The same RFC 6960 validation as any response, minus the nonce (a
-        staple is fetched by the server, so it cannot echo ours). The CertID
-        hash is the one the staple uses; every other field must match.
-        """
-        der = peer.stapled_response
-        if not der:
-            return None
-        snapshot = snapshot or self.snapshot(now)
-        try:
-            parsed = parse_response(der)
-        except MalformedResponseError as exc:
-            return RevocationResult.undetermined(
-                Reason.MALFORMED_RESPONSE,
-                f"the stapled response could not be parsed: {exc}",
-                raw_response=der,
-            )
-        algorithm = snapshot.revocation.hash_algorithm
-        for single in parsed.singles:
-            if single.serial_number == peer.leaf.serial_number and single.cert_id is not None:
-                algorithm = single.cert_id.hash_algorithm
-                break
-        (result,) = verify_parsed(
-            parsed,
-            cert_ids=[cert_id_for(peer.leaf, issuer, algorithm)],
-            issuers=[issuer],
-            now=now,
-            trusted_responders=snapshot.trusted_responders,
-            # A staple carries no nonce of ours; freshness as the settings say.
-            options=replace(snapshot.revocation.validation_options, nonce_mode=NonceMode.OFF),
-        )
-        return result
+        """How the stapled response holds up (None when none was sent), judged
+        with ``snapshot`` (default: the settings in force); see :func:`.staple.judge_staple`."""
+        return judge_staple(peer, issuer, now=now, snapshot=snapshot or self.snapshot(now))
 
     # ------------------------------------------------------------ checking
 
@@ -395,18 +300,21 @@ class TlsGuard:
                 plan.result, plan.source = cached, StatusSource.CACHE
 
     def _finish(self, plan: _Plan, purpose: str) -> ConnectionCheck:
-        assert plan.result is not None and plan.source is not None
+        result, source = plan.result, plan.source
+        if result is None or source is None:
+            # Neither settled without the network nor asked: a bug, and never a pass.
+            raise TlsError(plan.peer.where, "the revocation status was not obtained")
         snapshot = plan.snapshot
-        verdict = plan.verdict or decide(plan.result, common_criteria=snapshot.common_criteria)
+        verdict = plan.verdict or decide(result, common_criteria=snapshot.common_criteria)
         check = ConnectionCheck(
             where=plan.peer.where,
             purpose=purpose,
             subject=plan.peer.leaf_subject,
             sha256=plan.sha256,
             not_after=plan.peer.leaf.not_valid_after_utc,
-            result=plan.result,
+            result=result,
             verdict=verdict,
-            source=plan.source,
+            source=source,
             stapling=plan.peer.stapling,
             stapled_result=plan.stapled,
             issuer_source=plan.issuer_source,
@@ -414,8 +322,8 @@ class TlsGuard:
             common_criteria=snapshot.common_criteria,
         )
         if check.refused:
-            self.block(plan.sha256, plan.result)
-        elif plan.source in (StatusSource.RESPONDER, StatusSource.STAPLED, StatusSource.CACHE):
+            self.block(plan.sha256, result)
+        elif source in (StatusSource.RESPONDER, StatusSource.STAPLED, StatusSource.CACHE):
             self._unblock(plan.sha256)
         return check
 
@@ -513,38 +421,7 @@ class TlsGuard:
     def _enforce(self, check: ConnectionCheck) -> None:
         if not check.refused:
             return
-        result = check.result
-        with self._db.session() as s:
-            record_alert(
-                s,
-                now=check.checked_at,
-                kind=AlertKind.CONNECTION_REFUSED,
-                severity=(
-                    Severity.CRITICAL if result.status is CertStatus.REVOKED else Severity.WARNING
-                ),
-                message=(
-                    f"TLS connection to {check.where} ({check.purpose}) refused: "
-                    f"{check.subject} is {describe(result)}; {check.verdict.why}"
-                ),
-                sha256=check.sha256,
-                subject=check.subject,
-                # One alert per peer, status and hour: a client that keeps
-                # reconnecting does not flood the log.
-                dedupe_key=(
-                    f"tls-refused:{check.purpose}:{check.where}:{check.sha256[:16]}:"
-                    f"{result.status.value}:{check.checked_at:%Y%m%d%H}"
-                ),
-                details=check.to_json(),
-            )
-        raise ConnectionRefusedByPolicy(
-            check.where,
-            subject=check.subject,
-            sha256=check.sha256,
-            status=result.status.value,
-            reason=_reason(result),
-            why=check.verdict.why,
-            result=result,
-        )
+        refuse(self._db, check)
 
     # ------------------------------------------------------------ clients
 
@@ -590,11 +467,3 @@ class TlsGuard:
             await self.acheck(peer_from_ders(host, port, chain_der), purpose="mail")
         except TlsError as exc:
             raise SmtpDeliveryError(exc.diagnostics(), server_level=True) from exc
-
-
-def _reason(result: RevocationResult) -> str | None:
-    if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
-            return "expired"
-        return result.revocation_reason
-    return result.reason.value if result.reason else None

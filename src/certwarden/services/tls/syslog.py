@@ -13,6 +13,9 @@ stays so. Alerts are sent in order, each one RFC 5424 message framed by octet
 counting; the position reached is stored, so nothing is skipped across
 restarts. (Syslog over TLS has no application acknowledgement: what the
 server's TLS stack accepted counts as sent.)
+
+It must not send anything before the guard has allowed the peer, nor skip
+or resend an alert it already counted as sent.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from certwarden.core.ocsp.results import iso_z
 from certwarden.core.syslog import SYSLOG_SECTION, SyslogSettings, format_message, frame
 from certwarden.core.tls import ConnectionCheck
 from certwarden.errors import SettingsError, StorageError, TlsError
-from certwarden.services.connections import ConnectionRegistry, LongLivedConnection
 from certwarden.services.shared.settings_store import load_section, save_section
-from certwarden.services.tls import TlsGuard
+from certwarden.services.tls.connections import ConnectionRegistry, LongLivedConnection
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["SERVICE_NAME", "ForwardReport", "SyslogForwarder"]
 
@@ -207,7 +210,9 @@ class SyslogForwarder:
                 self._conn = None
             self._closed_because = reason
 
-    def _open(self, settings: SyslogSettings, anchors: list[x509.Certificate]) -> ConnectionCheck:
+    def _open(
+        self, settings: SyslogSettings, anchors: list[x509.Certificate]
+    ) -> tuple[TlsConnection, ConnectionCheck]:
         conn, check = self._guard.connect(
             settings.host,
             settings.port,
@@ -226,7 +231,7 @@ class SyslogForwarder:
             last_check=check,
             extra_issuers=anchors,
         )
-        return check
+        return conn, check
 
     # ---------------------------------------------------------------- sending
 
@@ -252,14 +257,14 @@ class SyslogForwarder:
             check: ConnectionCheck | None = None
             if self._conn is not None and self._conn.peer_closed():
                 self.close("the syslog server closed the connection")
-            if self._conn is None:
+            conn = self._conn
+            if conn is None:
                 try:
-                    check = self._open(settings, settings.anchors())
+                    conn, check = self._open(settings, settings.anchors())
                     opened = True
                 except TlsError as exc:
                     self._note(now, last_id, 0, exc.diagnostics())
                     return ForwardReport(now, pending=len(alerts), error=exc.diagnostics())
-            assert self._conn is not None
             sent = 0
             error: str | None = None
             for alert in alerts:
@@ -281,7 +286,7 @@ class SyslogForwarder:
                     )
                 )
                 try:
-                    self._conn.sendall(message)
+                    conn.sendall(message)
                 except TlsError as exc:
                     error = exc.diagnostics()
                     self.close(error)

@@ -32,7 +32,8 @@ from certwarden.core.policy import Verdict, decide
 from certwarden.core.tls import PeerChain, Stapling, StartTls, StatusSource
 from certwarden.services.inventory import ImportReport, InventoryService
 from certwarden.services.revocation import RevocationService, Target, Trigger
-from certwarden.services.tls import TlsGuard, run_sync
+from certwarden.services.shared.sync_bridge import run_sync
+from certwarden.services.tls.guard import TlsGuard
 
 __all__ = ["ProbeReport", "ProbeService", "ProbedCertificate"]
 

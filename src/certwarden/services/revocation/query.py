@@ -1,0 +1,158 @@
+"""Checks asked for now: stored certificates (``check``) and one-off queries (``query``).
+
+``check`` loads what to check (:mod:`.selection`), asks the engine and
+records every result (:mod:`.recording`): by ID or SHA-256, or every
+monitored certificate (the scheduled run, :mod:`.schedule`, uses it too).
+``query`` asks a responder about one certificate given with its issuer and
+stores nothing.
+
+It must not judge answers (the core does) or decide when checks run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography import x509
+
+from certwarden.adapters.db import Database
+from certwarden.clock import Clock
+from certwarden.core.certs import facts_from_certificate, signed_by
+from certwarden.core.ocsp import RevocationResult
+from certwarden.core.ocsp.results import NonceMode
+from certwarden.core.policy import Verdict, decide
+from certwarden.errors import InputError
+from certwarden.services.revocation.engine import RevocationEngine
+from certwarden.services.revocation.model import CheckReport, Target, Trigger
+from certwarden.services.revocation.ocsp_source import choose_url
+from certwarden.services.revocation.recording import record_checks
+from certwarden.services.revocation.selection import load_selection
+from certwarden.services.revocation.settings import load_revocation, load_security
+from certwarden.services.shared.sync_bridge import run_sync
+from certwarden.services.shared.trust_inputs import trusted_responders
+
+__all__ = ["CheckRunner"]
+
+
+class CheckRunner:
+    """On-demand checks of stored certificates, and one-off queries."""
+
+    def __init__(self, db: Database, clock: Clock, engine: RevocationEngine) -> None:
+        self._db = db
+        self._clock = clock
+        self._engine = engine
+
+    def check(
+        self,
+        refs: Sequence[str | int] = (),
+        *,
+        all_monitored: bool = False,
+        trigger: Trigger = Trigger.MANUAL,
+        use_cache: bool = False,
+    ) -> CheckReport:
+        """Check stored certificates (``refs`` by ID or SHA-256, or every monitored one).
+
+        Checks run even when OCSP is disabled in the settings — an administrator
+        asked — but the scheduled run does not.
+        """
+        return run_sync(
+            lambda: self.acheck(
+                refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+            )
+        )
+
+    async def acheck(
+        self,
+        refs: Sequence[str | int] = (),
+        *,
+        all_monitored: bool = False,
+        trigger: Trigger = Trigger.MANUAL,
+        use_cache: bool = False,
+    ) -> CheckReport:
+        """:meth:`check` for async code."""
+        if not refs and not all_monitored:
+            raise InputError("name certificates to check (IDs or SHA-256), or ask for all")
+        now = self._clock.now()
+        with self._db.session() as s:
+            selection = load_selection(s, refs, all_monitored)
+        results = await self._engine.evaluate(
+            selection.targets,
+            settings=selection.settings,
+            trusted_responders=selection.trusted_responders,
+            now=now,
+            use_cache=use_cache,
+        )
+        with self._db.session() as s:
+            outcomes, queued = record_checks(
+                s,
+                [
+                    (row.row_id, row.target, row.store, result)
+                    for (group, result) in zip(selection.groups.values(), results, strict=True)
+                    for row in group
+                ],
+                now=now,
+                trigger=trigger,
+                common_criteria=selection.common_criteria,
+            )
+        return CheckReport(
+            now,
+            trigger,
+            selection.common_criteria,
+            tuple(outcomes),
+            tuple(selection.skipped),
+            queued,
+        )
+
+    def query(
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        *,
+        url: str | None = None,
+        hash_algorithm: str | None = None,
+        nonce: bool = True,
+    ) -> tuple[RevocationResult, Verdict]:
+        """Ask a responder about one certificate now (no cache, nothing stored).
+
+        Raises:
+            InputError: ``issuer`` did not sign ``cert``, or no responder URL is
+                known (none given, none configured, none in the certificate).
+        """
+        with self._db.session() as s:
+            settings = load_revocation(s)
+        changes: dict[str, Any] = {}
+        if hash_algorithm:
+            changes["hash_algorithm"] = hash_algorithm
+        if not nonce:
+            changes["nonce"] = NonceMode.OFF.value
+        if changes:
+            settings = settings.updated(**changes)
+        facts = facts_from_certificate(cert)
+        if not signed_by(cert, issuer):
+            raise InputError(
+                f"the issuer certificate ({issuer.subject.rfc4514_string()}) did not sign "
+                f"{cert.subject.rfc4514_string()}"
+            )
+        target = Target(cert, facts.sha256, facts.subject, issuer, facts.ocsp_uris)
+        if url is None:
+            url = choose_url(settings, target)
+            if url is None:
+                raise InputError(
+                    f"{facts.subject} names no http(s) OCSP responder in its AIA extension; "
+                    "give one with --url"
+                )
+        with self._db.session() as s:
+            trusted = trusted_responders(s, settings.trusted_responder_store)
+            common_criteria = load_security(s).common_criteria
+        (result,) = run_sync(
+            lambda: self._engine.evaluate(
+                [target],
+                settings=settings,
+                trusted_responders=trusted,
+                now=self._clock.now(),
+                url_override=url,
+                use_cache=False,
+            )
+        )
+        return result, decide(result, common_criteria=common_criteria)

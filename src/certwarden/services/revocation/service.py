@@ -1,0 +1,177 @@
+"""``RevocationService``: the revocation parts behind one object, for the callers.
+
+    service = RevocationService(db, clock)
+    report = service.check(["12", "13"])        # or service.check(all_monitored=True)
+    service.tick()                              # the Check Every schedule (server loop, tests)
+    service.update_settings({"enable_ocsp": True})
+
+The facade owns the response cache and builds the parts: the settings
+(:mod:`.settings`), the engine with its OCSP source (:mod:`.engine`,
+:mod:`.ocsp_source`), the on-demand checks and queries (:mod:`.query`) and
+the schedule (:mod:`.schedule`); :class:`.upload.UploadCheck` takes it as
+is. It must not hold logic of its own: each method hands over to one part.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.ocsp_http import AiohttpTransport, OcspTransport
+from certwarden.clock import Clock
+from certwarden.core.ocsp import ResponseCache, RevocationResult
+from certwarden.core.policy import Verdict
+from certwarden.core.revocation_settings import (
+    EnterpriseParams,
+    RevocationSettings,
+    SecuritySettings,
+)
+from certwarden.services.revocation.engine import RevocationEngine
+from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
+from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
+from certwarden.services.revocation.query import CheckRunner
+from certwarden.services.revocation.schedule import CheckSchedule
+from certwarden.services.revocation.settings import RevocationSettingsStore
+
+__all__ = ["RevocationService"]
+
+
+class RevocationService:
+    """OCSP revocation checks, their settings and their schedule.
+
+    Args:
+        db, clock: as every service.
+        transport_factory: builds the HTTP transport for a run (default: the
+            aiohttp one). Tests use the real one against real servers.
+        cache: the response cache (kept for the service's lifetime).
+        nonce_source: ``n -> n random bytes`` (default ``os.urandom``).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        transport_factory: TransportFactory | None = None,
+        cache: ResponseCache | None = None,
+        nonce_source: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.cache = cache or ResponseCache()
+        self.ocsp = OcspSource(
+            self.cache,
+            transport_factory=transport_factory or AiohttpTransport,
+            nonce_source=nonce_source,
+        )
+        self.engine = RevocationEngine(self.ocsp)
+        self.sections = RevocationSettingsStore(db, clock, on_rules_changed=self.cache.clear)
+        self.checks = CheckRunner(db, clock, self.engine)
+        self.schedule = CheckSchedule(db, clock, self.sections, self.checks)
+
+    @property
+    def db(self) -> Database:
+        """The database the checks read and record in (the upload check joins it)."""
+        return self._db
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    # ------------------------------------------------------------- settings
+
+    def settings(self) -> RevocationSettings:
+        return self.sections.settings()
+
+    def params(self) -> EnterpriseParams:
+        return self.sections.params()
+
+    def security(self) -> SecuritySettings:
+        return self.sections.security()
+
+    def update_settings(self, changes: Mapping[str, Any]) -> RevocationSettings:
+        """Validate every field, then save; nothing is saved when any is bad."""
+        return self.sections.update_settings(changes)
+
+    def update_params(self, changes: Mapping[str, Any]) -> EnterpriseParams:
+        return self.sections.update_params(changes)
+
+    def set_common_criteria(self, on: bool) -> SecuritySettings:
+        return self.sections.set_common_criteria(on)
+
+    # ------------------------------------------------------------- the engine
+
+    async def evaluate(
+        self,
+        targets: Sequence[Target],
+        *,
+        settings: RevocationSettings,
+        trusted_responders: Sequence[x509.Certificate] = (),
+        now: datetime | None = None,
+        url_override: str | None = None,
+        transport: OcspTransport | None = None,
+        use_cache: bool = True,
+    ) -> list[RevocationResult]:
+        """:meth:`RevocationEngine.evaluate` at ``now`` (default: the clock's)."""
+        return await self.engine.evaluate(
+            targets,
+            settings=settings,
+            trusted_responders=trusted_responders,
+            now=now or self._clock.now(),
+            url_override=url_override,
+            transport=transport,
+            use_cache=use_cache,
+        )
+
+    # ----------------------------------------------------- stored certificates
+
+    def check(
+        self,
+        refs: Sequence[str | int] = (),
+        *,
+        all_monitored: bool = False,
+        trigger: Trigger = Trigger.MANUAL,
+        use_cache: bool = False,
+    ) -> CheckReport:
+        """:meth:`CheckRunner.check`: stored certificates by ID or SHA-256, or all monitored."""
+        return self.checks.check(
+            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+        )
+
+    async def acheck(
+        self,
+        refs: Sequence[str | int] = (),
+        *,
+        all_monitored: bool = False,
+        trigger: Trigger = Trigger.MANUAL,
+        use_cache: bool = False,
+    ) -> CheckReport:
+        return await self.checks.acheck(
+            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+        )
+
+    def query(
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        *,
+        url: str | None = None,
+        hash_algorithm: str | None = None,
+        nonce: bool = True,
+    ) -> tuple[RevocationResult, Verdict]:
+        """:meth:`CheckRunner.query`: ask about one certificate now, store nothing."""
+        return self.checks.query(cert, issuer, url=url, hash_algorithm=hash_algorithm, nonce=nonce)
+
+    # ----------------------------------------------------------------- schedule
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Run the scheduled check if it is due (every Check Every)."""
+        return self.schedule.tick(now)
+
+    async def atick(self, now: datetime | None = None) -> TickReport:
+        return await self.schedule.atick(now)
