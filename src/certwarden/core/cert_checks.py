@@ -22,7 +22,7 @@ from cryptography import x509
 from certwarden.core import _ber
 from certwarden.core._ber import BerError
 
-__all__ = ["certificate_problem", "serial_problem"]
+__all__ = ["certificate_problem", "pkcs7_certificate_ders", "serial_problem"]
 
 # String types whose bytes must decode (X.680 41): tag -> codec.
 _TEXT_TAGS = {
@@ -119,3 +119,25 @@ def certificate_problem(cert: x509.Certificate, der: bytes) -> str | None:
     except ValueError as exc:
         return f"cannot be read ({exc})"
     return None
+
+
+def pkcs7_certificate_ders(data: bytes) -> list[bytes]:
+    """The DER of each certificate in a PKCS#7 SignedData (RFC 5652 5.1); [] if unreadable.
+
+    ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT SignedData ::= SEQUENCE {
+    version, digestAlgorithms SET, encapContentInfo, certificates [0] IMPLICIT
+    SET OF CertificateChoices OPTIONAL, ... } }
+    """
+    try:
+        info = _ber.children(data, _ber.read(data))
+        signed = _ber.children(data, _ber.children(data, info[1])[0])
+        for element in signed[3:]:
+            if element.is_context(0) and element.constructed:
+                return [
+                    data[c.start : c.end]
+                    for c in _ber.children(data, element)
+                    if c.tag == _ber.SEQUENCE  # the other choices are not certificates
+                ]
+    except (BerError, IndexError):
+        return []
+    return []

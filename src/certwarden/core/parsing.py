@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -26,7 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
-from certwarden.core.cert_checks import certificate_problem, serial_problem
+from certwarden.core.cert_checks import (
+    certificate_problem,
+    pkcs7_certificate_ders,
+    serial_problem,
+)
 from certwarden.core.pem import pem_blocks
 from certwarden.core.pkcs12_cost import check_pkcs12_cost
 from certwarden.errors import ParseError
@@ -102,9 +105,7 @@ def _load_pem(data: bytes, source: str, first_block: int = 1) -> LoadedFile:
         if label in _CERT_LABELS:
             certs.append(_one_certificate(der, source, where))
         elif label in _PKCS7_LABELS:
-            certs.extend(
-                _bundle(pkcs7.load_der_pkcs7_certificates, der, source, where, "PKCS#7 bundle")
-            )
+            certs.extend(_pkcs7(der, source, where))
         else:
             raise ParseError(source, f"{where} holds {label.decode()}, not a certificate")
     if not certs:
@@ -150,7 +151,7 @@ def _load_der(data: bytes, source: str, password: bytes | None) -> LoadedFile:
     else:
         return LoadedFile((_checked(cert, data, source, "the certificate"),), "DER")
     if _PKCS7_SIGNED_OID in data[:32]:
-        certs = _bundle(pkcs7.load_der_pkcs7_certificates, data, source, None, "PKCS#7 bundle")
+        certs = _pkcs7(data, source, None)
         if not certs:
             raise ParseError(source, "is a PKCS#7 bundle with no certificates")
         return LoadedFile(tuple(certs), "PKCS#7")
@@ -169,7 +170,15 @@ def _load_der(data: bytes, source: str, password: bytes | None) -> LoadedFile:
 
 def _load_pkcs12(data: bytes, source: str, password: bytes | None) -> LoadedFile:
     # Before anything derives a key: the file itself says how much work that is.
-    check_pkcs12_cost(data, source)
+    outline = check_pkcs12_cost(data, source)
+    # The certificates stored without encryption are read on their own first,
+    # so that an odd one is named (OpenSSL would call the whole file damaged).
+    for number, cert_der in enumerate(outline.plain_certificates, start=1):
+        try:
+            _one_certificate(cert_der, source, f"certificate {number}")
+        except ParseError as exc:
+            if "is not a valid certificate" not in exc.problem:
+                raise
     try:
         bundle = pkcs12.load_pkcs12(data, password)
     except CryptographyDeprecationWarning as exc:  # raised when warnings are errors
@@ -221,23 +230,29 @@ def _one_certificate(der: bytes, source: str, where: str) -> x509.Certificate:
     return _checked(cert, der, source, where)
 
 
-def _bundle(
-    load: Callable[[bytes], Sequence[x509.Certificate]],
-    der: bytes,
-    source: str,
-    where: str | None,
-    kind: str,
-) -> list[x509.Certificate]:
-    """The certificates of a PKCS#7 bundle, each checked."""
+def _pkcs7(der: bytes, source: str, where: str | None) -> list[x509.Certificate]:
+    """The certificates of a PKCS#7 bundle, each checked and named when odd."""
     prefix = f"{where} " if where else ""
+    # Each certificate is read on its own first: an odd one is then named with
+    # its problem (OpenSSL's loader would only call the bundle damaged), and a
+    # bad serial is refused before cryptography warns about it.
+    for number, cert_der in enumerate(pkcs7_certificate_ders(der), start=1):
+        inner = f"certificate {number} of {where}" if where else f"certificate {number}"
+        if problem := serial_problem(cert_der):
+            raise ParseError(source, f"{inner} ({_fingerprint(cert_der)}) {problem}")
+        try:
+            cert = _load_der_certificate(cert_der)
+        except ValueError:
+            continue  # the bundle's loader below says what is wrong
+        _checked(cert, cert_der, source, inner)
     try:
-        certs = list(load(der))
+        certs = list(pkcs7.load_der_pkcs7_certificates(der))
     except CryptographyDeprecationWarning as exc:  # raised when warnings are errors
         raise ParseError(source, f"{prefix}holds a certificate that {_NON_POSITIVE}") from exc
     except ValueError as exc:
         if where:
-            raise ParseError(source, f"{where} is not a valid {kind}: {exc}") from exc
-        raise ParseError(source, f"is a damaged {kind}: {exc}") from exc
+            raise ParseError(source, f"{where} is not a valid PKCS#7 bundle: {exc}") from exc
+        raise ParseError(source, f"is a damaged PKCS#7 bundle: {exc}") from exc
     for number, cert in enumerate(certs, start=1):
         inner = f"certificate {number} of {where}" if where else f"certificate {number}"
         _checked(cert, cert.public_bytes(serialization.Encoding.DER), source, inner)

@@ -35,8 +35,10 @@ __all__ = [
     "MAX_SCRYPT_WORK",
     "MAX_TOTAL_ITERATIONS",
     "Derivation",
+    "Pkcs12Outline",
     "check_pkcs12_cost",
     "pkcs12_derivations",
+    "pkcs12_outline",
 ]
 
 MAX_ITERATIONS: Final = 2_000_000
@@ -48,6 +50,8 @@ _SIGNED_DATA = "1.2.840.113549.1.7.2"
 _ENCRYPTED_DATA = "1.2.840.113549.1.7.6"
 _SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
 _SAFE_CONTENTS_BAG = "1.2.840.113549.1.12.10.1.6"
+_CERT_BAG = "1.2.840.113549.1.12.10.1.3"
+_X509_CERTIFICATE = "1.2.840.113549.1.9.22.1"
 _PBES2 = "1.2.840.113549.1.5.13"
 _PBKDF2 = "1.2.840.113549.1.5.12"
 _PBMAC1 = "1.2.840.113549.1.5.14"
@@ -70,16 +74,17 @@ class Derivation:
     scrypt_work: int = 0  # N*r*p, for scrypt
 
 
-def check_pkcs12_cost(data: bytes, source: str) -> tuple[Derivation, ...]:
-    """The file's key derivations, or :class:`ParseError` when they cost too much."""
+def check_pkcs12_cost(data: bytes, source: str) -> Pkcs12Outline:
+    """The file's outline, or :class:`ParseError` when its key derivations cost too much."""
     try:
-        derivations = pkcs12_derivations(data)
+        outline = pkcs12_outline(data)
     except _RefusedError as exc:
         raise ParseError(source, exc.problem) from None
     except BerError as exc:
         raise ParseError(
             source, f"is a PKCS#12 file whose structure cannot be read ({exc})"
         ) from None
+    derivations = outline.derivations
     for d in derivations:
         if d.iterations < 1:
             raise ParseError(
@@ -110,7 +115,7 @@ def check_pkcs12_cost(data: bytes, source: str) -> tuple[Derivation, ...]:
             f"{total:,} iterations in all; certwarden allows at most "
             f"{MAX_TOTAL_ITERATIONS:,} per file and refused it before deriving any key.",
         )
-    return derivations
+    return outline
 
 
 class _RefusedError(Exception):
@@ -119,16 +124,31 @@ class _RefusedError(Exception):
         self.problem = problem
 
 
-def pkcs12_derivations(data: bytes) -> tuple[Derivation, ...]:
-    """Every key derivation that opening ``data`` (a PFX, RFC 7292 4) involves.
+@dataclass(frozen=True, slots=True)
+class Pkcs12Outline:
+    """What a PFX holds, read without a password: its key derivations and the
+    DER of the certificates that are not encrypted."""
 
-    PFX ::= SEQUENCE { version INTEGER, authSafe ContentInfo, macData MacData OPTIONAL }
+    derivations: tuple[Derivation, ...]
+    plain_certificates: tuple[bytes, ...]
+
+
+def pkcs12_derivations(data: bytes) -> tuple[Derivation, ...]:
+    """Every key derivation that opening ``data`` (a PFX, RFC 7292 4) involves."""
+    return pkcs12_outline(data).derivations
+
+
+def pkcs12_outline(data: bytes) -> Pkcs12Outline:
+    """Walk a PFX: PFX ::= SEQUENCE { version, authSafe ContentInfo, macData OPTIONAL }.
+
+    Raises BerError when the structure cannot be read.
     """
     pfx = _ber.read(data)  # OpenSSL ignores bytes after the PFX; so does this
     fields = _ber.children(data, pfx)
     if len(fields) < 2 or fields[0].tag != _ber.INTEGER or fields[1].tag != _ber.SEQUENCE:
         raise BerError("not a PFX")
     out: list[Derivation] = []
+    certificates: list[bytes] = []
     if len(fields) > 2:
         out.extend(_mac(data, fields[2]))
     content_type, content = _content_info(data, fields[1])
@@ -141,8 +161,8 @@ def pkcs12_derivations(data: bytes) -> tuple[Derivation, ...]:
         raise BerError(f"authSafe is {content_type}, not data")
     authenticated_safe = _octets_of(data, content)
     for index, info in enumerate(_children_of(authenticated_safe), start=1):
-        out.extend(_safe(authenticated_safe, info, index))
-    return tuple(out)
+        out.extend(_safe(authenticated_safe, info, index, certificates))
+    return Pkcs12Outline(tuple(out), tuple(certificates))
 
 
 def _mac(data: bytes, mac_data: Element) -> list[Derivation]:
@@ -176,14 +196,14 @@ def _content_info(data: bytes, info: Element) -> tuple[str, Element | None]:
     return content_type, _at(inner, 0)
 
 
-def _safe(data: bytes, info: Element, index: int) -> list[Derivation]:
+def _safe(data: bytes, info: Element, index: int, certificates: list[bytes]) -> list[Derivation]:
     """One ContentInfo of the AuthenticatedSafe: plain SafeContents or encryptedData."""
     content_type, content = _content_info(data, info)
     if content is None:
         return []
     if content_type == _DATA:
         inner = _octets_of(data, content)
-        return _safe_contents(inner, _ber.read(inner), f"part {index}", 0)
+        return _safe_contents(inner, _ber.read(inner), f"part {index}", 0, certificates)
     if content_type == _ENCRYPTED_DATA:
         # EncryptedData ::= SEQUENCE { version, encryptedContentInfo SEQUENCE {
         #   contentType, contentEncryptionAlgorithm, [0] IMPLICIT encryptedContent } }
@@ -193,7 +213,9 @@ def _safe(data: bytes, info: Element, index: int) -> list[Derivation]:
     return []  # envelopedData and others: no password, OpenSSL skips them
 
 
-def _safe_contents(data: bytes, contents: Element, where: str, depth: int) -> list[Derivation]:
+def _safe_contents(
+    data: bytes, contents: Element, where: str, depth: int, certificates: list[bytes]
+) -> list[Derivation]:
     """SafeContents ::= SEQUENCE OF SafeBag { bagId, [0] EXPLICIT bagValue, bagAttributes }"""
     if depth > _ber.MAX_DEPTH:
         raise BerError("safe contents nested too deep")
@@ -209,7 +231,13 @@ def _safe_contents(data: bytes, contents: Element, where: str, depth: int) -> li
             algorithm = _at(_ber.children(data, value), 0)
             out.append(_algorithm(data, algorithm, f"private key (bag {number} of {where})"))
         elif bag_id == _SAFE_CONTENTS_BAG:
-            out.extend(_safe_contents(data, value, f"bag {number} of {where}", depth + 1))
+            inner = f"bag {number} of {where}"
+            out.extend(_safe_contents(data, value, inner, depth + 1, certificates))
+        elif bag_id == _CERT_BAG:
+            # CertBag ::= SEQUENCE { certId, certValue [0] EXPLICIT OCTET STRING }
+            cert_bag = _ber.children(data, value)
+            if len(cert_bag) > 1 and _ber.oid(data, cert_bag[0]) == _X509_CERTIFICATE:
+                certificates.append(_octets_of(data, _at(_ber.children(data, cert_bag[1]), 0)))
     return out
 
 
