@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certwarden.composition import App
+from certwarden.core.certs import facts_from_certificate
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import ParseError
 from certwarden.services._import_pipeline import PARALLEL_BYTES
@@ -168,6 +169,13 @@ MIXED = {
     "negative.crt": DERS["negative-serial"],
     "zero.pem": der_to_pem(DERS["zero-serial"]),
 }
+
+
+def test_facts_of_a_certificate_with_an_extension_twice_do_not_raise() -> None:
+    """Other paths (TLS peers) take facts without the import's checks."""
+    facts = facts_from_certificate(_load_quietly(DERS["duplicate-extension"]))
+    assert facts.subject_cn == "dup.test"
+    assert facts.subject_key_id is None  # the extensions were not read
 
 
 def _mixed_import(tmp_path: Path) -> None:
