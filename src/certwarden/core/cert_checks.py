@@ -53,15 +53,28 @@ def _tbs_fields(der: bytes) -> list[_ber.Element]:
     return fields
 
 
+def _serial(der: bytes) -> int | None:
+    """The serial number, read by the shortest path; None when not at hand."""
+    try:
+        certificate = _ber.read(der)
+        tbs = _ber.read(der, certificate.content_start, certificate.content_end)
+        first = _ber.read(der, tbs.content_start, tbs.content_end)
+        if first.is_context(0):  # [0] EXPLICIT version
+            first = _ber.read(der, first.end, tbs.content_end)
+        return _ber.integer(der, first)
+    except BerError:
+        return None
+
+
 def serial_problem(der: bytes) -> str | None:
     """What is wrong with the certificate's serial number, or None (also for unreadable DER)."""
+    value = _serial(der)  # this runs for every certificate: the fast path first
+    if value is None or value > 0:
+        return None
     try:
-        serial = _tbs_fields(der)[0]
-        value = _ber.integer(der, serial)
+        _tbs_fields(der)  # a CSR or a key opens with an INTEGER too: a certificate?
     except (BerError, IndexError):
         return None  # not readable here: cryptography's parser says what is wrong
-    if value > 0:
-        return None
     sign = "a negative serial number" if value < 0 else "the serial number 0"
     return (
         f"has {sign} ({value:#x}); RFC 5280 4.1.2.2 requires a positive serial. "
@@ -96,10 +109,10 @@ def certificate_problem(cert: x509.Certificate, der: bytes) -> str | None:
     problem = serial_problem(der)
     if problem:
         return problem
+    # cryptography caches what these read, so facts extraction reads them again for free.
     for which, index in (("subject", 4), ("issuer", 2)):
         try:
-            name = cert.subject if which == "subject" else cert.issuer
-            name.rfc4514_string()
+            _ = cert.subject if which == "subject" else cert.issuer
         except ValueError as exc:
             detail = _name_problem(der, index, which) or f"its {which} cannot be decoded ({exc})"
             return f"cannot be read: {detail}"

@@ -20,10 +20,8 @@ from typing import Final
 __all__ = ["pem_blocks"]
 
 # A marker: "-----BEGIN LABEL-----" or "-----END LABEL-----". The label class
-# holds no "-", so an attempt gives up at the end of its label: one pass. A
-# lookahead, because two markers may share dashes ("-----BEGIN A-----END A-----"
-# holds an END) and the regex above would see both.
-_MARKER: Final = re.compile(rb"(?=-----(BEGIN|END) ([A-Z0-9 #]+)-----)")
+# holds no "-", so an attempt gives up at the end of its label: one pass.
+_MARKER: Final = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 #]+)-----")
 
 
 def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -35,14 +33,18 @@ def pem_blocks(data: bytes) -> list[tuple[bytes, bytes]]:
     """
     begins: list[tuple[bytes, int, int]] = []  # (label, start, end) of BEGIN markers
     ends: dict[bytes, list[tuple[int, int]]] = {}  # label -> [(start, end) of END markers]
-    for marker in _MARKER.finditer(data):
-        kind, label = marker.group(1), marker.group(2)
-        start = marker.start()
-        end = start + len(kind) + len(label) + 11  # "-----" kind " " label "-----"
+    search = _MARKER.search
+    marker = search(data)
+    while marker is not None:
+        kind, label = marker.group(1, 2)
+        start, end = marker.span()
         if kind == b"BEGIN":
             begins.append((label, start, end))
         else:
             ends.setdefault(label, []).append((start, end))
+        # Two markers may share dashes ("-----BEGIN A-----END A-----" holds an
+        # END too): the next one can start within this one's last five bytes.
+        marker = search(data, end - 5)
     blocks: list[tuple[bytes, bytes]] = []
     cursor: dict[bytes, int] = {}  # label -> index of the first END not yet passed
     resume = 0  # where the regex would look for the next BEGIN
