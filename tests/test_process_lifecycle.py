@@ -89,6 +89,44 @@ def test_workers_exit_when_the_import_is_killed(tmp_path: Path) -> None:
             importer.kill()
 
 
+_ORPHAN = textwrap.dedent(
+    """
+    import os, time
+    from certwarden.services._import_pipeline import _watch_parent
+    child = os.fork()
+    if child == 0:
+        _watch_parent(os.getppid())  # returns only by exiting the process
+        os._exit(3)
+    print(child, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_watchdog_used_where_there_is_no_prctl_ends_an_orphan() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN], stdout=subprocess.PIPE, text=True)
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child), "the watchdog did not end the orphaned worker"
+    finally:
+        if child and _alive(child):
+            os.kill(child, signal.SIGKILL)
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
 _MIGRATE = textwrap.dedent(
     """
     import sys
