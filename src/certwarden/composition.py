@@ -6,8 +6,10 @@ are real. Services are built lazily, once, on first use.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,10 +38,13 @@ if TYPE_CHECKING:
     from certwarden.services.tls.probe import ProbeService
     from certwarden.services.tls.syslog import SyslogForwarder
 
-__all__ = ["App", "AppConfig", "build_app", "load_config"]
+__all__ = ["App", "AppConfig", "build_app", "load_config", "prepare_data_dir"]
 
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
+# The data directory holds the database (session key, password hashes, SMTP
+# password) and the demo PKI's keys: its owner only, whatever the umask.
+DATA_DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -172,18 +177,44 @@ class App:
         self.db.dispose()
 
 
+def prepare_data_dir(directory: Path) -> list[str]:
+    """Create ``directory`` 0700, or tighten an existing one that others can enter.
+
+    Returns (and logs as warnings) what was tightened.
+    """
+    try:
+        # mkdir's mode is masked by the umask, which can only take bits away.
+        directory.mkdir(mode=DATA_DIR_MODE, parents=True, exist_ok=True)
+        mode = stat.S_IMODE(directory.stat().st_mode)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the data directory {directory}: {exc.strerror}"
+        ) from exc
+    if mode & 0o077 == 0:
+        return []
+    try:
+        directory.chmod(DATA_DIR_MODE)
+    except OSError as exc:
+        note = (
+            f"the data directory {directory} is open to other users (mode {mode:04o}) "
+            f"and could not be tightened: {exc.strerror}"
+        )
+    else:
+        note = (
+            f"tightened the permissions of the data directory {directory} from "
+            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the session key and password hashes)"
+        )
+    logging.getLogger("certwarden.storage").warning("%s", note)
+    return [note]
+
+
 def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = True) -> App:
     """Build the app; create the data directory and bring the schema up to date."""
     if clock is None:
         clock = ManualClock(config.fixed_now) if config.fixed_now else SystemClock()
     url = config.database_url
     if not url:
-        try:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot create the data directory {config.data_dir}: {exc.strerror}"
-            ) from exc
+        prepare_data_dir(config.data_dir)
         url = default_database_url(config.data_dir)
     database = Database(url)
     if migrate:

@@ -164,7 +164,8 @@ def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> 
     aki_hex: str | None = None
     try:
         extensions = list(cert.extensions)
-    except ValueError:  # a malformed or duplicate extension: keep the rest of the facts
+    except (ValueError, x509.DuplicateExtension):  # keep the rest of the facts
+        # (Imports refuse such certificates first: core/cert_checks.py.)
         extensions = []
     for extension in extensions:
         value = extension.value

@@ -3,10 +3,21 @@
 SQLite (the default, in the data directory) runs in WAL mode with foreign keys
 enforced; any SQLAlchemy URL (``CERTWARDEN_DATABASE_URL``) selects another
 database, PostgreSQL included.
+
+The database holds the session-signing key and every password hash, so a
+SQLite file is created 0600 whatever the umask (SQLite gives its ``-wal`` and
+``-shm`` files the database file's mode), and one found more open is
+tightened, with a warning in the log. Migrations take a lock, so that two
+processes starting on a new database do not both create the schema: an
+exclusive ``flock`` on ``<database>.migrate-lock`` for SQLite, a transaction
+advisory lock (``pg_advisory_xact_lock``) for PostgreSQL.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +32,13 @@ from certwarden.errors import ConfigurationError, StorageError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["Database", "default_database_url"]
+__all__ = ["DATABASE_FILE_MODE", "Database", "default_database_url", "secure_sqlite_files"]
+
+log = logging.getLogger("certwarden.storage")
+
+DATABASE_FILE_MODE = 0o600
+# Any 64-bit key; the same in every certwarden process (crc32 of "certwarden-migrations").
+_PG_MIGRATION_LOCK = 0x43574D49
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by the test suite;
@@ -34,12 +51,62 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'certwarden.db'}"
 
 
+def secure_sqlite_files(database: Path) -> list[str]:
+    """Create ``database`` 0600 if missing; tighten it and its companions to 0600.
+
+    Returns (and logs as warnings) what was tightened. Companions: ``-wal``,
+    ``-shm``, ``-journal`` and the migration lock file.
+    """
+    try:
+        # O_CREAT with 0600: the umask can only take bits away from that.
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, DATABASE_FILE_MODE))
+    except OSError:
+        return []  # a missing directory or no access: SQLite will say so
+    notes: list[str] = []
+    for suffix in ("", "-wal", "-shm", "-journal", ".migrate-lock"):
+        path = database.with_name(database.name + suffix)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077 == 0:
+            continue
+        try:
+            path.chmod(DATABASE_FILE_MODE)
+        except OSError as exc:
+            notes.append(
+                f"{path} is readable by other users (mode {mode:04o}) and could not be "
+                f"tightened: {exc.strerror}; it holds the session key and password hashes"
+            )
+        else:
+            notes.append(
+                f"tightened the permissions of {path} from {mode:04o} to "
+                f"{DATABASE_FILE_MODE:04o} (it holds the session key and password hashes)"
+            )
+    for note in notes:
+        log.warning("%s", note)
+    return notes
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None (memory, URI filenames, other databases)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:") or parsed.query.get("uri"):
+        return None
+    return Path(name)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     # A bigger page cache keeps index maintenance of big imports in memory.
     cursor.execute("PRAGMA cache_size=-16384")
     cursor.execute("PRAGMA temp_store=MEMORY")
@@ -51,6 +118,12 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        try:
+            self.sqlite_path = _sqlite_path(url)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+        if self.sqlite_path is not None:
+            secure_sqlite_files(self.sqlite_path)
         try:
             # hide_parameters: error messages never carry bound values (hashes, keys).
             self.engine: Engine = create_engine(url, echo=echo, future=True, hide_parameters=True)
@@ -88,7 +161,10 @@ class Database:
 
         cfg = self._alembic_config()
         try:
-            with self.engine.begin() as connection:
+            with self._migration_lock(), self.engine.begin() as connection:
+                self._lock_migrations_in(connection)
+                # Alembic reads the schema's revision only now, under the lock:
+                # a process that migrated meanwhile leaves nothing to do.
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
@@ -98,9 +174,39 @@ class Database:
         from alembic import command
 
         cfg = self._alembic_config()
-        with self.engine.begin() as connection:
+        with self._migration_lock(), self.engine.begin() as connection:
+            self._lock_migrations_in(connection)
             cfg.attributes["connection"] = connection
             command.downgrade(cfg, revision)
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite: an exclusive flock on ``<database>.migrate-lock``, held while migrating."""
+        if self.sqlite_path is None:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no file locks; migrations are not serialised
+            yield
+            return
+        lock = self.sqlite_path.with_name(self.sqlite_path.name + ".migrate-lock")
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, DATABASE_FILE_MODE)
+        except OSError as exc:
+            raise StorageError(f"cannot open the migration lock {lock}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by close, or by the kernel if we die
+            yield
+        finally:
+            os.close(fd)
+
+    def _lock_migrations_in(self, connection: Any) -> None:
+        """PostgreSQL: an advisory lock held until this transaction ends."""
+        if self.dialect == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+            )
 
     def head_revision(self) -> str | None:
         """The newest migration, as Alembic sees it."""

@@ -4,13 +4,22 @@ Two pure steps, each a plain function over picklable values so that a process
 pool can run them: *digest* (parse a file's bytes into DER + facts) and
 *verify* (confirm each certificate's issuer by its signature). Small imports
 run inline; big ones use every core (``workers``).
+
+Pool workers die with the process that started them (``_die_with_parent``):
+a ``kill -9`` of ``certwarden import`` must not leave workers blocked forever
+on a queue nobody will write to again.
 """
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import re
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +28,7 @@ from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certwarden.core.certs import CertFacts, facts_from_certificate, signed_by
 from certwarden.core.parsing import load_certificates
@@ -89,10 +99,28 @@ def digest(job: Job) -> Digested:
     except ParseError as exc:
         return Digested(job.source, job.part, (), exc.problem, ())
     items = []
-    for cert in loaded.certificates:
+    for number, cert in enumerate(loaded.certificates, start=1):
         der = cert.public_bytes(Encoding.DER)
-        items.append((der, facts_from_certificate(cert, der)))
+        try:
+            facts = facts_from_certificate(cert, der)
+        except _LAZY_PARSE_ERRORS as exc:
+            # load_certificates reads what facts need; this is the backstop that
+            # keeps one certificate from aborting the whole import.
+            return Digested(
+                job.source, job.part, (), f"certificate {number} cannot be read: {exc}", ()
+            )
+        items.append((der, facts))
     return Digested(job.source, job.part, tuple(items), None, loaded.notes)
+
+
+# What cryptography raises when a lazily parsed field is first read.
+_LAZY_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    CryptographyDeprecationWarning,
+)
 
 
 def _digest_batch(jobs: list[Job]) -> list[Digested]:
@@ -180,5 +208,40 @@ def parallel_map(fn: Callable[[T], R], jobs: Iterable[T], workers: int) -> Itera
     import multiprocessing
 
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         yield from pool.map(fn, jobs, chunksize=1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PARENT_POLL_SECONDS = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when ``parent`` (the importing process) dies.
+
+    On Linux the kernel sends SIGKILL when the parent goes (prctl
+    PR_SET_PDEATHSIG); elsewhere a daemon thread polls the parent's PID.
+    Either way a parent that is already gone is noticed at once.
+    """
+    armed = False
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(_PARENT_POLL_SECONDS)
+    os._exit(1)
