@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.hostile_files import p12_bomb, small_p12
 
 from certwarden.core.parsing import load_certificates
-from certwarden.devpki import DevCA
+from certwarden.demo.devpki import DevCA
 from certwarden.errors import ParseError
 
 OLD_PATTERN = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----(.*?)-----END \1-----", re.DOTALL)

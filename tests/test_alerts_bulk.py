@@ -193,7 +193,7 @@ def test_a_check_whose_alerts_or_checks_cannot_be_stored_stores_nothing(
 
 def _item(raw: bytes | None, url: str, n: int) -> tuple[None, Target, str, RevocationResult]:
     result = replace(
-        RevocationResult.undetermined(Reason.MALFORMED_RESPONSE, "test", responder_url=url),
+        RevocationResult.could_not_tell(Reason.MALFORMED_RESPONSE, "test", responder_url=url),
         raw_response=raw,
     )
     return None, None, "", result  # type: ignore[return-value]

@@ -22,7 +22,7 @@ from certwarden.core.expiry import (
     validate_email,
     validate_monitor_settings,
 )
-from certwarden.errors import SettingsError
+from certwarden.errors import InvalidFieldsError
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -95,33 +95,33 @@ def test_frequency_accepts_hours_and_days(text: str, expected: timedelta) -> Non
     ],
 )
 def test_each_bad_field_is_named_with_its_problem(field: str, value: object, words: str) -> None:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         validate_monitor_settings({field: value})
     assert set(info.value.errors) == {field}
     assert words in info.value.errors[field]
 
 
 def test_a_bad_address_is_named_among_good_ones() -> None:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         validate_monitor_settings({"emails": "ok@x.org; bad@@x.org; fine@y.org"})
     assert "'bad@@x.org'" in info.value.errors["emails"]
     assert "ok@x.org" not in info.value.errors["emails"]
 
 
 def test_every_bad_field_is_reported_at_once() -> None:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         validate_monitor_settings({"start_days": 0, "frequency": "0h", "emails": "x"})
     assert set(info.value.errors) == {"start_days", "frequency", "emails"}
     assert "Notification Start Time" in str(info.value)
 
 
 def test_email_on_needs_an_address() -> None:
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         validate_monitor_settings({"email_enabled": True})
     assert "no address is set" in info.value.errors["emails"]
     # ... and clearing the addresses while e-mail is on is refused the same way.
     base = validate_monitor_settings({"email_enabled": True, "emails": "a@x.org"})
-    with pytest.raises(SettingsError):
+    with pytest.raises(InvalidFieldsError):
         validate_monitor_settings({"emails": ""}, base)
 
 

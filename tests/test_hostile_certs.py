@@ -32,8 +32,8 @@ from certwarden.composition import App
 from certwarden.core.certs import facts_from_certificate
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import ParseError
-from certwarden.services._import_pipeline import PARALLEL_BYTES
 from certwarden.services.inventory import InventoryService
+from certwarden.services.inventory.pipeline import PARALLEL_BYTES
 from tests.conftest import T0
 from tests.hostile_files import (
     bad_utf8_cert,

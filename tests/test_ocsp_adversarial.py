@@ -298,7 +298,7 @@ def pki() -> Pki:
 @dataclass(frozen=True)
 class Case:
     make: Callable[[Pki], bytes]
-    status: CertStatus = CertStatus.UNDETERMINED
+    status: CertStatus = CertStatus.COULD_NOT_TELL
     reason: Reason | None = None
     cert: str = "leaf"
     issuer: str = "ca"
@@ -939,7 +939,7 @@ ACCEPTED: dict[str, Case] = {
 def test_attack_is_could_not_tell_with_its_reason(pki: Pki, case: Case) -> None:
     result = _judge(pki, case)
     assert result.status is not CertStatus.GOOD
-    assert result.status is CertStatus.UNDETERMINED, result
+    assert result.status is CertStatus.COULD_NOT_TELL, result
     assert result.reason is case.reason, result
     assert result.detail and result.problems[0] == result.detail
     if case.reason in (Reason.UNAUTHORIZED_SIGNER, Reason.BAD_SIGNATURE):
@@ -987,7 +987,7 @@ def test_batch_good_for_a_and_forged_for_b(pki: Pki) -> None:
     )
     assert (results[0].status, results[0].trust_model) == (CertStatus.GOOD, TrustModel.DELEGATED)
     assert (results[1].status, results[1].reason) == (
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     )
 
@@ -1005,7 +1005,7 @@ def test_batch_answer_for_b_about_a_same_named_issuer(pki: Pki) -> None:
     )
     assert [(r.status, r.reason) for r in results] == [
         (CertStatus.GOOD, None),
-        (CertStatus.UNDETERMINED, Reason.CERTID_MISMATCH),
+        (CertStatus.COULD_NOT_TELL, Reason.CERTID_MISMATCH),
     ]
 
 
@@ -1020,7 +1020,7 @@ def test_batch_contradiction_about_b_does_not_taint_a(pki: Pki) -> None:
     )
     assert [(r.status, r.reason) for r in results] == [
         (CertStatus.GOOD, None),
-        (CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE),
+        (CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE),
     ]
 
 
@@ -1035,7 +1035,7 @@ def test_batch_critical_single_extension_on_any_answer_refuses_all(pki: Pki) -> 
         der, cert_ids=[pki.cid(pki.leaf), pki.cid(pki.leaf2)], issuers=[pki.ca.cert] * 2, now=T0
     )
     assert {(r.status, r.reason) for r in results} == {
-        (CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE)
+        (CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE)
     }
     assert "single response #2" in results[0].detail
 
@@ -1071,11 +1071,11 @@ def test_cache_keeps_could_not_tell_as_could_not_tell_only_for_the_backoff(pki: 
     cache = ResponseCache(failure_backoff=5 * MINUTE)
     cid = pki.cid(pki.leaf)
     refused = _result(
-        CertStatus.UNDETERMINED, reason=Reason.NONCE_MISMATCH, next_update=T0 + 7 * DAY
+        CertStatus.COULD_NOT_TELL, reason=Reason.NONCE_MISMATCH, next_update=T0 + 7 * DAY
     )
     cache.put(cid, refused, T0)
     got = cache.get(cid, T0 + 4 * MINUTE)
-    assert got is not None and got.status is CertStatus.UNDETERMINED
+    assert got is not None and got.status is CertStatus.COULD_NOT_TELL
     assert got.reason is Reason.NONCE_MISMATCH
     assert cache.get(cid, T0 + 5 * MINUTE) is None
 
@@ -1085,7 +1085,7 @@ def test_cache_failure_never_erases_revoked_and_news_replace_good(pki: Pki) -> N
     cid = pki.cid(pki.leaf)
     cache.put(cid, _result(CertStatus.GOOD), T0)
     cache.put(cid, _result(CertStatus.REVOKED, revoked_at=T0), T0 + MINUTE)
-    cache.put(cid, _result(CertStatus.UNDETERMINED, reason=Reason.TIMEOUT), T0 + 2 * MINUTE)
+    cache.put(cid, _result(CertStatus.COULD_NOT_TELL, reason=Reason.TIMEOUT), T0 + 2 * MINUTE)
     got = cache.get(cid, T0 + 3 * MINUTE)
     assert got is not None and got.status is CertStatus.REVOKED
 
@@ -1141,7 +1141,7 @@ def _every_result() -> list[RevocationResult]:
         RevocationResult(CertStatus.REVOKED, reason=Reason.EXPIRED, revoked_at=T0),
         RevocationResult(CertStatus.UNKNOWN),
     ]
-    out += [RevocationResult.undetermined(reason, f"because {reason}") for reason in Reason]
+    out += [RevocationResult.could_not_tell(reason, f"because {reason}") for reason in Reason]
     return out
 
 
@@ -1160,7 +1160,7 @@ def test_policy_never_allows_without_a_good_answer(common_criteria: bool) -> Non
         else:
             assert verdict.decision is Decision.WARN, result
             assert "warning" in verdict.why
-        if result.reason is not None and result.status is CertStatus.UNDETERMINED:
+        if result.reason is not None and result.status is CertStatus.COULD_NOT_TELL:
             assert result.reason.value in verdict.why  # it says precisely why
     assert set(POLICY_TABLE.values()) == {Decision.ALLOW, Decision.WARN, Decision.DENY}
     assert [k for k, v in POLICY_TABLE.items() if v is Decision.ALLOW] == [

@@ -339,94 +339,96 @@ def _forged_answer(p: Pki, **kw: Any) -> bytes:
 ATTACK_CASES: dict[str, Case] = {
     "forged-signature-bits-flipped": Case(
         lambda p: _forged_answer(p, tamper_signature=True),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.BAD_SIGNATURE,
     ),
     "forged-content-after-signing": Case(
-        lambda p: _forged_answer(p, tamper_tbs=True), CertStatus.UNDETERMINED, Reason.BAD_SIGNATURE
+        lambda p: _forged_answer(p, tamper_tbs=True),
+        CertStatus.COULD_NOT_TELL,
+        Reason.BAD_SIGNATURE,
     ),
     "signed-with-another-key-naming-the-ca": Case(
         lambda p: _forged_answer(p, signing_key=p.impostor.key),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.BAD_SIGNATURE,
     ),
     "signed-with-another-key-naming-the-ca-by-key-hash": Case(
         lambda p: _forged_answer(p, signing_key=p.impostor.key, responder_id="key"),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.BAD_SIGNATURE,
     ),
     "forged-delegated-signature": Case(
         lambda p: _forged_answer(p, signer=p.delegated, tamper_signature=True),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.BAD_SIGNATURE,
     ),
     "forged-revoked-says-nothing": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, "revoked"), tamper_signature=True),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.BAD_SIGNATURE,
     ),
     "signer-without-ocsp-signing-eku": Case(
         lambda p: _forged_answer(p, signer=p.no_eku),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "signer-issued-by-another-ca": Case(
         lambda p: _forged_answer(p, signer=p.other_responder),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "signer-issued-by-the-root-not-directly-by-the-ca": Case(
         lambda p: _forged_answer(p, signer=p.root_responder),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "root-ca-signs-for-its-intermediates-leaf": Case(
         lambda p: _forged_answer(p, signer=p.root.issued, certs=[p.root.cert]),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "expired-responder-certificate": Case(
         lambda p: _forged_answer(p, signer=p.expired_responder),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "responder-certificate-not-yet-valid": Case(
         lambda p: _forged_answer(p, signer=p.future_responder),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "impostor-cert-claims-the-ca-name": Case(
         lambda p: _forged_answer(p, signer=p.impostor.issued, certs=[p.impostor.cert]),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "impostor-revoked-claims-the-ca-name": Case(
         lambda p: p.ca.response(
             p.ca.answer(p.leaf.cert, "revoked"), signer=p.impostor.issued, certs=[p.impostor.cert]
         ),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "delegated-responder-not-included": Case(
         lambda p: _forged_answer(p, signer=p.delegated, certs=()),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     ),
     "trusted-responder-expired": Case(
         lambda p: _forged_answer(p, signer=p.other_expired),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
         trusted=("other_expired",),
     ),
     "trusted-responder-without-eku": Case(
         lambda p: _forged_answer(p, signer=p.other_no_eku),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
         trusted=("other_no_eku",),
     ),
     "trusted-ca-cert-is-not-a-responder": Case(
         lambda p: _forged_answer(p, signer=p.other_ca.issued, certs=()),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
         trusted=("other_ca",),
     ),
@@ -434,88 +436,88 @@ ATTACK_CASES: dict[str, Case] = {
         lambda p: p.ca.response(
             p.ca.answer(p.leaf.cert, this_update=T0 - 3 * DAY, next_update=T0 - 6 * MINUTE)
         ),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.STALE,
     ),
     "thisUpdate-in-the-future": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, this_update=T0 + 6 * MINUTE)),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.NOT_YET_VALID,
     ),
     "no-nextUpdate-and-too-old": Case(
         lambda p: p.ca.response(
             p.ca.answer(p.leaf.cert, this_update=T0 - 25 * timedelta(hours=1), next_update=None)
         ),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.STALE,
     ),
     "wrong-serial": Case(
         lambda p: p.ca.response(
             p.ca.answer(p.leaf.cert, serial_override=p.leaf.cert.serial_number + 1)
         ),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.CERTID_MISMATCH,
     ),
     "wrong-issuer-key-hash": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, key_hash_override=b"\x01" * 20)),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.CERTID_MISMATCH,
     ),
     "wrong-issuer-name-hash": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, name_hash_override=b"\x02" * 20)),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.CERTID_MISMATCH,
     ),
     "certid-hash-algorithm-differs": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, hash_algorithm="sha256")),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.CERTID_MISMATCH,
     ),
     "answers-for-another-certificate": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf2.cert)),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.CERTID_MISMATCH,
     ),
     "nonce-mismatch": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert), nonce=b"\xff" * 16),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.NONCE_MISMATCH,
         nonce=NONCE,
     ),
     "nonce-mismatch-even-when-revoked": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, "revoked"), nonce=b"\xff" * 16),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.NONCE_MISMATCH,
         nonce=NONCE,
     ),
     "nonce-required-but-missing": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert)),
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.NONCE_MISMATCH,
         nonce=NONCE,
         options=ValidationOptions(nonce_mode=NonceMode.REQUIRE),
     ),
     "garbage-bytes": Case(
-        lambda p: b"\x00not an ocsp response", CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE
+        lambda p: b"\x00not an ocsp response", CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE
     ),
-    "empty-body": Case(lambda p: b"", CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE),
+    "empty-body": Case(lambda p: b"", CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE),
     "truncated-response": Case(
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert))[:-40],
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.MALFORMED_RESPONSE,
     ),
     "a-certificate-not-a-response": Case(
-        lambda p: p.leaf.cert_der(), CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE
+        lambda p: p.leaf.cert_der(), CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE
     ),
     "html-error-page": Case(
         lambda p: b"<html><body>502 Bad Gateway</body></html>",
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.MALFORMED_RESPONSE,
     ),
     **{
         f"unsuccessful-{status}": Case(
             lambda p, s=status: unsuccessful(s),  # type: ignore[misc]
-            CertStatus.UNDETERMINED,
+            CertStatus.COULD_NOT_TELL,
             Reason.UNSUCCESSFUL_STATUS,
         )
         for status in (
@@ -546,7 +548,7 @@ def test_trusted_responses(pki: Pki, case: Case) -> None:
 @pytest.mark.parametrize("case", ATTACK_CASES.values(), ids=ATTACK_CASES.keys())
 def test_untrusted_responses(pki: Pki, case: Case) -> None:
     result = _judge(pki, case)
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert result.status is not CertStatus.GOOD
     assert result.reason is case.reason, result.problems
     assert result.problems and result.problems[0] == result.detail
@@ -625,7 +627,7 @@ def test_unknown_critical_extension_is_malformed(pki: Pki) -> None:
 def test_conflicting_duplicate_answers_are_refused(pki: Pki) -> None:
     der = pki.ca.response(pki.ca.answer(pki.leaf.cert), pki.ca.answer(pki.leaf.cert, "revoked"))
     (result,) = verify_response(der, cert_ids=[pki.cid(pki.leaf)], issuers=[pki.ca.cert], now=T0)
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert result.reason is Reason.MALFORMED_RESPONSE
 
 
@@ -661,7 +663,7 @@ def test_batch_missing_answer_is_mismatch_for_that_one_only(pki: Pki) -> None:
     )
     assert [(r.status, r.reason) for r in results] == [
         (CertStatus.GOOD, None),
-        (CertStatus.UNDETERMINED, Reason.CERTID_MISMATCH),
+        (CertStatus.COULD_NOT_TELL, Reason.CERTID_MISMATCH),
         (CertStatus.GOOD, None),
     ]
 
@@ -680,7 +682,7 @@ def test_batch_signer_authorised_per_issuer(pki: Pki) -> None:
     )
     assert results[0].status is CertStatus.GOOD
     assert (results[1].status, results[1].reason) == (
-        CertStatus.UNDETERMINED,
+        CertStatus.COULD_NOT_TELL,
         Reason.UNAUTHORIZED_SIGNER,
     )
 
@@ -698,7 +700,7 @@ def test_other_certs_supply_a_delegate_the_response_omits(pki: Pki) -> None:
     )
     # An unauthorised "other" certificate does not help.
     (still,) = verify_parsed(parsed, other_certs=[pki.no_eku.cert], **common)
-    assert still.status is CertStatus.UNDETERMINED
+    assert still.status is CertStatus.COULD_NOT_TELL
 
 
 def test_check_freshness_off_judges_only_authenticity(pki: Pki) -> None:
@@ -999,7 +1001,7 @@ def test_result_json_is_stable_and_omits_raw_by_default() -> None:
     assert data["on_hold"] is True and data["trust_model"] == "delegated"
     assert "raw_response" not in data
     assert result.to_json(include_raw=True)["raw_response"] == "MAMKAQA="
-    undetermined = RevocationResult.undetermined(
+    undetermined = RevocationResult.could_not_tell(
         Reason.HTTP_ERROR, "HTTP 500 from x", http_status=500
     )
     assert undetermined.problems == ("HTTP 500 from x",) and undetermined.http_status == 500
@@ -1023,7 +1025,7 @@ def _good(this_update: datetime, next_update: datetime | None) -> RevocationResu
         pytest.param(_good(T0, T0 + 6 * timedelta(hours=1)), T0 + 6 * timedelta(hours=1), id="until-nextUpdate"),
         pytest.param(_good(T0, T0 + 30 * DAY), T0 + 7 * DAY, id="bounded-by-max-lifetime"),
         pytest.param(_good(T0 - timedelta(hours=20), None), T0 + 4 * timedelta(hours=1), id="no-nextUpdate-max-age"),
-        pytest.param(RevocationResult.undetermined(Reason.TIMEOUT, "slow"), T0 + 5 * MINUTE, id="failure-backoff"),
+        pytest.param(RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"), T0 + 5 * MINUTE, id="failure-backoff"),
     ],
 )  # fmt: skip
 def test_cache_lifetimes(result: RevocationResult, usable_until: datetime) -> None:
@@ -1040,7 +1042,7 @@ def test_cache_does_not_store_already_stale_and_keeps_valid_over_failure() -> No
     assert cache.get(_cid(1), T0) is None
     good = _good(T0, T0 + DAY)
     cache.put(_cid(2), good, T0)
-    cache.put(_cid(2), RevocationResult.undetermined(Reason.TIMEOUT, "slow"), T0 + MINUTE)
+    cache.put(_cid(2), RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"), T0 + MINUTE)
     assert cache.get(_cid(2), T0 + 2 * MINUTE) == good
     revoked = RevocationResult(CertStatus.REVOKED, this_update=T0 + MINUTE, next_update=T0 + DAY)
     cache.put(_cid(2), revoked, T0 + MINUTE)
@@ -1080,7 +1082,7 @@ def test_no_single_byte_change_turns_into_a_different_good(pki: Pki, signer: str
                 bytes(mutated), cert_ids=[cid], issuers=[pki.ca.cert], now=T0
             )
             seen.add(result.reason)
-            if result.status is not CertStatus.UNDETERMINED:
+            if result.status is not CertStatus.COULD_NOT_TELL:
                 assert result.status is CertStatus.GOOD
                 again = parse_response(bytes(mutated))
                 assert (again.tbs, again.signature) == (original.tbs, original.signature)

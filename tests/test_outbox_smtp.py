@@ -15,7 +15,7 @@ from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
 from certwarden.demo.devpki import DevCA
-from certwarden.errors import NotificationError, SettingsError
+from certwarden.errors import InvalidFieldsError, NotificationError
 from certwarden.services.shared.alerts import list_alerts
 from certwarden.services.shared.outbox import OutboxService, backoff, enqueue
 from tests.conftest import T0
@@ -276,7 +276,7 @@ def test_environment_overrides_the_stored_smtp_settings(app: App, smtp_server: S
     assert len(outbox.deliver_due().sent) == 1
     assert smtp_server.messages[0].mail_from == "env@example.org"
     bad = OutboxService(app.db, app.clock, environ={"CERTWARDEN_SMTP_PORT": "http"})
-    with pytest.raises(SettingsError, match="from the environment"):
+    with pytest.raises(InvalidFieldsError, match="from the environment"):
         bad.smtp_settings()
 
 
@@ -297,7 +297,7 @@ def test_bad_smtp_settings_are_named_and_nothing_is_saved(
 ) -> None:
     app.outbox.update_smtp_settings({"host": "mail.example.org"})
     before = app.outbox.stored_smtp_settings()
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         app.outbox.update_smtp_settings(
             {field: value, "port": "587"} if field != "port" else {field: value}
         )

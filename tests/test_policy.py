@@ -18,8 +18,8 @@ ON_HOLD = RevocationResult(
     CertStatus.REVOKED, revoked_at=T0 - timedelta(days=1), revocation_reason="certificateHold"
 )
 UNKNOWN = RevocationResult(CertStatus.UNKNOWN)
-TIMEOUT = RevocationResult.undetermined(Reason.TIMEOUT, "no answer from http://x in 10 s")
-FORGED = RevocationResult.undetermined(Reason.BAD_SIGNATURE, "the signature does not verify")
+TIMEOUT = RevocationResult.could_not_tell(Reason.TIMEOUT, "no answer from http://x in 10 s")
+FORGED = RevocationResult.could_not_tell(Reason.BAD_SIGNATURE, "the signature does not verify")
 
 
 @pytest.mark.parametrize(

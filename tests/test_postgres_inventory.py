@@ -16,7 +16,9 @@ pytestmark = pytest.mark.postgres
 
 def test_import_link_list_delete_on_postgres(pg_app: App, tmp_path: Path) -> None:
     pki = small_pki(T0)
-    f = write(tmp_path / "all.pem", pem(pki.root.cert, pki.sub.cert, *(leaf.cert for leaf in pki.leaves)))
+    f = write(
+        tmp_path / "all.pem", pem(pki.root.cert, pki.sub.cert, *(leaf.cert for leaf in pki.leaves))
+    )
     report = pg_app.inventory.import_paths([f], store="tomcat")
     assert len(report.imported) == 6
     again = pg_app.inventory.import_paths([f], store="tomcat")

@@ -92,7 +92,7 @@ def test_workers_exit_when_the_import_is_killed(tmp_path: Path) -> None:
 _ORPHAN = textwrap.dedent(
     """
     import os, time
-    from certwarden.services._import_pipeline import _watch_parent
+    from certwarden.services.inventory.pipeline import _watch_parent
     child = os.fork()
     if child == 0:
         _watch_parent(os.getppid())  # returns only by exiting the process

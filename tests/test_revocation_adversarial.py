@@ -166,7 +166,9 @@ async def _outcome(pki: Pki, url: str, options: HttpOptions | None = None) -> Re
         try:
             der = await transport.fetch(url, pki.request)
         except OcspFetchError as exc:
-            return RevocationResult.undetermined(exc.code, exc.detail, http_status=exc.http_status)
+            return RevocationResult.could_not_tell(
+                exc.code, exc.detail, http_status=exc.http_status
+            )
     (result,) = verify_response(
         der, cert_ids=[cert_id_for(pki.leaf.cert, pki.ca.cert)], issuers=[pki.ca.cert], now=T0
     )
@@ -194,7 +196,7 @@ async def test_gzip_bomb_is_neither_invited_nor_decompressed(pki: Pki, raw: RawH
     assert body == bomb  # not decompressed
     assert "accept-encoding" not in raw.hits["gzip-bomb"][0]
     result = await _outcome(pki, url)
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert result.reason is Reason.MALFORMED_RESPONSE
 
 
@@ -233,7 +235,7 @@ async def test_content_type_is_judged_by_its_media_type(
     if accepted:
         assert result.status is CertStatus.GOOD  # the honest answer still counts
     else:
-        assert result.status is CertStatus.UNDETERMINED
+        assert result.status is CertStatus.COULD_NOT_TELL
         assert result.reason is Reason.BAD_CONTENT_TYPE
 
 
@@ -247,7 +249,7 @@ async def test_redirects_are_never_followed(
     target = responder.serve_bytes(target_route, pki.ca.response(pki.ca.answer(pki.leaf.cert)))
     url = responder.serve_redirect(f"redirect-{code}-{method}", target, status=code)
     result = await _outcome(pki, url, _fast(method=method))
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert (result.reason, result.http_status) == (Reason.HTTP_ERROR, code)
     assert target_route not in responder.methods
 
@@ -269,7 +271,7 @@ async def test_content_length_smaller_than_the_body(pki: Pki, raw: RawHttp) -> N
         else:
             assert body == b"\x30\x03\x0a\x01\x00"
     result = await _outcome(pki, url)
-    assert (result.status, result.reason) == (CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE)
+    assert (result.status, result.reason) == (CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE)
 
 
 @pytest.mark.parametrize(
@@ -306,7 +308,7 @@ async def test_lying_lengths(
     pki: Pki, raw: RawHttp, route: str, reply: bytes, reason: Reason
 ) -> None:
     result = await _outcome(pki, raw.serve(route, reply))
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert result.reason is reason, result
 
 
@@ -320,7 +322,7 @@ async def test_close_delimited_body_is_cut_at_the_cap(pki: Pki, raw: RawHttp) ->
             sock.sendall(b"\x30" * 65536)
 
     result = await _outcome(pki, raw.serve("close-delimited", endless))
-    assert (result.status, result.reason) == (CertStatus.UNDETERMINED, Reason.RESPONSE_TOO_LARGE)
+    assert (result.status, result.reason) == (CertStatus.COULD_NOT_TELL, Reason.RESPONSE_TOO_LARGE)
 
 
 async def test_a_dribbling_body_hits_the_total_timeout(pki: Pki, raw: RawHttp) -> None:
@@ -336,7 +338,7 @@ async def test_a_dribbling_body_hits_the_total_timeout(pki: Pki, raw: RawHttp) -
     result = await _outcome(
         pki, raw.serve("dribble", dribble), _fast(connect_timeout=0.5, total_timeout=1.0)
     )
-    assert (result.status, result.reason) == (CertStatus.UNDETERMINED, Reason.TIMEOUT)
+    assert (result.status, result.reason) == (CertStatus.COULD_NOT_TELL, Reason.TIMEOUT)
     assert time.monotonic() - started < 5  # the 10 s body was not waited for
 
 
@@ -379,7 +381,7 @@ async def test_withdrawn_trusted_responder_is_not_served_from_the_cache(
     (withdrawn,) = await service.evaluate(
         targets, trusted_responders=[], now=T0 + timedelta(minutes=2), **kw
     )
-    assert withdrawn.status is CertStatus.UNDETERMINED
+    assert withdrawn.status is CertStatus.COULD_NOT_TELL
     assert withdrawn.reason is Reason.UNAUTHORIZED_SIGNER
     assert _requests(responder, route) == 2
 
@@ -424,7 +426,7 @@ async def test_a_replayed_answer_is_cached_only_as_could_not_tell(
         (result,) = await app.revocation.evaluate(
             targets, now=T0 + timedelta(minutes=minutes), **kw
         )
-        assert (result.status, result.reason) == (CertStatus.UNDETERMINED, Reason.NONCE_MISMATCH)
+        assert (result.status, result.reason) == (CertStatus.COULD_NOT_TELL, Reason.NONCE_MISMATCH)
     assert _requests(responder, route) == 1
 
 
@@ -442,7 +444,7 @@ async def test_a_sha1_answer_is_not_served_for_a_sha256_check(
     (sha256,) = await app.revocation.evaluate(
         targets, settings=_settings(hash_algorithm="sha256"), **common
     )
-    assert (sha256.status, sha256.reason) == (CertStatus.UNDETERMINED, Reason.CERTID_MISMATCH)
+    assert (sha256.status, sha256.reason) == (CertStatus.COULD_NOT_TELL, Reason.CERTID_MISMATCH)
     assert _requests(responder, route) == 2
 
 
@@ -473,7 +475,7 @@ async def test_batched_answers_cannot_smuggle_a_good_for_another_certificate(
     )
     assert [(r.status, r.reason) for r in results] == [
         (CertStatus.GOOD, None),
-        (CertStatus.UNDETERMINED, Reason.MALFORMED_RESPONSE),
+        (CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE),
     ]
 
 
@@ -499,7 +501,7 @@ def test_a_ca_certificate_with_ocsp_signing_in_tomcat_trust_is_no_responder(
     )
     app.revocation.set_common_criteria(True)
     (outcome,) = app.revocation.check([leaf_id]).outcomes
-    assert outcome.result.status is CertStatus.UNDETERMINED
+    assert outcome.result.status is CertStatus.COULD_NOT_TELL
     assert outcome.result.reason is Reason.UNAUTHORIZED_SIGNER
     assert "CA certificate" in outcome.result.detail
     assert outcome.refused

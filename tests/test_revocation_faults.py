@@ -282,7 +282,7 @@ def test_fault_is_could_not_tell_with_its_reason(
     url = serve(server, pki, route)
     outcome = _check(app, leaf_id, url, **settings)
     result = outcome.result
-    assert result.status is CertStatus.UNDETERMINED
+    assert result.status is CertStatus.COULD_NOT_TELL
     assert result.reason is reason, result
     assert result.detail
     if reason is Reason.UNSUCCESSFUL_STATUS:
@@ -313,7 +313,7 @@ def test_no_responder_url_in_the_certificate(app: App, pki: Pki) -> None:
     leaf_id = _stored_app(app, pki)
     app.revocation.update_settings({"enable_ocsp": True, "responder_source": "certificate"})
     (outcome,) = app.revocation.check([leaf_id]).outcomes
-    assert outcome.result.status is CertStatus.UNDETERMINED
+    assert outcome.result.status is CertStatus.COULD_NOT_TELL
     assert outcome.result.reason is Reason.NO_RESPONDER_URL
 
 
@@ -397,7 +397,7 @@ def test_freshness_follows_the_settings(
     if expected is None:
         assert outcome.result.status is CertStatus.GOOD, outcome.result
     else:
-        assert outcome.result.status is CertStatus.UNDETERMINED
+        assert outcome.result.status is CertStatus.COULD_NOT_TELL
         assert outcome.result.reason is expected
 
 
@@ -411,5 +411,5 @@ def test_stricter_rules_drop_answers_cached_under_the_old_ones(
     assert first.result.status is CertStatus.GOOD
     assert _check(app, leaf_id, url, use_cache=True).result.status is CertStatus.GOOD  # cached
     stricter = _check(app, leaf_id, url, use_cache=True, nonce="require")
-    assert stricter.result.status is CertStatus.UNDETERMINED
+    assert stricter.result.status is CertStatus.COULD_NOT_TELL
     assert stricter.result.reason is Reason.NONCE_MISMATCH

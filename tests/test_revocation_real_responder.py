@@ -210,7 +210,7 @@ def test_unrelated_responder_not_uploaded_is_refused(real_app: App, responders: 
     outcomes = _by_name(real_app, responders)
     for name, outcome in outcomes.items():
         result = outcome.result  # type: ignore[attr-defined]
-        assert result.status is CertStatus.UNDETERMINED, name
+        assert result.status is CertStatus.COULD_NOT_TELL, name
         assert result.reason is Reason.UNAUTHORIZED_SIGNER, (name, result)
         # Even the revoked ones: an untrusted "revoked" is not believed either.
         assert result.revoked_at is None

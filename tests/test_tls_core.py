@@ -12,7 +12,7 @@ import pytest
 
 from certwarden.core.syslog import SyslogSettings, format_message, frame
 from certwarden.core.tls import parse_host_port, verify_server_chain
-from certwarden.errors import InputError, SettingsError
+from certwarden.errors import InputError, InvalidFieldsError
 from tests.conftest import Cli
 from tests.fakeca import T0, FakeCA
 
@@ -56,12 +56,12 @@ def test_syslog_settings_validation() -> None:
     assert (settings.host, settings.port) == ("logs.example.net", 6514)  # RFC 5425 default
     assert settings.name_to_verify == "logs.example.net"
     assert len(settings.anchors()) == 1
-    with pytest.raises(SettingsError) as info:
+    with pytest.raises(InvalidFieldsError) as info:
         SyslogSettings.from_dict(
             {"enabled": True, "server": "x:99999", "ca_pem": "not pem", "app_name": "a b", "x": 1}
         )
     assert set(info.value.errors) == {"server", "ca_pem", "app_name", "x"}
-    with pytest.raises(SettingsError) as missing:
+    with pytest.raises(InvalidFieldsError) as missing:
         SyslogSettings.from_dict({"enabled": True})
     assert set(missing.value.errors) == {"server", "ca_pem"}
 

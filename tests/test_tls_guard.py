@@ -150,7 +150,7 @@ TABLE = {
     ("unknown", "live"): (CertStatus.UNKNOWN, None, StatusSource.RESPONDER, "deny", "warn"),
     ("unknown", "stapled"): (CertStatus.UNKNOWN, None, StatusSource.STAPLED, "deny", "warn"),
     ("no_answer", "live"): (
-        CertStatus.UNDETERMINED, Reason.RESPONDER_UNREACHABLE.value, StatusSource.RESPONDER,
+        CertStatus.COULD_NOT_TELL, Reason.RESPONDER_UNREACHABLE.value, StatusSource.RESPONDER,
         "deny", "warn"),
     ("expired", "live"): (CertStatus.REVOKED, "expired", StatusSource.EXPIRED, "deny", "deny"),
 }  # fmt: skip
@@ -257,7 +257,7 @@ def test_a_stapled_response_that_does_not_validate_is_ignored(
     assert conn.peer.stapling is Stapling.SENT
     check = app.tls.evaluate(conn.peer, purpose="test-client")
     assert check.stapled_result is not None
-    assert check.stapled_result.status is CertStatus.UNDETERMINED
+    assert check.stapled_result.status is CertStatus.COULD_NOT_TELL
     assert check.stapled_result.reason is why
     # The decision comes from the live responder instead: revoked.
     assert check.source is StatusSource.RESPONDER

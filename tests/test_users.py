@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 
 from certwarden.clock import ManualClock
 from certwarden.composition import App
-from certwarden.errors import ConflictError, NotFoundError, SettingsError
+from certwarden.errors import ConflictError, InvalidFieldsError, NotFoundError
 from certwarden.services.accounts import AuthenticationError, LoginThrottledError, UserService
 from tests.conftest import Cli
 
@@ -50,7 +50,7 @@ def test_passwords_are_stored_as_argon2_hashes(users: UserService, app: App) -> 
 def test_bad_fields_are_all_named(
     users: UserService, username: str, password: str, role: str, bad: set[str]
 ) -> None:
-    with pytest.raises(SettingsError) as caught:
+    with pytest.raises(InvalidFieldsError) as caught:
         users.add_user(username, password, role)
     assert set(caught.value.errors) == bad
     assert users.count_users() == 0
@@ -105,7 +105,7 @@ def test_tokens_are_shown_once_and_revocable(users: UserService, clock: ManualCl
     assert users.verify_token(secret) is None
     with pytest.raises(NotFoundError):
         users.revoke_token(999)
-    with pytest.raises(SettingsError):
+    with pytest.raises(InvalidFieldsError):
         users.create_token("bot", "  ")
 
 

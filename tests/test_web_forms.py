@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from certwarden.composition import App
-from certwarden.errors import ConflictError, SettingsError
+from certwarden.errors import ConflictError, InvalidFieldsError
 from certwarden.interfaces.web.pages.forms import Refusal
 from tests.web_support import ADMIN_PASSWORD, WebSetup, asgi_client, login, make_setup
 
@@ -195,7 +195,7 @@ async def test_a_saved_form_redirects_back_with_a_message(
 
 
 def test_a_refusal_without_a_field_must_be_a_settings_error() -> None:
-    assert Refusal(SettingsError).errors(SettingsError({"a": "bad"})) == {"a": "bad"}
+    assert Refusal(InvalidFieldsError).errors(InvalidFieldsError({"a": "bad"})) == {"a": "bad"}
     assert Refusal(ConflictError, 409, "name").errors(ConflictError("taken")) == {"name": "taken"}
     with pytest.raises(TypeError, match="ConflictError needs the field"):
         Refusal(ConflictError, 409)

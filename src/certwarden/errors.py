@@ -6,7 +6,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     CertwardenError
     ├── InputError            bad data supplied by a person (files, fields)
     │   ├── ParseError        a file that is not a usable certificate container
-    │   └── SettingsError     a settings field with a bad value (names the field)
+    │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
@@ -30,11 +30,11 @@ __all__ = [
     "ConflictError",
     "ConnectionRefusedByPolicy",
     "InputError",
+    "InvalidFieldsError",
     "NotFoundError",
     "NotificationError",
     "OcspError",
     "ParseError",
-    "SettingsError",
     "StorageError",
     "TlsError",
 ]
@@ -65,8 +65,8 @@ class ParseError(InputError):
         super().__init__(f"{self.source}: {problem}")
 
 
-class SettingsError(InputError):
-    """One or more settings fields have bad values.
+class InvalidFieldsError(InputError):
+    """One or more fields have bad values: settings sections, user records, queries.
 
     Attributes:
         errors: field name -> message, for every bad field (forms show each
@@ -76,7 +76,7 @@ class SettingsError(InputError):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
         text = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
-        super().__init__(f"invalid settings: {text}")
+        super().__init__(f"invalid fields: {text}")
 
 
 class NotFoundError(CertwardenError):

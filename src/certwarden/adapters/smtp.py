@@ -36,7 +36,7 @@ import aiosmtplib
 
 from certwarden.adapters.tls import chain_from_ssl_object
 from certwarden.core.expiry import validate_email
-from certwarden.errors import NotificationError, SettingsError
+from certwarden.errors import InvalidFieldsError, NotificationError
 
 __all__ = [
     "DEFAULT_SMTP",
@@ -120,7 +120,7 @@ def validate_smtp_settings(
     """``base`` with ``values`` applied, every field checked.
 
     Raises:
-        SettingsError: naming every bad field.
+        InvalidFieldsError: naming every bad field.
     """
     errors: dict[str, str] = {}
     for name in sorted(set(values) - set(SMTP_ENV)):
@@ -188,7 +188,7 @@ def validate_smtp_settings(
     if out.password and not out.username and not errors:
         errors["username"] = "SMTP username: a password is set but no username"
     if errors:
-        raise SettingsError(errors)
+        raise InvalidFieldsError(errors)
     return out
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from certwarden.errors import SettingsError
+from certwarden.errors import InvalidFieldsError
 
 __all__ = [
     "DAILY",
@@ -237,7 +237,7 @@ def validate_monitor_settings(
     """``base`` with ``values`` applied, every field checked.
 
     Raises:
-        SettingsError: naming every bad field (and unknown ones); nothing is half-applied.
+        InvalidFieldsError: naming every bad field (and unknown ones); nothing is half-applied.
     """
     errors: dict[str, str] = {}
     unknown = sorted(set(values) - set(FIELD_LABELS))
@@ -284,7 +284,7 @@ def validate_monitor_settings(
             "give at least one address (or turn e-mail notification off)"
         )
     if errors:
-        raise SettingsError(errors)
+        raise InvalidFieldsError(errors)
     return MonitorSettings(start_days, frequency, email_enabled, lsc_enabled, emails)
 
 

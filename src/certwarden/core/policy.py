@@ -36,11 +36,11 @@ POLICY_TABLE: dict[tuple[bool, CertStatus], Decision] = {
     (True, CertStatus.GOOD): Decision.ALLOW,
     (True, CertStatus.REVOKED): Decision.DENY,
     (True, CertStatus.UNKNOWN): Decision.DENY,
-    (True, CertStatus.UNDETERMINED): Decision.DENY,
+    (True, CertStatus.COULD_NOT_TELL): Decision.DENY,
     (False, CertStatus.GOOD): Decision.ALLOW,
     (False, CertStatus.REVOKED): Decision.DENY,
     (False, CertStatus.UNKNOWN): Decision.WARN,
-    (False, CertStatus.UNDETERMINED): Decision.WARN,
+    (False, CertStatus.COULD_NOT_TELL): Decision.WARN,
 }
 
 
@@ -66,7 +66,7 @@ def _describe(result: RevocationResult) -> str:
         return f"the certificate is {what}{when}{reason}"
     if result.status is CertStatus.UNKNOWN:
         return "the OCSP responder does not know the certificate"
-    if result.status is CertStatus.UNDETERMINED:
+    if result.status is CertStatus.COULD_NOT_TELL:
         reason = result.reason.value if result.reason else "unknown reason"
         return f"its revocation status could not be determined ({reason}: {result.detail})"
     return "OCSP says the certificate is good"
@@ -84,7 +84,7 @@ def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
 
 def render_table() -> str:
     """The policy table as Markdown (what the README prints)."""
-    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.UNDETERMINED]
+    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.COULD_NOT_TELL]
     lines = [
         "| status | Common Criteria off | Common Criteria on |",
         "|---|---|---|",

@@ -9,7 +9,7 @@ Revocation via OCSP"):
 * ``security`` -> :class:`SecuritySettings` (Common Criteria mode).
 
 Pure: validation only. :meth:`from_dict` checks every field and raises one
-:class:`~certwarden.errors.SettingsError` naming each bad one, so a form can
+:class:`~certwarden.errors.InvalidFieldsError` naming each bad one, so a form can
 show every message at once and nothing is saved while any is bad.
 """
 
@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any, Self, TypeVar
 
 from certwarden.core.ocsp.results import HashAlgorithm, NonceMode, ValidationOptions
-from certwarden.errors import SettingsError
+from certwarden.errors import InvalidFieldsError
 
 __all__ = [
     "PARAMS_SECTION",
@@ -148,7 +148,7 @@ class _Checker:
 
     def done(self) -> None:
         if self.errors:
-            raise SettingsError(self.errors)
+            raise InvalidFieldsError(self.errors)
 
 
 _BOOL_WORDS = {
@@ -205,7 +205,7 @@ class _Section:
         raise NotImplementedError
 
     def updated(self, **changes: Any) -> Self:
-        """A validated copy with ``changes`` applied (SettingsError names every bad field)."""
+        """A validated copy with ``changes`` applied (InvalidFieldsError names every bad field)."""
         return self.from_dict({**self.to_dict(), **changes})
 
     @classmethod

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certwarden.core.parsing import load_certificates
 from certwarden.core.tls import parse_host_port
-from certwarden.errors import InputError, ParseError, SettingsError
+from certwarden.errors import InputError, InvalidFieldsError, ParseError
 
 __all__ = [
     "DEFAULT_PORT",
@@ -87,7 +87,7 @@ class SyslogSettings:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> SyslogSettings:
-        """Check every field; :class:`SettingsError` names each bad one."""
+        """Check every field; :class:`InvalidFieldsError` names each bad one."""
         data = dict(data or {})
         errors: dict[str, str] = {}
         for key in sorted(set(data) - _KNOWN):
@@ -128,7 +128,7 @@ class SyslogSettings:
                     "must chain to (--ca FILE)"
                 )
         if errors:
-            raise SettingsError(errors)
+            raise InvalidFieldsError(errors)
         return cls(enabled, server, ca_pem, servername, app_name)
 
 

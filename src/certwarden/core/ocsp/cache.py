@@ -41,7 +41,7 @@ class _Entry:
 
     @property
     def validated(self) -> bool:
-        return self.result.status is not CertStatus.UNDETERMINED
+        return self.result.status is not CertStatus.COULD_NOT_TELL
 
 
 class ResponseCache:
@@ -144,4 +144,4 @@ def _signer_still_trusted(
 
 
 def _validated(result: RevocationResult) -> bool:
-    return result.status is not CertStatus.UNDETERMINED
+    return result.status is not CertStatus.COULD_NOT_TELL

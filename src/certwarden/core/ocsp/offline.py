@@ -244,7 +244,7 @@ def _judge_certificate(
 ) -> RevocationResult:
     own = [issuer for issuer in issuers if signed_by(cert, issuer)]
     if not own:
-        return RevocationResult.undetermined(
+        return RevocationResult.could_not_tell(
             Reason.ISSUER_NOT_FOUND,
             "none of the --issuer certificates issued the certificate "
             f"(its issuer is {cert.issuer.rfc4514_string()})",

@@ -59,12 +59,12 @@ class CertStatus(enum.StrEnum):
     GOOD = "good"
     REVOKED = "revoked"
     UNKNOWN = "unknown"
-    UNDETERMINED = "could_not_tell"
+    COULD_NOT_TELL = "could_not_tell"
 
 
 @enum.unique
 class Reason(enum.StrEnum):
-    """Why a result is UNDETERMINED (or, for EXPIRED, why it is REVOKED)."""
+    """Why a result is COULD_NOT_TELL (or, for EXPIRED, why it is REVOKED)."""
 
     NO_RESPONDER_URL = "no_responder_url"
     ISSUER_NOT_FOUND = "issuer_not_found"
@@ -107,7 +107,7 @@ class RevocationResult:
 
     ``status`` is GOOD, REVOKED or UNKNOWN only when a response that passed
     every validation step said so (or REVOKED with reason EXPIRED for an
-    expired certificate). Otherwise it is UNDETERMINED and ``reason`` says why
+    expired certificate). Otherwise it is COULD_NOT_TELL and ``reason`` says why
     (the first failing step) while ``problems`` lists every failure seen.
     """
 
@@ -135,7 +135,7 @@ class RevocationResult:
     @property
     def validated(self) -> bool:
         """True when a trusted response (or the expiry rule) produced the status."""
-        return self.status is not CertStatus.UNDETERMINED
+        return self.status is not CertStatus.COULD_NOT_TELL
 
     def to_json(self, *, include_raw: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: ISO-8601 ``Z`` times; the raw response only if asked."""
@@ -165,11 +165,11 @@ class RevocationResult:
         return out
 
     @classmethod
-    def undetermined(cls, reason: Reason, detail: str, **kw: Any) -> RevocationResult:
+    def could_not_tell(cls, reason: Reason, detail: str, **kw: Any) -> RevocationResult:
         """A could-not-tell result; ``detail`` also becomes the first problem."""
         problems = kw.pop("problems", None) or (detail,)
         return cls(
-            status=CertStatus.UNDETERMINED,
+            status=CertStatus.COULD_NOT_TELL,
             reason=reason,
             detail=detail,
             problems=tuple(problems),
@@ -221,7 +221,7 @@ def describe(result: RevocationResult) -> str:
         when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""
         why = f" ({result.revocation_reason})" if result.revocation_reason else ""
         return f"{what}{when}{why}"
-    if result.status is CertStatus.UNDETERMINED:
+    if result.status is CertStatus.COULD_NOT_TELL:
         reason = result.reason.value if result.reason else "?"
         return f"{status}: {reason} — {result.detail}"
     return status

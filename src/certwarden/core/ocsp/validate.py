@@ -583,7 +583,7 @@ def verify_response(
     except MalformedResponseError as exc:
         detail = f"the response could not be parsed: {exc}"
         return [
-            RevocationResult.undetermined(
+            RevocationResult.could_not_tell(
                 Reason.MALFORMED_RESPONSE, detail, responder_url=responder_url, raw_response=der
             )
             for _ in cert_ids
@@ -627,7 +627,7 @@ def verify_parsed(
     if status_failures:
         first = status_failures[0]
         return [
-            RevocationResult.undetermined(
+            RevocationResult.could_not_tell(
                 first.reason,
                 first.text,
                 ocsp_response_status=parsed.response_status,
@@ -691,7 +691,7 @@ def _result(
         # stays explicit so no edit elsewhere can ever turn this into GOOD.)
         first = failures[0] if failures else Failure(Reason.MALFORMED_RESPONSE, "internal error")
         return RevocationResult(
-            status=CertStatus.UNDETERMINED,
+            status=CertStatus.COULD_NOT_TELL,
             reason=first.reason,
             detail=first.text,
             problems=tuple(f.text for f in failures) or (first.text,),

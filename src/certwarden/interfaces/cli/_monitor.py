@@ -11,7 +11,7 @@ from rich.table import Table
 
 from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
-from certwarden.errors import InputError, SettingsError
+from certwarden.errors import InputError, InvalidFieldsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.services.monitor import SERVICE_TITLE, RunReport, SimulationReport
 from certwarden.services.shared.alerts import list_alerts
@@ -74,7 +74,7 @@ def _span(delta: timedelta) -> str:
     return f"{sign}{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def _settings_failed(exc: SettingsError, flags: dict[str, str]) -> typer.Exit:
+def _settings_failed(exc: InvalidFieldsError, flags: dict[str, str]) -> typer.Exit:
     """Print every bad field with the option that sets it; nothing was saved."""
     for field, message in exc.errors.items():
         console_err.print(
@@ -160,7 +160,7 @@ def monitor_settings_set(
         )
     try:
         settings = get_app(ctx).monitor.update_settings(values)
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         raise _settings_failed(exc, MONITOR_FLAGS) from exc
     if as_json:
         print_json(settings.to_json())
@@ -444,7 +444,7 @@ def smtp_settings_set(
         secret = os.environ.get(password_env)
         if not secret:
             raise _settings_failed(
-                SettingsError(
+                InvalidFieldsError(
                     {"password": f"environment variable {password_env!r} is not set or empty"}
                 ),
                 SMTP_FLAGS,
@@ -457,7 +457,7 @@ def smtp_settings_set(
         )
     try:
         get_app(ctx).outbox.update_smtp_settings(values)
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         raise _settings_failed(exc, SMTP_FLAGS) from exc
     console.print("SMTP settings saved.")
 

@@ -313,7 +313,7 @@ def _status_markup(result: RevocationResult) -> str:
         CertStatus.GOOD: "green",
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
-        CertStatus.UNDETERMINED: "yellow",
+        CertStatus.COULD_NOT_TELL: "yellow",
     }[result.status]
     label = "on hold" if result.on_hold else result.status.value
     return f"[{colour}]{label}[/]"
@@ -323,7 +323,7 @@ def _print_report(report: CheckReport) -> None:
     table = Table("id", "store", "subject", "status", "details", "decision", "trust")
     for o in report.outcomes:
         r = o.result
-        if r.status is CertStatus.UNDETERMINED:
+        if r.status is CertStatus.COULD_NOT_TELL:
             details = f"{r.reason.value if r.reason else ''}: {r.detail}"
         elif r.status is CertStatus.REVOKED:
             details = describe(r)

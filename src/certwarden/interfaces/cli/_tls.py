@@ -18,7 +18,7 @@ from rich.table import Table
 from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.policy import Decision
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
-from certwarden.errors import InputError, SettingsError
+from certwarden.errors import InputError, InvalidFieldsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.services.inventory import iso
 
@@ -74,7 +74,7 @@ def _status(result: RevocationResult | None) -> str:
         CertStatus.GOOD: "green",
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
-        CertStatus.UNDETERMINED: "yellow",
+        CertStatus.COULD_NOT_TELL: "yellow",
     }[result.status]
     return f"[{colour}]{describe(result)}[/]"
 
@@ -317,7 +317,7 @@ def syslog_settings_set(
              "enabled": "--enable", "app_name": "--app-name"}  # fmt: skip
     try:
         get_app(ctx).syslog.update_settings(changes)
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         for field, message in exc.errors.items():
             console_err.print(
                 f"[bold red]error:[/] {flags.get(field, field)}: {message}", soft_wrap=True

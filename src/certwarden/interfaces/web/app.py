@@ -27,10 +27,10 @@ from certwarden.errors import (
     ConfigurationError,
     ConflictError,
     InputError,
+    InvalidFieldsError,
     NotFoundError,
     NotificationError,
     OcspError,
-    SettingsError,
     StorageError,
 )
 from certwarden.interfaces.web import api, pages
@@ -274,7 +274,7 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
         status = _status_for(exc)
         if _wants_json(request):
             body: dict[str, Any] = {"detail": exc.diagnostics()}
-            if isinstance(exc, SettingsError):
+            if isinstance(exc, InvalidFieldsError):
                 body["errors"] = exc.errors
             return JSONResponse(body, status_code=status)
         return page_error(request, status, exc.diagnostics())

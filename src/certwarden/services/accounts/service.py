@@ -82,7 +82,7 @@ class UserService:
     # ------------------------------------------------------------------ users
 
     def add_user(self, username: str, password: str, role: str = Role.VIEWER) -> UserInfo:
-        """Create a user. Raises SettingsError for bad fields, ConflictError when taken."""
+        """Create a user. Raises InvalidFieldsError for bad fields, ConflictError when taken."""
         return self._users.add(username, password, role)
 
     def list_users(self) -> list[UserInfo]:

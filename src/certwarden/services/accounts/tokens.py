@@ -20,7 +20,7 @@ from sqlalchemy import select
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ApiToken, User
 from certwarden.clock import Clock, ensure_utc
-from certwarden.errors import NotFoundError, SettingsError
+from certwarden.errors import InvalidFieldsError, NotFoundError
 from certwarden.services.accounts.records import TokenInfo, UserInfo
 from certwarden.services.accounts.users import user_row
 
@@ -60,7 +60,7 @@ class Tokens:
         """A new API token for ``username``; returns its record and the secret (shown once)."""
         name = name.strip()
         if not name or len(name) > 128:
-            raise SettingsError({"name": "give the token a name of 1 to 128 characters"})
+            raise InvalidFieldsError({"name": "give the token a name of 1 to 128 characters"})
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now()
         with self._db.session() as s:

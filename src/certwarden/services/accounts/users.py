@@ -3,7 +3,7 @@
 Users have a role, ``admin`` (may change things) or ``viewer`` (read-only), and
 an argon2 password hash; nothing else about the password is kept. The last
 enabled admin can be neither demoted, disabled nor removed. Bad fields raise
-:class:`SettingsError` naming each of them. This module does not throttle
+:class:`InvalidFieldsError` naming each of them. This module does not throttle
 logins, write the audit log or know about tokens beyond deleting a removed
 user's: :class:`.service.UserService` ties those together.
 """
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ApiToken, User
 from certwarden.clock import Clock
-from certwarden.errors import ConflictError, NotFoundError, SettingsError
+from certwarden.errors import ConflictError, InvalidFieldsError, NotFoundError
 from certwarden.services.accounts.records import Role, UserInfo
 
 __all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "Users", "user_row"]
@@ -41,7 +41,7 @@ def user_row(s: Session, username: str) -> User:
 
 def check_username(username: str) -> None:
     if not _USERNAME.match(username):
-        raise SettingsError(
+        raise InvalidFieldsError(
             {
                 "username": "use 1 to 64 letters, digits, '.', '_', '@' or '-', "
                 "starting with a letter or digit"
@@ -51,16 +51,16 @@ def check_username(username: str) -> None:
 
 def check_password(password: str, field_name: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
-        raise SettingsError({field_name: f"must be at least {MIN_PASSWORD} characters long"})
+        raise InvalidFieldsError({field_name: f"must be at least {MIN_PASSWORD} characters long"})
     if len(password) > MAX_PASSWORD:
-        raise SettingsError({field_name: f"must be at most {MAX_PASSWORD} characters long"})
+        raise InvalidFieldsError({field_name: f"must be at most {MAX_PASSWORD} characters long"})
 
 
 def check_role(role: str) -> Role:
     try:
         return Role(role)
     except ValueError:
-        raise SettingsError({"role": f"{role!r} is not a role; use admin or viewer"}) from None
+        raise InvalidFieldsError({"role": f"{role!r} is not a role; use admin or viewer"}) from None
 
 
 class Users:
@@ -75,7 +75,7 @@ class Users:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def add(self, username: str, password: str, role: str = Role.VIEWER) -> UserInfo:
-        """Create a user. Raises SettingsError for bad fields, ConflictError when taken."""
+        """Create a user. Raises InvalidFieldsError for bad fields, ConflictError when taken."""
         errors: dict[str, str] = {}
         for check in (
             lambda: check_username(username),
@@ -84,10 +84,10 @@ class Users:
         ):
             try:
                 check()
-            except SettingsError as exc:
+            except InvalidFieldsError as exc:
                 errors.update(exc.errors)
         if errors:
-            raise SettingsError(errors)
+            raise InvalidFieldsError(errors)
         hashed = self._hasher.hash(password)
         with self._db.session() as s:
             if s.scalar(select(User.id).where(User.username == username)) is not None:
@@ -130,12 +130,12 @@ class Users:
             return UserInfo.from_row(row)
 
     def check_current_password(self, username: str, current: str) -> None:
-        """For a user changing their own password: :class:`SettingsError` unless
+        """For a user changing their own password: :class:`InvalidFieldsError` unless
         ``current`` is the password they have now."""
         with self._db.session() as s:
             stored = user_row(s, username).password_hash
         if not self._verify(stored, current):
-            raise SettingsError({"current_password": "is not your current password"})
+            raise InvalidFieldsError({"current_password": "is not your current password"})
 
     def set_role(self, username: str, role: str) -> UserInfo:
         wanted = check_role(role)

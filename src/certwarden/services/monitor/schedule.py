@@ -26,7 +26,7 @@ from certwarden.core.expiry import (
     schedule_next,
     validate_monitor_settings,
 )
-from certwarden.errors import SettingsError, StorageError
+from certwarden.errors import InvalidFieldsError, StorageError
 from certwarden.services.monitor.reports import (
     SERVICE_NAME,
     MonitorStatus,
@@ -58,13 +58,13 @@ def load_settings(s: Session) -> MonitorSettings:
         return MonitorSettings()
     try:
         return validate_monitor_settings(stored)
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         raise StorageError(f"the stored Certificate Monitor settings are invalid: {exc}") from exc
 
 
 def update_settings(db: Database, clock: Clock, values: Mapping[str, Any]) -> MonitorSettings:
     """Apply ``values`` over the current settings; every field is checked and
-    nothing is saved when any is bad (:class:`SettingsError` names them all)."""
+    nothing is saved when any is bad (:class:`InvalidFieldsError` names them all)."""
     now = clock.now()
     with db.session() as s:
         new = validate_monitor_settings(values, load_settings(s))

@@ -49,7 +49,7 @@ class MonitorService:
 
     def update_settings(self, values: Mapping[str, Any]) -> MonitorSettings:
         """Apply ``values`` over the current settings; every field is checked and
-        nothing is saved when any is bad (:class:`SettingsError` names them all)."""
+        nothing is saved when any is bad (:class:`InvalidFieldsError` names them all)."""
         return schedule.update_settings(self._db, self._clock, values)
 
     # ------------------------------------------------------------ state/control

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, defer
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.clock import Clock
-from certwarden.errors import NotFoundError, SettingsError, StorageError
+from certwarden.errors import InvalidFieldsError, NotFoundError, StorageError
 from certwarden.services.inventory import RECORD_COLUMNS, CertificateRecord
 from certwarden.services.readmodel.states import STATES, state_clause
 from certwarden.services.readmodel.totals import Totals
@@ -82,7 +82,7 @@ class CertificateQuery:
         ):
             errors["max_days"] = "must not be smaller than min_days"
         if errors:
-            raise SettingsError(errors)
+            raise InvalidFieldsError(errors)
 
 
 @dataclass(frozen=True)

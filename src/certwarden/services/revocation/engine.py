@@ -59,7 +59,7 @@ class RevocationEngine:
             if expired is not None:
                 results[i] = expired
             elif target.issuer is None:
-                results[i] = RevocationResult.undetermined(
+                results[i] = RevocationResult.could_not_tell(
                     Reason.ISSUER_NOT_FOUND,
                     f"the issuer of {target.subject} is not in the inventory "
                     "(upload the issuing CA certificate)",

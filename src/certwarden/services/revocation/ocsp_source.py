@@ -128,7 +128,7 @@ class OcspSource:
         for i, (target, issuer) in enumerate(targets):
             url = url_override or choose_url(settings, target)
             if url is None:
-                results[i] = RevocationResult.undetermined(
+                results[i] = RevocationResult.could_not_tell(
                     Reason.NO_RESPONDER_URL,
                     f"{target.subject} names no http(s) OCSP responder in its AIA extension "
                     "(configure an OCSP URI, or use one from the certificate)",
@@ -231,7 +231,7 @@ class OcspSource:
             der = await transport.fetch(url, request)
         except OcspFetchError as exc:
             return [
-                RevocationResult.undetermined(
+                RevocationResult.could_not_tell(
                     exc.code, exc.detail, responder_url=url, http_status=exc.http_status
                 )
                 for _ in batch

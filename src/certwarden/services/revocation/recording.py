@@ -314,7 +314,7 @@ def _alert_change(outcome: CheckOutcome) -> NewAlert:
     result = outcome.result
     if result.status is CertStatus.REVOKED:
         kind, severity = AlertKind.REVOKED, Severity.CRITICAL
-    elif result.status is CertStatus.UNDETERMINED:
+    elif result.status is CertStatus.COULD_NOT_TELL:
         kind, severity = AlertKind.CHECK_FAILED, Severity.WARNING
     elif result.status is CertStatus.UNKNOWN:
         kind, severity = AlertKind.STATUS_CHANGED, Severity.WARNING

@@ -30,7 +30,7 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     SecuritySettings,
 )
-from certwarden.errors import SettingsError, StorageError
+from certwarden.errors import InvalidFieldsError, StorageError
 from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
@@ -77,7 +77,7 @@ def load_monitor(s: Session) -> MonitorSettings:
     """
     try:
         return validate_monitor_settings(load_section(s, MONITOR_SECTION) or {})
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         raise StorageError(
             f"the stored Certificate Monitor settings (section {MONITOR_SECTION!r}) are "
             f"invalid, so revocation notices and LSC monitoring cannot be decided: {exc}"
@@ -117,7 +117,7 @@ class RevocationSettingsStore:
             current = load_revocation(s)
             new = current.updated(**dict(changes))
             if s.scalar(select(Store.id).where(Store.name == new.trusted_responder_store)) is None:
-                raise SettingsError(
+                raise InvalidFieldsError(
                     {
                         "trusted_responder_store": (
                             f"no store named {new.trusted_responder_store!r}; create it first "

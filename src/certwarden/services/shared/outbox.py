@@ -41,7 +41,7 @@ from certwarden.adapters.smtp import (
     validate_smtp_settings,
 )
 from certwarden.clock import Clock, ensure_utc
-from certwarden.errors import NotFoundError, NotificationError, SettingsError, StorageError
+from certwarden.errors import InvalidFieldsError, NotFoundError, NotificationError, StorageError
 from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
@@ -204,7 +204,7 @@ class OutboxService:
             stored = load_section(s, SMTP_SECTION) or {}
         try:
             return validate_smtp_settings(stored)
-        except SettingsError as exc:
+        except InvalidFieldsError as exc:
             raise StorageError(f"the stored SMTP settings are invalid: {exc}") from exc
 
     def smtp_settings(self) -> SmtpSettings:
@@ -214,8 +214,8 @@ class OutboxService:
             return stored
         try:
             return validate_smtp_settings(self._env, stored)
-        except SettingsError as exc:
-            raise SettingsError(
+        except InvalidFieldsError as exc:
+            raise InvalidFieldsError(
                 {k: f"{v} (from the environment)" for k, v in exc.errors.items()}
             ) from exc
 

@@ -233,7 +233,7 @@ class TlsGuard:
             return plan
         settings = snapshot.revocation
         if not settings.enable_ocsp:
-            plan.result = RevocationResult.undetermined(
+            plan.result = RevocationResult.could_not_tell(
                 Reason.OCSP_DISABLED,
                 "OCSP is disabled (Security > Certificate Revocation): the status was not checked",
             )
@@ -247,7 +247,7 @@ class TlsGuard:
             leaf, [*peer.certificates[1:], *extra_issuers]
         )
         if plan.issuer is None:
-            plan.result = RevocationResult.undetermined(
+            plan.result = RevocationResult.could_not_tell(
                 Reason.ISSUER_NOT_FOUND,
                 f"the issuer of {peer.leaf_subject} was neither sent by {peer.where} nor "
                 "found in the inventory (upload the issuing CA certificate)",

@@ -236,7 +236,7 @@ class ProbeService:
             else None
         )
         if stapled is None and peer.stapled_response:
-            stapled = RevocationResult.undetermined(
+            stapled = RevocationResult.could_not_tell(
                 Reason.ISSUER_NOT_FOUND,
                 "a response was stapled, but the leaf's issuer is unknown, so it cannot be checked",
             )
@@ -271,7 +271,7 @@ class ProbeService:
         live = leaf.ocsp
         if live is None:  # a self-signed leaf: nobody to ask
             return (
-                RevocationResult.undetermined(
+                RevocationResult.could_not_tell(
                     Reason.ISSUER_NOT_FOUND,
                     "the server certificate is self-signed: no issuer to ask about it",
                 ),
@@ -279,7 +279,7 @@ class ProbeService:
             )
         source = (
             StatusSource.NONE
-            if live.status is CertStatus.UNDETERMINED
+            if live.status is CertStatus.COULD_NOT_TELL
             and live.reason in (Reason.ISSUER_NOT_FOUND, Reason.NO_RESPONDER_URL)
             else StatusSource.RESPONDER
         )

@@ -41,7 +41,7 @@ def judge_staple(
     try:
         parsed = parse_response(der)
     except MalformedResponseError as exc:
-        return RevocationResult.undetermined(
+        return RevocationResult.could_not_tell(
             Reason.MALFORMED_RESPONSE,
             f"the stapled response could not be parsed: {exc}",
             raw_response=der,

@@ -37,7 +37,7 @@ from certwarden.clock import Clock, ensure_utc
 from certwarden.core.ocsp.results import iso_z
 from certwarden.core.syslog import SYSLOG_SECTION, SyslogSettings, format_message, frame
 from certwarden.core.tls import ConnectionCheck
-from certwarden.errors import SettingsError, StorageError, TlsError
+from certwarden.errors import InvalidFieldsError, StorageError, TlsError
 from certwarden.services.shared.settings_store import load_section, save_section
 from certwarden.services.tls.connections import ConnectionRegistry, LongLivedConnection
 from certwarden.services.tls.guard import TlsGuard
@@ -113,7 +113,7 @@ class SyslogForwarder:
             stored = load_section(s, SYSLOG_SECTION)
         try:
             return SyslogSettings.from_dict(stored)
-        except SettingsError as exc:
+        except InvalidFieldsError as exc:
             raise StorageError(f"the stored syslog settings are invalid: {exc}") from exc
 
     def update_settings(self, changes: Mapping[str, Any]) -> SyslogSettings:

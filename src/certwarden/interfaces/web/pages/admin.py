@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from certwarden.errors import ConflictError, NotFoundError, SettingsError
+from certwarden.errors import ConflictError, InvalidFieldsError, NotFoundError
 from certwarden.interfaces.web.context import Admin, Ctx, RowId
 from certwarden.interfaces.web.pages.forms import FormData, FormPage, Refusal, int_param
 from certwarden.interfaces.web.rendering import query_url, redirect, render
@@ -59,7 +59,7 @@ def add_user(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Response
         save,
         shown={"username": username, "role": role},
         flash=lambda info: f"Added {info.role} {info.username}.",
-        refusals=(Refusal(SettingsError), Refusal(ConflictError, 409, "username")),
+        refusals=(Refusal(InvalidFieldsError), Refusal(ConflictError, 409, "username")),
     )
 
 
@@ -82,7 +82,7 @@ def update_user(request: Request, ctx: Ctx, who: Admin, username: str, form: For
                 raise ConflictError("you cannot disable yourself")
             info = service.set_disabled(username, disabled)
             changed["disabled"] = disabled
-    except (SettingsError, ConflictError) as exc:
+    except (InvalidFieldsError, ConflictError) as exc:
         if changed:
             service.audit(who.actor, "user.update", username, changed)
         return redirect(
@@ -146,7 +146,7 @@ def create_token(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
         save,
         shown={"name": name, "username": owner},
         done=created,
-        refusals=(Refusal(SettingsError), Refusal(NotFoundError, 422, "username")),
+        refusals=(Refusal(InvalidFieldsError), Refusal(NotFoundError, 422, "username")),
     )
 
 

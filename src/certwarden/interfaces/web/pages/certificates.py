@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from certwarden.composition import App
 from certwarden.core.ocsp.results import describe
-from certwarden.errors import InputError, NotFoundError, SettingsError
+from certwarden.errors import InputError, InvalidFieldsError, NotFoundError
 from certwarden.interfaces.web.actions import check_certificates, delete_certificate
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer, notification_window
 from certwarden.interfaces.web.pages.forms import int_param
@@ -66,7 +66,7 @@ def certificates(request: Request, ctx: Ctx, who: Viewer) -> Response:
     window = notification_window(app)
     try:
         page = app.overview.search(query, window=window)
-    except SettingsError as exc:
+    except InvalidFieldsError as exc:
         errors.update(exc.errors)
         page = Page([], 0, query.limit, 0)
     except NotFoundError as exc:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from certwarden.errors import CertwardenError, SettingsError
+from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.web.context import NotSignedIn, WebContext, principal_of
 from certwarden.interfaces.web.rendering import form_values, redirect, render
 from certwarden.interfaces.web.security import Principal
@@ -67,7 +67,7 @@ class Refusal:
         error: the error class (subclasses included).
         status_code: the status of the page shown again.
         field: the field its message goes beside; ``None`` for a
-            :class:`SettingsError`, which names its own fields.
+            :class:`InvalidFieldsError`, which names its own fields.
     """
 
     error: type[CertwardenError]
@@ -75,16 +75,16 @@ class Refusal:
     field: str | None = None
 
     def __post_init__(self) -> None:
-        if self.field is None and not issubclass(self.error, SettingsError):
+        if self.field is None and not issubclass(self.error, InvalidFieldsError):
             raise TypeError(f"a Refusal of {self.error.__name__} needs the field it belongs to")
 
     def errors(self, exc: CertwardenError) -> dict[str, str]:
-        if self.field is None and isinstance(exc, SettingsError):
+        if self.field is None and isinstance(exc, InvalidFieldsError):
             return dict(exc.errors)
         return {self.field or "": exc.diagnostics()}
 
 
-SETTINGS_REFUSED = (Refusal(SettingsError),)
+SETTINGS_REFUSED = (Refusal(InvalidFieldsError),)
 
 
 @dataclass(frozen=True)
