@@ -1138,7 +1138,7 @@ def _every_result() -> list[RevocationResult]:
         RevocationResult(CertStatus.GOOD),
         RevocationResult(CertStatus.REVOKED, revoked_at=T0, revocation_reason="keyCompromise"),
         RevocationResult(CertStatus.REVOKED, revoked_at=T0, revocation_reason="certificateHold"),
-        RevocationResult(CertStatus.REVOKED, reason=Reason.EXPIRED, revoked_at=T0),
+        RevocationResult(CertStatus.REVOKED, expired=True, revoked_at=T0),
         RevocationResult(CertStatus.UNKNOWN),
     ]
     out += [RevocationResult.could_not_tell(reason, f"because {reason}") for reason in Reason]
@@ -1176,6 +1176,6 @@ def test_an_expired_certificate_is_revoked_whatever_a_response_says(pki: Pki) ->
     assert expired_result(pki.leaf.cert, not_after) is None
     expired = expired_result(pki.leaf.cert, not_after + timedelta(microseconds=1))
     assert expired is not None
-    assert (expired.status, expired.reason) == (CertStatus.REVOKED, Reason.EXPIRED)
+    assert (expired.status, expired.reason, expired.expired) == (CertStatus.REVOKED, None, True)
     for cc in (True, False):
         assert decide(expired, common_criteria=cc).decision is Decision.DENY

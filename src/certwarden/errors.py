@@ -10,11 +10,20 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
+    ├── AuthenticationError   a login or token was refused
+    │   └── LoginThrottledError   too many failed logins (retry_after)
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
+    │   └── OcspFetchError    no usable HTTP answer from a responder (adapters/ocsp_http.py)
     ├── NotificationError     mail could not be handed to the server
+    │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)
     ├── StorageError          the database failed
     └── TlsError              a TLS connection could not be made or verified
         └── ConnectionRefusedByPolicy   the revocation policy refused the peer
+
+Not in the tree, on purpose: ``DerError``, ``BerError`` and
+``MalformedResponseError`` (ValueError subclasses of the core's bounded DER/BER
+readers and OCSP response parser) never leave the core: the parsers turn them
+into a ParseError or a could-not-tell reason.
 
 Every error has ``diagnostics()``: the one message a person should read, with
 what to do. Interfaces catch ``CertwardenError`` once and print that.
@@ -23,18 +32,26 @@ what to do. Interfaces catch ``CertwardenError`` once and print that.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from certwarden.core.ocsp.results import Reason
 
 __all__ = [
+    "AuthenticationError",
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionRefusedByPolicy",
     "InputError",
     "InvalidFieldsError",
+    "LoginThrottledError",
     "NotFoundError",
     "NotificationError",
     "OcspError",
+    "OcspFetchError",
     "ParseError",
+    "SmtpDeliveryError",
     "StorageError",
     "TlsError",
 ]
@@ -162,3 +179,51 @@ class ConnectionRefusedByPolicy(TlsError):  # noqa: N818 - named for the event i
             f"connection refused: the server certificate {subject} "
             f"(SHA-256 {sha256[:16]}...) is {status}{because}; {why}",
         )
+
+
+class AuthenticationError(CertwardenError):
+    """A login or token was refused (the message never says which part was wrong)."""
+
+
+class LoginThrottledError(AuthenticationError):
+    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1.0, retry_after)
+        minutes = max(1, round(self.retry_after / 60))
+        super().__init__(f"too many failed logins; try again in about {minutes} minute(s)")
+
+
+class OcspFetchError(OcspError):
+    """No usable HTTP answer came back from a responder.
+
+    Attributes:
+        code: the could-not-tell :class:`Reason`.
+        url: the responder URL.
+        detail: one sentence for a person ("HTTP 500 from http://...").
+        http_status: the status for ``http_error`` (else None).
+    """
+
+    def __init__(
+        self, code: Reason, url: str, detail: str, http_status: int | None = None
+    ) -> None:
+        super().__init__(code.value, url, detail)
+        self.code = code
+        self.http_status = http_status
+
+    def diagnostics(self) -> str:
+        return self.detail
+
+
+class SmtpDeliveryError(NotificationError):
+    """Delivery failed.
+
+    Attributes:
+        server_level: True when the failure concerns the server as a whole
+            (unreachable, timed out, TLS or login failed): other messages
+            would fail the same way now. False when only this message was refused.
+    """
+
+    def __init__(self, message: str, *, server_level: bool) -> None:
+        self.server_level = server_level
+        super().__init__(message)

@@ -2,7 +2,7 @@
 
 Every part of certwarden that decides (uploads, TLS connections, the
 dashboard) calls :func:`decide`; nothing else interprets statuses. The table
-below is the whole policy (SPEC section 3, issue 4 item 5):
+below is the whole policy (SPEC section 3):
 
 - Common Criteria mode on: only ``good`` allows; ``revoked``, ``unknown`` and
   could-not-tell deny.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from certwarden.core.ocsp.results import CertStatus, Reason, RevocationResult
+from certwarden.core.ocsp.results import CertStatus, RevocationResult, describe
 
 __all__ = ["POLICY_TABLE", "Decision", "Verdict", "decide", "render_table"]
 
@@ -56,22 +56,6 @@ class Verdict:
         return self.decision is not Decision.DENY
 
 
-def _describe(result: RevocationResult) -> str:
-    if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
-            return "the certificate has expired (expired certificates are treated as revoked)"
-        what = "on hold" if result.on_hold else "revoked"
-        reason = f", {result.revocation_reason}" if result.revocation_reason else ""
-        when = f" at {result.revoked_at.isoformat()}" if result.revoked_at else ""
-        return f"the certificate is {what}{when}{reason}"
-    if result.status is CertStatus.UNKNOWN:
-        return "the OCSP responder does not know the certificate"
-    if result.status is CertStatus.COULD_NOT_TELL:
-        reason = result.reason.value if result.reason else "unknown reason"
-        return f"its revocation status could not be determined ({reason}: {result.detail})"
-    return "OCSP says the certificate is good"
-
-
 def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
     """Allow, allow with a warning, or deny, per :data:`POLICY_TABLE`."""
     decision = POLICY_TABLE[(common_criteria, result.status)]
@@ -79,7 +63,7 @@ def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
     verb = {Decision.ALLOW: "allowed", Decision.WARN: "allowed with a warning"}.get(
         decision, "refused"
     )
-    return Verdict(decision, f"{verb}: {_describe(result)} ({mode})")
+    return Verdict(decision, f"{verb}: {describe(result)} ({mode})")
 
 
 def render_table() -> str:

@@ -1,4 +1,4 @@
-"""A bounded cache of revocation results keyed by CertID (issue 4 item 6).
+"""A bounded cache of revocation results keyed by CertID.
 
 Validated results (GOOD, REVOKED, UNKNOWN) are reused until the response's
 nextUpdate — RFC 5019 2.2: a response may be used until then — bounded by

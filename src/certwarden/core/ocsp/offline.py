@@ -1,4 +1,4 @@
-"""Judging and describing a saved OCSP response, offline (issue 4 item 8).
+"""Judging and describing a saved OCSP response, offline.
 
 ``certwarden ocsp verify-response`` and ``certwarden ocsp show`` render what
 these pure functions return; an auditor re-verifying the evidence stored with

@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 
 from certwarden.core.certs import is_expired
+from certwarden.core.timefmt import iso_z
 
 __all__ = [
     "CertStatus",
@@ -64,7 +65,7 @@ class CertStatus(enum.StrEnum):
 
 @enum.unique
 class Reason(enum.StrEnum):
-    """Why a result is COULD_NOT_TELL (or, for EXPIRED, why it is REVOKED)."""
+    """Why a result is COULD_NOT_TELL: only could-not-tell reasons (expiry is ``expired``)."""
 
     NO_RESPONDER_URL = "no_responder_url"
     ISSUER_NOT_FOUND = "issuer_not_found"
@@ -82,7 +83,6 @@ class Reason(enum.StrEnum):
     STALE = "stale"
     NONCE_MISMATCH = "nonce_mismatch"
     OCSP_DISABLED = "ocsp_disabled"
-    EXPIRED = "expired"
 
 
 @enum.unique
@@ -94,21 +94,16 @@ class TrustModel(enum.StrEnum):
     TRUSTED_RESPONDER = "trusted_responder"  # a designated signer in tomcat-trust (TRP)
 
 
-def iso_z(when: datetime | None) -> str | None:
-    """ISO-8601 UTC with a ``Z`` suffix (the CLI/JSON convention), or None."""
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class RevocationResult:
     """The outcome of one revocation check of one certificate.
 
     ``status`` is GOOD, REVOKED or UNKNOWN only when a response that passed
-    every validation step said so (or REVOKED with reason EXPIRED for an
-    expired certificate). Otherwise it is COULD_NOT_TELL and ``reason`` says why
-    (the first failing step) while ``problems`` lists every failure seen.
+    every validation step said so, or REVOKED with ``expired`` set for an
+    expired certificate (expiry is a cause of revocation, not a reason for
+    not knowing: no responder is asked). Otherwise it is COULD_NOT_TELL and
+    ``reason`` says why (the first failing step) while ``problems`` lists
+    every failure seen.
     """
 
     status: CertStatus
@@ -126,6 +121,7 @@ class RevocationResult:
     raw_response: bytes | None = field(default=None, repr=False)
     http_status: int | None = None
     ocsp_response_status: str | None = None
+    expired: bool = False  # REVOKED because notAfter has passed (no responder asked)
 
     @property
     def on_hold(self) -> bool:
@@ -142,6 +138,7 @@ class RevocationResult:
         out: dict[str, Any] = {
             "status": self.status.value,
             "reason": self.reason.value if self.reason else None,
+            "expired": self.expired,
             "detail": self.detail,
             "problems": list(self.problems),
             "on_hold": self.on_hold,
@@ -179,7 +176,7 @@ class RevocationResult:
 
 @dataclass(frozen=True)
 class ValidationOptions:
-    """Knobs of response validation (defaults from issue 4 item 3)."""
+    """Knobs of response validation: clock skew, the maximum age without nextUpdate, nonces."""
 
     skew: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(hours=24)  # applies when nextUpdate is absent
@@ -193,7 +190,7 @@ class ValidationOptions:
 
 
 def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | None:
-    """REVOKED with reason EXPIRED once ``now`` is past notAfter, else None.
+    """REVOKED with ``expired`` set once ``now`` is past notAfter, else None.
 
     RFC 5280 4.1.2.5: notAfter is inclusive, so a certificate is still valid
     at exactly its notAfter. No responder is asked: the product "revokes
@@ -204,7 +201,7 @@ def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | 
         return None
     return RevocationResult(
         status=CertStatus.REVOKED,
-        reason=Reason.EXPIRED,
+        expired=True,
         detail=f"the certificate expired at {iso_z(not_after)}",
         revoked_at=not_after,
         revocation_reason=None,
@@ -215,7 +212,7 @@ def describe(result: RevocationResult) -> str:
     """One line for a person: ``revoked at ... (keyCompromise)``, ``could_not_tell: timeout``."""
     status = result.status.value
     if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
+        if result.expired:
             return "revoked (expired)"
         what = "revoked, on hold" if result.on_hold else "revoked"
         when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""

@@ -27,10 +27,10 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     recheck_interval,
 )
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, ParseError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.interfaces.cli._ocsp import ocsp_app
-from certwarden.services.inventory import iso
 
 if TYPE_CHECKING:
     from certwarden.services.revocation import CheckReport
@@ -204,7 +204,7 @@ def tick(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             {
                 "ran": outcome.ran,
                 "why": outcome.why,
-                "next_run_at": iso(outcome.next_run_at),
+                "next_run_at": iso_z(outcome.next_run_at),
                 "report": outcome.report.to_json() if outcome.report else None,
             }
         )
@@ -328,7 +328,7 @@ def _print_report(report: CheckReport) -> None:
         elif r.status is CertStatus.REVOKED:
             details = describe(r)
         else:
-            details = f"this update {iso(r.this_update) or '-'}"
+            details = f"this update {iso_z(r.this_update) or '-'}"
         decision = o.verdict.decision
         style = {"deny": "red", "allow_with_warning": "yellow"}.get(decision.value, "green")
         table.add_row(

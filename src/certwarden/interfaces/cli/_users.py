@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.inventory import iso
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -87,7 +87,7 @@ def list_users(
     table = Table("user", "role", "status", "created (UTC)")
     for u in users:
         table.add_row(
-            u.username, u.role, "disabled" if u.disabled else "active", iso(u.created_at) or ""
+            u.username, u.role, "disabled" if u.disabled else "active", iso_z(u.created_at) or ""
         )
     console.print(table)
 
@@ -153,9 +153,9 @@ def list_tokens(
             t.name,
             t.username,
             t.prefix + "…",
-            iso(t.created_at) or "",
-            iso(t.last_used_at) or "-",
-            "active" if t.active else f"revoked {iso(t.revoked_at)}",
+            iso_z(t.created_at) or "",
+            iso_z(t.last_used_at) or "-",
+            "active" if t.active else f"revoked {iso_z(t.revoked_at)}",
         )
     console.print(table)
 

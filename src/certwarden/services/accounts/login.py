@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
-from certwarden.errors import CertwardenError
+from certwarden.errors import AuthenticationError, LoginThrottledError
 from certwarden.services.accounts.audit import AuditLog
 from certwarden.services.accounts.records import UserInfo
 from certwarden.services.accounts.users import Users
@@ -33,19 +33,6 @@ __all__ = [
 ]
 
 WEB_SECTION = "web"
-
-
-class AuthenticationError(CertwardenError):
-    """A login or token was refused (the message never says which part was wrong)."""
-
-
-class LoginThrottledError(AuthenticationError):
-    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = max(1.0, retry_after)
-        minutes = max(1, round(self.retry_after / 60))
-        super().__init__(f"too many failed logins; try again in about {minutes} minute(s)")
 
 
 @dataclass

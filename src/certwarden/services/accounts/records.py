@@ -16,12 +16,9 @@ from typing import Any
 
 from certwarden.adapters.db.models import User
 from certwarden.clock import ensure_utc
+from certwarden.core.timefmt import iso_z
 
 __all__ = ["AuditRecord", "Role", "TokenInfo", "UserInfo"]
-
-
-def _iso(when: datetime | None) -> str | None:
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
 @enum.unique
@@ -50,7 +47,7 @@ class UserInfo:
             "id": self.id,
             "username": self.username,
             "role": self.role,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_z(self.created_at),
             "disabled": self.disabled,
         }
 
@@ -87,9 +84,9 @@ class TokenInfo:
             "username": self.username,
             "name": self.name,
             "prefix": self.prefix,
-            "created_at": _iso(self.created_at),
-            "last_used_at": _iso(self.last_used_at),
-            "revoked_at": _iso(self.revoked_at),
+            "created_at": iso_z(self.created_at),
+            "last_used_at": iso_z(self.last_used_at),
+            "revoked_at": iso_z(self.revoked_at),
             "active": self.active,
         }
 
@@ -106,7 +103,7 @@ class AuditRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": _iso(self.at),
+            "at": iso_z(self.at),
             "actor": self.actor,
             "action": self.action,
             "target": self.target,

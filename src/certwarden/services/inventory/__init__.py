@@ -4,7 +4,7 @@
 
 Modules, one job each:
 
-* :mod:`.records` — the values (CertificateRecord, StoreInfo, ImportReport ...) and :func:`iso`;
+* :mod:`.records` — the values (CertificateRecord, StoreInfo, ImportReport ...);
 * :mod:`.stores` — trust stores;
 * :mod:`.importing` — prepare (parse, no writes) and commit (one transaction);
 * :mod:`.pipeline` — the CPU-heavy part of an import, over processes when big;
@@ -25,7 +25,6 @@ from certwarden.services.inventory.records import (
     PreparedImport,
     Rejection,
     StoreInfo,
-    iso,
 )
 from certwarden.services.inventory.service import InventoryService
 from certwarden.services.inventory.stores import LSC_STORE
@@ -42,5 +41,4 @@ __all__ = [
     "PreparedImport",
     "Rejection",
     "StoreInfo",
-    "iso",
 ]

@@ -29,7 +29,8 @@ from certwarden.core.expiry import (
     digest_dedupe_key,
     order_for_digest,
 )
-from certwarden.services.monitor.reports import SERVICE_NAME, Notice, RunReport, ServiceStatus, iso
+from certwarden.core.timefmt import iso_z
+from certwarden.services.monitor.reports import SERVICE_NAME, Notice, RunReport, ServiceStatus
 from certwarden.services.monitor.schedule import ensure_state, load_settings, schedule_next_run
 from certwarden.services.monitor.selection import CHUNK, due_certificates
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
@@ -107,7 +108,7 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
                 store=item.store,
                 dedupe_key=key,
                 details={
-                    "not_after": iso(item.not_after),
+                    "not_after": iso_z(item.not_after),
                     "days_left": round(days, 2),
                     "serial": item.serial,
                     "lsc": item.is_lsc,
@@ -147,7 +148,7 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
     state.detail = {
         **(state.detail or {}),
         "last_run": {
-            "at": iso(now),
+            "at": iso_z(now),
             "trigger": trigger,
             "notified": len(notices),
             "expired": expired,

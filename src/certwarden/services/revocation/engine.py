@@ -42,13 +42,14 @@ class RevocationEngine:
         trusted_responders: Sequence[x509.Certificate] = (),
         url_override: str | None = None,
         transport: OcspTransport | None = None,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> list[RevocationResult]:
         """One result per target, in order (the core judges every response).
 
-        ``use_cache``: reuse a still-valid cached answer (uploads, TLS checks);
-        scheduled and on-demand checks ask the responder afresh, so that Check
-        Every means what it says. Every fresh answer goes into the cache.
+        ``use_cache`` (default False, the same everywhere): reuse a still-valid
+        cached answer (uploads and new endpoints ask for it); scheduled and
+        on-demand checks ask the responder afresh, so that Check Every means
+        what it says. Every fresh answer goes into the cache.
         ``url_override`` asks that URL whatever the settings say (``ocsp query --url``).
         """
         results: list[RevocationResult | None] = [None] * len(targets)

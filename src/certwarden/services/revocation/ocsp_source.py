@@ -115,7 +115,7 @@ class OcspSource:
         now: datetime,
         url_override: str | None = None,
         transport: OcspTransport | None = None,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> list[RevocationResult]:
         """One result per ``(target, its issuer)``, in order.
 

@@ -24,7 +24,7 @@ from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, OcspCheck, OcspResponse
-from certwarden.core.ocsp import CertStatus, Reason, RevocationResult
+from certwarden.core.ocsp import CertStatus, RevocationResult
 from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.policy import decide
 from certwarden.services.revocation.model import CheckOutcome, Target, Trigger
@@ -55,8 +55,8 @@ def _state_key(status: str | None, reason: str | None) -> tuple[str | None, str 
 
 def stored_reason(result: RevocationResult) -> str | None:
     """The ``certificates.revocation_reason`` column: CRL reason, or why we could not tell."""
-    if result.status is CertStatus.REVOKED and result.reason is not Reason.EXPIRED:
-        return result.revocation_reason
+    if result.status is CertStatus.REVOKED:
+        return "expired" if result.expired else result.revocation_reason
     return result.reason.value if result.reason else None
 
 
@@ -67,13 +67,13 @@ def record_checks(
     now: datetime,
     trigger: Trigger,
     common_criteria: bool,
-    fresh: frozenset[int] = frozenset(),
+    imported: frozenset[int] = frozenset(),
     refused: frozenset[str] = frozenset(),
 ) -> tuple[list[CheckOutcome], int]:
     """Store every check, update the latest status, alert and notify on change.
 
     Returns the outcomes (one per item, in order) and how many notices were
-    queued. ``fresh``: rows the same upload just stored (their status was
+    queued. ``imported``: rows the same upload just stored (their status was
     written by the commit; they count as "not checked" before). ``refused``:
     SHA-256 of uploaded certificates refused by the policy (an
     ``upload_refused`` alert each).
@@ -120,7 +120,7 @@ def record_checks(
         changed = False
         if stored_id is not None:
             prev_status, prev_reason = before[stored_id]
-            if stored_id in fresh:
+            if stored_id in imported:
                 prev_status = prev_reason = None
             previous = prev_status
             status, reason = result.status.value, stored_reason(result)

@@ -115,7 +115,7 @@ class RevocationService:
         now: datetime | None = None,
         url_override: str | None = None,
         transport: OcspTransport | None = None,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> list[RevocationResult]:
         """:meth:`RevocationEngine.evaluate` at ``now`` (default: the clock's)."""
         return await self.engine.evaluate(

@@ -41,6 +41,7 @@ from certwarden.adapters.smtp import (
     validate_smtp_settings,
 )
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InvalidFieldsError, NotFoundError, NotificationError, StorageError
 from certwarden.services.shared.settings_store import load_section, save_section
 
@@ -110,10 +111,6 @@ def enqueue(
     return True
 
 
-def _iso(when: datetime | None) -> str | None:
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
-
-
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -147,16 +144,16 @@ class OutboxEntry:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_z(self.created_at),
             "kind": self.kind,
             "dedupe_key": self.dedupe_key,
             "recipients": list(self.recipients),
             "subject": self.subject,
             "state": self.state,
             "attempts": self.attempts,
-            "next_attempt_at": _iso(self.next_attempt_at),
+            "next_attempt_at": iso_z(self.next_attempt_at),
             "last_error": self.last_error,
-            "sent_at": _iso(self.sent_at),
+            "sent_at": iso_z(self.sent_at),
         }
 
 

@@ -170,10 +170,15 @@ class TlsGuard:
 
     # ------------------------------------------------------------- issuers
 
-    def find_issuer(
+    def locate_issuer(
         self, cert: x509.Certificate, candidates: Sequence[x509.Certificate]
     ) -> tuple[x509.Certificate | None, str | None]:
-        """``cert``'s issuer among ``candidates`` (memoised), else in the inventory."""
+        """``cert``'s issuer and where it was found (``"chain"``, ``"inventory"``).
+
+        Among ``candidates`` first (memoised), else among the stored CAs; both
+        through :func:`certwarden.core.certs.find_issuer`, the one rule (name,
+        key identifier, then the signature).
+        """
         key = (
             cert.fingerprint(hashes.SHA256()),
             tuple(c.fingerprint(hashes.SHA256()) for c in candidates),
@@ -219,7 +224,7 @@ class TlsGuard:
         self,
         peer: PeerChain,
         *,
-        fresh: bool,
+        recheck: bool,
         now: datetime | None,
         extra_issuers: Sequence[x509.Certificate],
     ) -> _Plan:
@@ -243,7 +248,7 @@ class TlsGuard:
                 "allowed with a warning: revocation is not checked while OCSP is disabled",
             )
             return plan
-        plan.issuer, plan.issuer_source = self.find_issuer(
+        plan.issuer, plan.issuer_source = self.locate_issuer(
             leaf, [*peer.certificates[1:], *extra_issuers]
         )
         if plan.issuer is None:
@@ -255,7 +260,7 @@ class TlsGuard:
             plan.source = StatusSource.NONE
             return plan
         plan.stapled = self.judge_staple(peer, plan.issuer, now=now, snapshot=snapshot)
-        recheck = fresh or self._is_blocked(plan.sha256)
+        recheck = recheck or self._is_blocked(plan.sha256)
         cert_id = plan.cert_id = cert_id_for(leaf, plan.issuer, settings.hash_algorithm)
         if not recheck:
             if plan.stapled is not None and plan.stapled.validated:
@@ -332,17 +337,17 @@ class TlsGuard:
         peer: PeerChain,
         *,
         purpose: str = "tls",
-        fresh: bool = False,
+        recheck: bool = False,
         now: datetime | None = None,
         extra_issuers: Sequence[x509.Certificate] = (),
     ) -> ConnectionCheck:
         """The decision about ``peer``, without alerts or exceptions.
 
-        ``fresh`` asks the responder whatever the staple and the cache say
+        ``recheck`` asks the responder whatever the staple and the cache say
         (re-checks of long-lived connections). ``extra_issuers``: more
         candidates for the leaf's issuer (e.g. the trust anchors used).
         """
-        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        plan = self._plan(peer, recheck=recheck, now=now, extra_issuers=extra_issuers)
         if plan.target is not None:
             run_sync(lambda: self._ask(plan))
         return self._finish(plan, purpose)
@@ -352,12 +357,12 @@ class TlsGuard:
         peer: PeerChain,
         *,
         purpose: str = "tls",
-        fresh: bool = False,
+        recheck: bool = False,
         now: datetime | None = None,
         extra_issuers: Sequence[x509.Certificate] = (),
     ) -> ConnectionCheck:
         """:meth:`evaluate` for async code."""
-        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        plan = self._plan(peer, recheck=recheck, now=now, extra_issuers=extra_issuers)
         await self._ask(plan)
         return self._finish(plan, purpose)
 
