@@ -204,9 +204,7 @@ class OcspFetchError(OcspError):
         http_status: the status for ``http_error`` (else None).
     """
 
-    def __init__(
-        self, code: Reason, url: str, detail: str, http_status: int | None = None
-    ) -> None:
+    def __init__(self, code: Reason, url: str, detail: str, http_status: int | None = None) -> None:
         super().__init__(code.value, url, detail)
         self.code = code
         self.http_status = http_status

@@ -89,9 +89,6 @@ class HttpOptions:
             raise ValueError("max_response_bytes and max_in_flight must be positive")
 
 
-
-
-
 class OcspTransport(Protocol):
     """Sends DER OCSP requests to responder URLs; closed once done with."""
 
