@@ -14,6 +14,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │   └── LoginThrottledError   too many failed logins (retry_after)
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     │   └── OcspFetchError    no usable HTTP answer from a responder (adapters/ocsp_http.py)
+    ├── AriFetchError         an ACME renewalInfo (RFC 9773) fetch failed (adapters/ari_http.py)
     ├── NotificationError     mail could not be handed to the server
     │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)
     ├── StorageError          the database failed
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from certwarden.core.ocsp.results import Reason
 
 __all__ = [
+    "AriFetchError",
     "AuthenticationError",
     "CertwardenError",
     "ConfigurationError",
@@ -225,3 +227,17 @@ class SmtpDeliveryError(NotificationError):
     def __init__(self, message: str, *, server_level: bool) -> None:
         self.server_level = server_level
         super().__init__(message)
+
+
+class AriFetchError(CertwardenError):
+    """An ACME directory or renewalInfo (RFC 9773) answer could not be fetched.
+
+    Attributes:
+        url: what was asked.
+        detail: what went wrong, in words.
+    """
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"ACME renewal information from {url}: {detail}")

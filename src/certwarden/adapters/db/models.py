@@ -286,3 +286,24 @@ class Endpoint(Base):
     # The last certificate it served (kept through outages) and when it was last reached.
     leaf_sha256: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None]
+
+
+class RenewalInfoRow(Base):
+    """The latest ACME Renewal Information (RFC 9773) known for a certificate."""
+
+    __tablename__ = "renewal_info"
+    __table_args__ = (Index("ix_renewal_info_next_check_at", "next_check_at"),)
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    # The last good window (kept through failed fetches) and the one before it.
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    explanation_url: Mapped[str | None] = mapped_column(Text)
+    previous_start: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

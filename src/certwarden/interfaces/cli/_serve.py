@@ -82,6 +82,14 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("syslog").inc()
         log.exception("syslog forwarding failed")
+    try:
+        renewal = app.ari.tick(app.clock.now())
+        for cert_id, error in renewal.failed.items():
+            log.warning("ACME renewal information for certificate %s (will retry): %s",
+                        cert_id, error)  # fmt: skip
+    except Exception:
+        metrics.loop_errors.labels("ari").inc()
+        log.exception("the ACME renewal information round failed")
     started = metrics.timer()
     try:
         delivery = app.outbox.deliver_due(app.clock.now())
