@@ -12,7 +12,7 @@ import platform
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
     from certwarden.services.ari import AriService
+    from certwarden.services.cluster import ClusterService
     from certwarden.services.inventory import InventoryService
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
@@ -43,6 +44,7 @@ __all__ = ["App", "AppConfig", "build_app", "load_config", "prepare_data_dir"]
 
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
+LEASE_ENV = "CERTWARDEN_CLUSTER_LEASE_SECONDS"
 # The data directory holds the database (session key, password hashes, SMTP
 # password) and the demo PKI's keys: its owner only, whatever the umask.
 DATA_DIR_MODE = 0o700
@@ -53,6 +55,8 @@ class AppConfig:
     data_dir: Path
     database_url: str
     fixed_now: datetime | None = None
+    # Several instances on one database: how long a job's lease lasts without renewal.
+    lease_seconds: int = 30
 
 
 def load_config(
@@ -73,7 +77,12 @@ def load_config(
             raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} is not an ISO-8601 time") from exc
         if fixed.tzinfo is None:
             raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} needs a UTC offset, e.g. Z")
-    return AppConfig(data_dir=directory, database_url=url, fixed_now=fixed)
+    lease = 30
+    if raw := env.get(LEASE_ENV):
+        if not raw.strip().isdigit() or not 2 <= int(raw) <= 3600:
+            raise ConfigurationError(f"{LEASE_ENV}={raw!r}: give whole seconds from 2 to 3600")
+        lease = int(raw)
+    return AppConfig(data_dir=directory, database_url=url, fixed_now=fixed, lease_seconds=lease)
 
 
 class App:
@@ -171,6 +180,14 @@ class App:
         from certwarden.services.tls.endpoints import EndpointService
 
         return EndpointService(self.db, self.clock, self.probe, self.inventory, self.revocation)
+
+    @cached_property
+    def cluster(self) -> ClusterService:
+        """This instance among those sharing the database: its node and job leases."""
+        from certwarden.services.cluster import ClusterService
+
+        lease = timedelta(seconds=self.config.lease_seconds)
+        return ClusterService(self.db, self.clock, lease=lease)
 
     @cached_property
     def ari(self) -> AriService:

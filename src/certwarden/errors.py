@@ -18,6 +18,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── NotificationError     mail could not be handed to the server
     │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)
     ├── StorageError          the database failed
+    │   └── LeaseLostError    another instance holds the job now: its result is not committed
     └── TlsError              a TLS connection could not be made or verified
         └── ConnectionRefusedByPolicy   the revocation policy refused the peer
 
@@ -47,6 +48,7 @@ __all__ = [
     "ConnectionRefusedByPolicy",
     "InputError",
     "InvalidFieldsError",
+    "LeaseLostError",
     "LoginThrottledError",
     "NotFoundError",
     "NotificationError",
@@ -241,3 +243,20 @@ class AriFetchError(CertwardenError):
         self.url = url
         self.detail = detail
         super().__init__(f"ACME renewal information from {url}: {detail}")
+
+
+class LeaseLostError(StorageError):
+    """This instance no longer holds the lease of ``job``: nothing of the run is committed.
+
+    Attributes:
+        job: the scheduled job (``monitor``, ``revocation``, ...).
+        token: the tenure that ended.
+    """
+
+    def __init__(self, job: str, token: int) -> None:
+        self.job = job
+        self.token = token
+        super().__init__(
+            f"the {job} lease (tenure {token}) was lost to another instance; "
+            "this run's results were not committed"
+        )

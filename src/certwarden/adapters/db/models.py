@@ -307,3 +307,28 @@ class RenewalInfoRow(Base):
     next_check_at: Mapped[datetime]
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ClusterNode(Base):
+    """A running ``certwarden serve`` (several may share one PostgreSQL database)."""
+
+    __tablename__ = "cluster_nodes"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class ClusterLease(Base):
+    """Who runs a scheduled job now; ``token`` grows at every change of holder (fencing)."""
+
+    __tablename__ = "cluster_leases"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
     _ari,
+    _cluster,
     _demo,
     _inventory,
     _monitor,
@@ -85,6 +86,7 @@ _serve.register(app)
 _tls.register(app)
 _users.register(app)
 _ari.register(app)
+_cluster.register(app)
 
 
 def main() -> None:

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from certwarden.composition import App
-from certwarden.errors import InputError
+from certwarden.errors import InputError, LeaseLostError
 from certwarden.interfaces.cli._context import console, console_err, get_app
 
 if TYPE_CHECKING:
     from certwarden.interfaces.web.metrics import LoopMetrics
+    from certwarden.services.cluster import Lease
 
 __all__ = ["register"]
 
@@ -41,22 +42,46 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+def _lease(app: App, job: str) -> Lease | None:
+    """This instance's lease on ``job`` (renewed or taken), or None: another runs it."""
+    try:
+        return app.cluster.acquire(job, app.clock.now())
+    except Exception:
+        log.exception("could not take or renew the %s lease", job)
+        return None
+
+
 def run_round(app: App, metrics: LoopMetrics) -> None:
-    """One pass of the background work; each part's failure is logged, not fatal."""
+    """One pass of the background work; each part's failure is logged, not fatal.
+
+    Each scheduled job runs here only while this instance holds its lease
+    (several instances may share a PostgreSQL database); long-lived TLS
+    connections are this instance's own and re-checked here always.
+    """
+    try:
+        app.cluster.heartbeat(app.clock.now())
+    except Exception:
+        metrics.loop_errors.labels("cluster").inc()
+        log.exception("the cluster heartbeat failed")
     started = metrics.timer()
     try:
-        report = app.monitor.tick(app.clock.now())
+        lease = _lease(app, "monitor")
+        report = (
+            app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
+        )
         if report is not None:
             metrics.monitor_runs.labels(report.trigger).inc()
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
+    except LeaseLostError as exc:
+        log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("monitor").inc()
         log.exception("the Certificate Expiry Monitor tick failed")
     started = metrics.timer()
     try:
-        tick = app.revocation.tick(app.clock.now())
-        if tick.ran and tick.report is not None:
+        tick = app.revocation.tick(app.clock.now()) if _lease(app, "revocation") else None
+        if tick is not None and tick.ran and tick.report is not None:
             metrics.revocation_runs.inc()
             for status, count in tick.report.counts().items():
                 if count:
@@ -76,15 +101,15 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("connections").inc()
         log.exception("the re-check of long-lived TLS connections failed")
     try:
-        forwarded = app.syslog.forward(app.clock.now())
-        if forwarded.error:
+        forwarded = app.syslog.forward(app.clock.now()) if _lease(app, "syslog") else None
+        if forwarded is not None and forwarded.error:
             log.warning("syslog forwarding (will retry): %s", forwarded.error)
     except Exception:
         metrics.loop_errors.labels("syslog").inc()
         log.exception("syslog forwarding failed")
     try:
-        renewal = app.ari.tick(app.clock.now())
-        for cert_id, error in renewal.failed.items():
+        renewal = app.ari.tick(app.clock.now()) if _lease(app, "ari") else None
+        for cert_id, error in renewal.failed.items() if renewal else ():
             log.warning("ACME renewal information for certificate %s (will retry): %s",
                         cert_id, error)  # fmt: skip
     except Exception:
@@ -92,7 +117,9 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         log.exception("the ACME renewal information round failed")
     started = metrics.timer()
     try:
-        delivery = app.outbox.deliver_due(app.clock.now())
+        delivery = app.outbox.deliver_due(app.clock.now()) if _lease(app, "outbox") else None
+        if delivery is None:
+            return
         if delivery.sent or delivery.failed:
             metrics.outbox_sent.inc(len(delivery.sent))
             metrics.outbox_failed.inc(len(delivery.failed))
@@ -111,6 +138,7 @@ def background_loop(app: App, interval: float) -> Any:
     async def hook(web: Any) -> AsyncIterator[None]:
         metrics: LoopMetrics = web.state.metrics.loop
         stop = asyncio.Event()
+        await asyncio.to_thread(app.cluster.register)
 
         async def loop() -> None:
             while not stop.is_set():
@@ -126,6 +154,9 @@ def background_loop(app: App, interval: float) -> Any:
             stop.set()
             # Wait for the round in progress: no half-done run is left behind.
             await task
+            # Hand the jobs over at once rather than after the lease.
+            with suppress(Exception):
+                await asyncio.to_thread(app.cluster.leave)
 
     return hook
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
+from certwarden.errors import ConflictError, StorageError
 from certwarden.services.accounts.audit import AuditLog
 from certwarden.services.accounts.login import Login, load_session_key
 from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, UserInfo
@@ -131,7 +132,14 @@ class UserService:
             return None
         generated = password is None
         secret = password if password is not None else secrets.token_urlsafe(15)
-        self.add_user("admin", secret, Role.ADMIN)
+        try:
+            self.add_user("admin", secret, Role.ADMIN)
+        except (ConflictError, StorageError):
+            # Another instance sharing the database created it a moment ago
+            # (seen first, or a unique-constraint failure at commit).
+            if self.count_users():
+                return None
+            raise
         self.audit("system", "user.create", "admin", {"role": "admin", "initial": True})
         return secret if generated else None
 

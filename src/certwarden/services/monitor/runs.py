@@ -46,6 +46,8 @@ def tick(
     clock: Clock,
     before_run: Callable[[datetime], object] | None,
     now: datetime | None = None,
+    *,
+    fence: Callable[[Session], None] | None = None,
 ) -> RunReport | None:
     """Run if the service is running and its next run is due at ``now``.
 
@@ -63,10 +65,10 @@ def tick(
         if ensure_utc(state.next_run_at) > now:
             return None
         if before_run is None:
-            return run(s, now, "scheduled")
+            return run(s, now, "scheduled", fence=fence)
     before_run(now)
     with db.session() as s:
-        return run(s, now, "scheduled")
+        return run(s, now, "scheduled", fence=fence)
 
 
 def run_now(
@@ -80,9 +82,16 @@ def run_now(
         return run(s, now, "manual")
 
 
-def run(s: Session, now: datetime, trigger: str) -> RunReport:
+def run(
+    s: Session,
+    now: datetime,
+    trigger: str,
+    *,
+    fence: Callable[[Session], None] | None = None,
+) -> RunReport:
     """One run at ``now`` inside the caller's transaction ``s`` (``trigger``:
-    ``"scheduled"`` or ``"manual"``)."""
+    ``"scheduled"`` or ``"manual"``). ``fence`` is called last, before the
+    caller commits: raising there leaves nothing of the run stored."""
     settings = load_settings(s)
     state = ensure_state(s, now, settings)
     due = due_certificates(s, settings, now)
@@ -157,6 +166,9 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
             "digest_queued": queued,
         },
     }
+    if fence is not None:
+        s.flush()
+        fence(s)
     ordered = order_for_digest([n.certificate for n in notices], now)
     by_id = {n.certificate.certificate_id: n for n in notices}
     return RunReport(

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.core.expiry import MonitorSettings, NextRun
@@ -72,13 +74,17 @@ class MonitorService:
 
     # --------------------------------------------------------------------- runs
 
-    def tick(self, now: datetime | None = None) -> RunReport | None:
+    def tick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> RunReport | None:
         """Run if the service is running and its next run is due at ``now``.
 
         Cheap when nothing is due (one primary-key read). A service that was
         down past several scheduled runs runs once, not once per missed run.
+        ``fence`` (several instances): called in the run's transaction before
+        it commits; it raises when this instance no longer holds the job.
         """
-        return runs.tick(self._db, self._clock, self._before_run, now)
+        return runs.tick(self._db, self._clock, self._before_run, now, fence=fence)
 
     def run_now(self) -> RunReport:
         """One run at once (also while stopped; a stopped service stays unscheduled)."""
