@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from certwarden.core.signatures import verify_certificate_signature
 
 __all__ = [
     "CertFacts",
@@ -230,16 +232,23 @@ def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> 
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s key verifies ``cert``'s signature and names match.
+    """True when ``cert`` names ``issuer`` as its issuer and ``issuer``'s key made its signature.
 
-    Uses :meth:`Certificate.verify_directly_issued_by`, which checks the issuer
-    name and the signature (RSA PKCS#1 v1.5, RSA-PSS, ECDSA, Ed25519, Ed448).
+    The signature is checked here (:func:`certwarden.core.signatures.verify_certificate_signature`:
+    the issuer's public key over the TBS bytes, for RSA PKCS#1 v1.5, RSA-PSS,
+    ECDSA, Ed25519 and Ed448), not with ``cryptography``'s
+    ``verify_directly_issued_by``, which refuses SHA-1: whether ``issuer``
+    signed is a question of keys, and a SHA-1-signed certificate *is* issued
+    by its CA. Whether its algorithm is acceptable is the policy's question
+    (:mod:`certwarden.core.algorithms`), asked where a signature is relied on.
     """
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    if cert.issuer != issuer.subject:
         return False
-    return True
+    try:
+        key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return verify_certificate_signature(cert, key) is None
 
 
 def find_issuer(

@@ -94,7 +94,11 @@ class UploadCheck:
                     )
                 )
         results = await service.evaluate(
-            targets, settings=settings, trusted_responders=trusted, now=now
+            targets,
+            settings=settings,
+            common_criteria=common_criteria,
+            trusted_responders=trusted,
+            now=now,
         )
         exclude: set[str] = set()
         rejected: list[Rejection] = []

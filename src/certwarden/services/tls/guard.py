@@ -260,11 +260,14 @@ class TlsGuard:
         if not recheck:
             if plan.stapled is not None and plan.stapled.validated:
                 plan.result, plan.source = plan.stapled, StatusSource.STAPLED
-                self._revocation.cache.put(cert_id, plan.stapled, now)
+                self._revocation.cache.put(cert_id, plan.stapled, now, options=snapshot.options)
                 return plan
             # A TRP-signed answer is dropped once its signer is no longer trusted.
             cached = self._revocation.cache.get(
-                cert_id, now, trusted_responders=snapshot.trusted_responders
+                cert_id,
+                now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None:
                 plan.result, plan.source = cached, StatusSource.CACHE
@@ -280,6 +283,7 @@ class TlsGuard:
         (result,) = await self._revocation.evaluate(
             [plan.target],
             settings=snapshot.revocation,
+            common_criteria=snapshot.common_criteria,
             trusted_responders=snapshot.trusted_responders,
             now=plan.now,
             use_cache=False,
@@ -294,7 +298,10 @@ class TlsGuard:
             # A failed re-check proves nothing: a still-fresh validated answer
             # stands (RFC 5019 2.2; the cache keeps it over the failure).
             cached = self._revocation.cache.get(
-                plan.cert_id, plan.now, trusted_responders=snapshot.trusted_responders
+                plan.cert_id,
+                plan.now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None and cached.validated:
                 plan.result, plan.source = cached, StatusSource.CACHE
