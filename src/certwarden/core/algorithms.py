@@ -28,6 +28,7 @@ from certwarden.core.signatures import SignatureAlgorithm, certificate_signature
 
 __all__ = [
     "LEGACY_DIGESTS",
+    "LEGACY_OIDS",
     "LegacySignatures",
     "algorithm_problem",
     "certificate_algorithm_problem",
@@ -46,6 +47,16 @@ class LegacySignatures(enum.StrEnum):
 
 # Digests whose signatures are legacy (cryptography's hash names).
 LEGACY_DIGESTS = frozenset({"sha1", "md5"})
+# signatureAlgorithm OIDs with a legacy digest (RSASSA-PSS says its digest in parameters).
+LEGACY_OIDS = frozenset(
+    {
+        "1.2.840.113549.1.1.4",  # md5WithRSAEncryption
+        "1.2.840.113549.1.1.5",  # sha1WithRSAEncryption
+        "1.3.14.3.2.29",  # sha1WithRSASignature (OIW)
+        "1.2.840.10045.4.1",  # ecdsa-with-SHA1
+        "1.2.840.10040.4.3",  # dsa-with-sha1
+    }
+)
 _NEVER = frozenset({"md5"})
 _LABELS = {"sha1": "SHA-1", "md5": "MD5"}
 

@@ -19,7 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from certwarden.core.signatures import verify_certificate_signature
+from certwarden.core.algorithms import LEGACY_OIDS, is_legacy
+from certwarden.core.signatures import (
+    PSS_OID,
+    certificate_signature_algorithm,
+    verify_certificate_signature,
+)
 
 __all__ = [
     "CertFacts",
@@ -90,6 +95,8 @@ class CertFacts:
     crl_uris: tuple[str, ...]
     subject_key_id: str | None
     authority_key_id: str | None
+    # Signed with SHA-1 or MD5 (core/algorithms.py): legacy, refused unless accepted.
+    weak_signature: bool = False
 
     @property
     def is_ocsp_signer(self) -> bool:
@@ -228,7 +235,15 @@ def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> 
         crl_uris=tuple(sys.intern(u) for u in crl),
         subject_key_id=ski_hex,
         authority_key_id=aki_hex,
+        weak_signature=_weak_signature(cert, oid.dotted_string),
     )
+
+
+def _weak_signature(cert: x509.Certificate, oid: str) -> bool:
+    # Only RSASSA-PSS needs its parameters read (the digest is inside them).
+    if oid not in LEGACY_OIDS and oid != PSS_OID:
+        return False
+    return is_legacy(certificate_signature_algorithm(cert))
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -58,6 +58,11 @@ from certwarden.adapters.tls import (
 )
 from certwarden.clock import Clock
 from certwarden.core.certs import facts_from_certificate, find_issuer
+from certwarden.core.extensions import (
+    CERTIFICATE_UNDERSTOOD,
+    TLS_CA_UNDERSTOOD,
+    unsupported_critical_problem,
+)
 from certwarden.core.ocsp import (
     CertId,
     Reason,
@@ -101,6 +106,28 @@ class _Plan:
     verdict: Verdict | None = None
     target: Target | None = None
     cert_id: CertId | None = None
+
+
+def _chain_refusal(peer: PeerChain) -> tuple[RevocationResult, StatusSource] | None:
+    """A certificate of the peer's chain with a critical extension certwarden does not process.
+
+    RFC 5280 4.2: such a certificate must be rejected, so the connection is
+    refused in both modes (a status check could not make it acceptable).
+    """
+    for position, cert in enumerate(peer.certificates):
+        what = (
+            f"the server certificate {cert.subject.rfc4514_string()}"
+            if position == 0
+            else f"the chain certificate #{position + 1} {cert.subject.rfc4514_string()}"
+        )
+        understood = CERTIFICATE_UNDERSTOOD if position == 0 else TLS_CA_UNDERSTOOD
+        problem = unsupported_critical_problem(cert, what, understood)
+        if problem is not None:
+            result = RevocationResult.could_not_tell(
+                Reason.UNSUPPORTED_CRITICAL_EXTENSION, f"{peer.where}: {problem}"
+            )
+            return result, StatusSource.NONE
+    return None
 
 
 class TlsGuard:
@@ -230,6 +257,13 @@ class TlsGuard:
         expired = expired_result(leaf, now)
         if expired is not None:
             plan.result, plan.source = expired, StatusSource.EXPIRED
+            return plan
+        if (refusal := _chain_refusal(peer)) is not None:
+            plan.result, plan.source = refusal
+            plan.verdict = Verdict(
+                Decision.DENY,
+                f"refused: {refusal[0].detail} (whatever the revocation status; RFC 5280 4.2)",
+            )
             return plan
         settings = snapshot.revocation
         if not settings.enable_ocsp:

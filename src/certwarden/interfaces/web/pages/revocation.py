@@ -91,6 +91,7 @@ REVOCATION_FIELDS = (
     "trusted_responder_store",
     "clock_skew_seconds",
     "max_age_hours",
+    "legacy_signatures",
 )
 CHECKBOXES = ("enable_ocsp", "enable_revocation_check")
 
