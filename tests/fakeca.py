@@ -247,14 +247,23 @@ class FakeCA:
         not_after: datetime | None = None,
         key_type: KeyType = "ec",
         with_eku: bool = True,
+        ocsp_nocheck: bool | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        key_usage: x509.KeyUsage | None = None,
+        ocsp_url: str | None = None,
     ) -> Issued:
-        """A delegated OCSP responder certificate (id-kp-OCSPSigning unless ``with_eku=False``)."""
+        """A delegated OCSP responder certificate (id-kp-OCSPSigning unless ``with_eku=False``;
+        id-pkix-ocsp-nocheck with the EKU unless ``ocsp_nocheck=False``)."""
         return self.dev.issue_ocsp_responder(
             name,
             not_before=not_before or self.now - 10 * DAY,
             not_after=not_after or self.now + 300 * DAY,
             key_type=key_type,
             with_eku=with_eku,
+            ocsp_nocheck=ocsp_nocheck,
+            extensions=extensions,
+            key_usage=key_usage,
+            ocsp_url=ocsp_url,
         )
 
     # -- OCSP ----------------------------------------------------------------
