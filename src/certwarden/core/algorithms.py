@@ -63,7 +63,8 @@ _LABELS = {"sha1": "SHA-1", "md5": "MD5"}
 _WHAT_TO_DO = (
     "have it re-issued with SHA-256 or better; meanwhile, outside Common Criteria mode, an "
     "administrator may accept legacy signatures "
-    "(certwarden revocation settings set --legacy-signatures accept)"
+    "(certwarden revocation settings set --legacy-signatures accept; for one command, "
+    "--allow-legacy-signatures on ocsp verify-response or ocsp query)"
 )
 
 
