@@ -40,3 +40,13 @@ def test_every_module_named_with_py_exists() -> None:
     stems = {p.stem for p in PACKAGE.rglob("*.py")}
     gone = sorted(named - stems - {"fakeca", "test_import_parallel"})
     assert not gone, f"DEVELOPING.md's map names modules that do not exist: {', '.join(gone)}"
+
+
+def test_no_module_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if "versions" not in p.parts
+        and (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert not long, f"modules over 600 lines (split them by job): {long}"

@@ -61,7 +61,7 @@ def _good(pki: Pki, **answer: Any) -> bytes:
 def _nonce_flipped(pki: Pki) -> Callable[[bytes], bytes]:
     def make(request_der: bytes) -> bytes:
         sent = parse_request(request_der).nonce
-        assert sent is not None and len(sent) == 16
+        assert sent is not None and len(sent) == 32  # RFC 9654 2.1
         wrong = bytes(b ^ 0x5A for b in sent)
         return pki.sub.response(pki.sub.answer(pki.leaf.cert), nonce=wrong)
 

@@ -10,6 +10,9 @@ below is the whole policy (SPEC section 3):
   allow with a warning.
 - ``revoked`` — including an expired certificate, which is revoked with
   reason ``expired`` — always denies.
+- ``exempt`` — an OCSP responder certificate carrying id-pkix-ocsp-nocheck,
+  whose revocation status is not checked by design (RFC 6960 4.2.2.2.1: its
+  CA vouches for it for its lifetime) — allows in both modes.
 
 Pure: no I/O.
 """
@@ -41,6 +44,8 @@ POLICY_TABLE: dict[tuple[bool, CertStatus], Decision] = {
     (False, CertStatus.REVOKED): Decision.DENY,
     (False, CertStatus.UNKNOWN): Decision.WARN,
     (False, CertStatus.COULD_NOT_TELL): Decision.WARN,
+    (True, CertStatus.EXEMPT): Decision.ALLOW,
+    (False, CertStatus.EXEMPT): Decision.ALLOW,
 }
 
 
@@ -68,7 +73,7 @@ def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
 
 def render_table() -> str:
     """The policy table as Markdown (what the README prints)."""
-    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.COULD_NOT_TELL]
+    statuses = list(CertStatus)
     lines = [
         "| status | Common Criteria off | Common Criteria on |",
         "|---|---|---|",

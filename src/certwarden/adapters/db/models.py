@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -103,6 +104,8 @@ class CertificateRow(Base):
     subject_key_id: Mapped[str | None] = mapped_column(Text)
     authority_key_id: Mapped[str | None] = mapped_column(Text)
     is_lsc: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Signed with SHA-1 or MD5 (core/algorithms.py): legacy, refused unless accepted.
+    weak_signature: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str] = mapped_column(String(32))
     source_detail: Mapped[str] = mapped_column(Text, default="")
     imported_at: Mapped[datetime]

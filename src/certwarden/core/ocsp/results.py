@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certwarden.core.certs import is_expired
 from certwarden.core.timefmt import iso_z
@@ -28,6 +29,7 @@ __all__ = [
     "TrustModel",
     "ValidationOptions",
     "describe",
+    "exempt_result",
     "expired_result",
     "iso_z",
 ]
@@ -61,11 +63,19 @@ class CertStatus(enum.StrEnum):
     REVOKED = "revoked"
     UNKNOWN = "unknown"
     COULD_NOT_TELL = "could_not_tell"
+    # Not checked by design: an OCSP responder certificate carrying
+    # id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1), reason OCSP_NOCHECK.
+    EXEMPT = "exempt"
+
+
+# The statuses only a validated response (or the expiry rule) can give.
+_VALIDATED = frozenset({CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN})
 
 
 @enum.unique
 class Reason(enum.StrEnum):
-    """Why a result is COULD_NOT_TELL: only could-not-tell reasons (expiry is ``expired``)."""
+    """Why a result is COULD_NOT_TELL (``ocsp_nocheck`` alone: why it is EXEMPT). Expiry is not
+    a reason: an expired certificate is REVOKED with ``expired`` set."""
 
     NO_RESPONDER_URL = "no_responder_url"
     ISSUER_NOT_FOUND = "issuer_not_found"
@@ -83,6 +93,9 @@ class Reason(enum.StrEnum):
     STALE = "stale"
     NONCE_MISMATCH = "nonce_mismatch"
     OCSP_DISABLED = "ocsp_disabled"
+    WEAK_SIGNATURE_ALGORITHM = "weak_signature_algorithm"  # SHA-1/MD5 (core/algorithms.py)
+    UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"  # RFC 5280 4.2
+    OCSP_NOCHECK = "ocsp_nocheck"  # why a status is EXEMPT (RFC 6960 4.2.2.2.1)
 
 
 @enum.unique
@@ -128,10 +141,19 @@ class RevocationResult:
         """Revoked with certificateHold (RFC 5280 5.3.1): may still be released."""
         return self.status is CertStatus.REVOKED and self.revocation_reason == "certificateHold"
 
+    # The legacy (SHA-1) signatures this result relied on, accepted because the
+    # administrator accepts legacy signatures: a cache must not serve it once
+    # they are refused (core/ocsp/cache.py).
+    legacy_signatures: tuple[str, ...] = ()
+
     @property
     def validated(self) -> bool:
-        """True when a trusted response (or the expiry rule) produced the status."""
-        return self.status is not CertStatus.COULD_NOT_TELL
+        """True when a trusted response (or the expiry rule) produced the status.
+
+        The one "validated" predicate (the cache and the TLS guard use it):
+        GOOD, REVOKED or UNKNOWN; never COULD_NOT_TELL or EXEMPT.
+        """
+        return self.status in _VALIDATED
 
     def to_json(self, *, include_raw: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: ISO-8601 ``Z`` times; the raw response only if asked."""
@@ -152,6 +174,7 @@ class RevocationResult:
             "responder_url": self.responder_url,
             "http_status": self.http_status,
             "ocsp_response_status": self.ocsp_response_status,
+            "legacy_signatures": list(self.legacy_signatures),
         }
         if include_raw:
             out["raw_response"] = (
@@ -176,11 +199,16 @@ class RevocationResult:
 
 @dataclass(frozen=True)
 class ValidationOptions:
-    """Knobs of response validation: clock skew, the maximum age without nextUpdate, nonces."""
+    """Knobs of response validation: clock skew, the maximum age without nextUpdate, nonces.
+
+    The cache judges freshness with the same options (:func:`.freshness.fresh_until`).
+    """
 
     skew: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(hours=24)  # applies when nextUpdate is absent
     nonce_mode: NonceMode = NonceMode.SEND
+    # SHA-1 signatures (core/algorithms.py). False in Common Criteria mode, always.
+    accept_legacy_signatures: bool = False
 
     def __post_init__(self) -> None:
         if self.skew < timedelta(0):
@@ -208,6 +236,39 @@ def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | 
     )
 
 
+def exempt_result(cert: x509.Certificate) -> RevocationResult | None:
+    """EXEMPT (reason OCSP_NOCHECK) for an OCSP responder certificate with id-pkix-ocsp-nocheck.
+
+    RFC 6960 4.2.2.2.1: a CA may say that a client need not check the
+    revocation status of a responder certificate for its lifetime by
+    including id-pkix-ocsp-nocheck. It means something only on a responder
+    certificate (id-kp-OCSPSigning, not a CA); on any other certificate it is
+    ignored, and a delegated responder *without* it is checked like any
+    certificate. The caller has established the issuer first.
+    """
+    try:
+        extensions = cert.extensions
+        extensions.get_extension_for_class(x509.OCSPNoCheck)
+        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        return None
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku or is_ca:
+        return None
+    return RevocationResult(
+        status=CertStatus.EXEMPT,
+        reason=Reason.OCSP_NOCHECK,
+        detail=(
+            "an OCSP responder certificate with id-pkix-ocsp-nocheck: its issuing CA vouches "
+            "for it for its lifetime, so its revocation status is not checked "
+            "(RFC 6960 4.2.2.2.1)"
+        ),
+    )
+
+
 def describe(result: RevocationResult) -> str:
     """One line for a person: ``revoked at ... (keyCompromise)``, ``could_not_tell: timeout``."""
     status = result.status.value
@@ -218,7 +279,7 @@ def describe(result: RevocationResult) -> str:
         when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""
         why = f" ({result.revocation_reason})" if result.revocation_reason else ""
         return f"{what}{when}{why}"
-    if result.status is CertStatus.COULD_NOT_TELL:
+    if result.status in (CertStatus.COULD_NOT_TELL, CertStatus.EXEMPT):
         reason = result.reason.value if result.reason else "?"
         return f"{status}: {reason} — {result.detail}"
     return status

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -264,6 +265,16 @@ def show(
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         table.add_row(key, "-" if value is None else str(value))
     console.print(table)
+    if record.weak_signature:
+        console.print(
+            f"[yellow]weak signature:[/] signed with {escape(record.signature_algorithm)} "
+            "(SHA-1 or MD5); "
+            "revocation checks report weak_signature_algorithm unless legacy signatures are "
+            "accepted (certwarden revocation settings set --legacy-signatures accept; never in "
+            "Common Criteria mode)",
+            markup=True,
+            highlight=False,
+        )
 
 
 def export(

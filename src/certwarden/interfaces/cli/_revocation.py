@@ -79,6 +79,10 @@ def _settings_rows(s: RevocationSettings) -> list[tuple[str, str]]:
         ("Trusted responder store", s.trusted_responder_store),
         ("Clock skew allowed", f"{s.clock_skew_seconds} s"),
         ("Maximum age without nextUpdate", f"{s.max_age_hours} h"),
+        (
+            "Legacy (SHA-1) signatures",
+            f"{s.legacy_signatures.value} (never accepted in Common Criteria mode)",
+        ),
     ]
 
 
@@ -167,6 +171,14 @@ def settings_set(
             "(default 24).",
         ),
     ] = None,
+    legacy_signatures: Annotated[
+        str | None,
+        typer.Option(
+            "--legacy-signatures",
+            help="accept or refuse (default) SHA-1 signatures on responses and certificates; "
+            "never accepted in Common Criteria mode; MD5 is always refused.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change Certificate Revocation settings. Every field is checked; nothing is
@@ -185,6 +197,7 @@ def settings_set(
         "trusted_responder_store": trusted_store,
         "clock_skew_seconds": clock_skew,
         "max_age_hours": max_age,
+        "legacy_signatures": legacy_signatures,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
@@ -314,6 +327,7 @@ def _status_markup(result: RevocationResult) -> str:
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
         CertStatus.COULD_NOT_TELL: "yellow",
+        CertStatus.EXEMPT: "cyan",
     }[result.status]
     label = "on hold" if result.on_hold else result.status.value
     return f"[{colour}]{label}[/]"
@@ -323,7 +337,7 @@ def _print_report(report: CheckReport) -> None:
     table = Table("id", "store", "subject", "status", "details", "decision", "trust")
     for o in report.outcomes:
         r = o.result
-        if r.status is CertStatus.COULD_NOT_TELL:
+        if r.status in (CertStatus.COULD_NOT_TELL, CertStatus.EXEMPT):
             details = f"{r.reason.value if r.reason else ''}: {r.detail}"
         elif r.status is CertStatus.REVOKED:
             details = describe(r)
@@ -405,6 +419,14 @@ def query(
     ] = None,
     sha256: Annotated[bool, typer.Option("--sha256", help="CertID over SHA-256.")] = False,
     no_nonce: Annotated[bool, typer.Option("--no-nonce", help="Send no nonce.")] = False,
+    allow_legacy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-legacy-signatures",
+            help="Accept SHA-1 signatures for this query (never in Common Criteria mode; "
+            "MD5 never).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask an OCSP responder about one certificate now, with full validation.
@@ -420,6 +442,7 @@ def query(
         url=url,
         hash_algorithm="sha256" if sha256 else None,
         nonce=not no_nonce,
+        allow_legacy_signatures=allow_legacy,
     )
     if as_json:
         print_json({**result.to_json(include_raw=True), "decision": verdict.decision.value})

@@ -75,6 +75,7 @@ def _status(result: RevocationResult | None) -> str:
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
         CertStatus.COULD_NOT_TELL: "yellow",
+        CertStatus.EXEMPT: "cyan",
     }[result.status]
     return f"[{colour}]{describe(result)}[/]"
 

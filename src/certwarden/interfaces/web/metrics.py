@@ -6,7 +6,7 @@ Per certificate (labels ``store``, ``subject_CN``, ``issuer_CN``,
 * ``x509_cert_not_before`` / ``x509_cert_not_after``: epoch seconds;
 * ``x509_cert_expired``: 1 once notAfter has passed (RFC 5280: strictly after);
 * ``certwarden_cert_revocation_status``: 1, with a ``status`` label of
-  ``good``, ``revoked``, ``unknown``, ``could_not_tell`` or ``not_checked`` —
+  ``good``, ``revoked``, ``unknown``, ``could_not_tell``, ``exempt`` or ``not_checked`` —
   a certificate never checked is ``not_checked``, never ``good``.
 
 Aggregates: certificates per expiry and revocation state, OCSP checks recorded
@@ -113,7 +113,7 @@ class CertwardenCollector(Collector):
         revocation = GaugeMetricFamily(
             "certwarden_cert_revocation_status",
             "1 for the certificate's latest revocation status "
-            "(good, revoked, unknown, could_not_tell, not_checked).",
+            "(good, revoked, unknown, could_not_tell, exempt, not_checked).",
             labels=[*LABELS, "status"],
         )
         for store, cn, icn, serial, sha, nb, na, status in self._app.overview.metric_rows():

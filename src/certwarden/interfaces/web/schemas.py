@@ -42,7 +42,7 @@ class Problem(_Open):
 
 class Revocation(_Open):
     status: str = Field(
-        description="good, revoked, unknown, could_not_tell or not_checked (never good by default)"
+        description="good, revoked, unknown, could_not_tell, exempt (ocsp-nocheck responder) or not_checked (never good by default)"
     )
     reason: str | None
     checked_at: str | None
@@ -69,6 +69,10 @@ class CertificateOut(_Open):
     key_type: str
     key_size: int
     signature_algorithm: str
+    weak_signature: bool = Field(
+        description="signed with SHA-1 or MD5: revocation checks refuse it "
+        "(weak_signature_algorithm) unless legacy signatures are accepted"
+    )
     is_ca: bool
     key_usage: list[str]
     extended_key_usage: list[str]

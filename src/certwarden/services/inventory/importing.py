@@ -307,6 +307,7 @@ def _row_values(
         "key_type": facts.key_type,
         "key_size": facts.key_size,
         "signature_algorithm": facts.signature_algorithm,
+        "weak_signature": facts.weak_signature,
         "is_ca": facts.is_ca,
         "role": role.value,
         "key_usage": list(facts.key_usage),

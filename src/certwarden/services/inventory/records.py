@@ -115,6 +115,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "key_type",
     "key_size",
     "signature_algorithm",
+    "weak_signature",
     "is_ca",
     "key_usage",
     "extended_key_usage",
@@ -156,6 +157,7 @@ class CertificateRecord:
     key_type: str
     key_size: int
     signature_algorithm: str
+    weak_signature: bool  # SHA-1 or MD5 (core/algorithms.py)
     is_ca: bool
     key_usage: tuple[str, ...]
     extended_key_usage: tuple[str, ...]
@@ -210,6 +212,7 @@ class CertificateRecord:
             "key_type": m["key_type"],
             "key_size": m["key_size"],
             "signature_algorithm": m["signature_algorithm"],
+            "weak_signature": bool(m["weak_signature"]),
             "is_ca": m["is_ca"],
             "key_usage": _strings(m["key_usage"]),
             "extended_key_usage": _strings(m["extended_key_usage"]),
@@ -261,6 +264,7 @@ class CertificateRecord:
             "key_type": self.key_type,
             "key_size": self.key_size,
             "signature_algorithm": self.signature_algorithm,
+            "weak_signature": self.weak_signature,
             "is_ca": self.is_ca,
             "key_usage": list(self.key_usage),
             "extended_key_usage": list(self.extended_key_usage),

@@ -1,9 +1,13 @@
 """The revocation engine: one result per certificate, from its revocation source.
 
-What holds whatever the source: an expired certificate is revoked (reason
-``expired``) without asking anyone, and one whose issuer is not known cannot
-be told about (no response could be matched to it). Every other certificate
-goes to the source: today OCSP (:class:`.ocsp_source.OcspSource`). A second
+What holds whatever the source, in this order: an expired certificate is
+revoked (reason ``expired``) without asking anyone; one whose issuer is not
+known cannot be told about (no response could be matched to it); one signed
+with a refused algorithm (SHA-1 unless legacy signatures are accepted, MD5
+always: :mod:`certwarden.core.algorithms`) is ``weak_signature_algorithm``;
+an OCSP responder certificate with id-pkix-ocsp-nocheck is ``exempt``
+(RFC 6960 4.2.2.2.1), before any question of a responder URL. Every other
+certificate goes to the source: today OCSP (:class:`.ocsp_source.OcspSource`). A second
 source (CRLs) joins here, next to ``ocsp``; the callers (scheduled checks,
 uploads, the TLS guard, the probe) keep calling :meth:`RevocationEngine.evaluate`.
 
@@ -14,13 +18,17 @@ or apply the policy (:func:`certwarden.core.policy.decide` does that).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from cryptography import x509
 
 from certwarden.adapters.ocsp_http import OcspTransport
+from certwarden.core.algorithms import certificate_algorithm_problem, digest_label, is_legacy
 from certwarden.core.ocsp import Reason, RevocationResult, expired_result
+from certwarden.core.ocsp.results import exempt_result
 from certwarden.core.revocation_settings import RevocationSettings
+from certwarden.core.signatures import certificate_signature_algorithm
 from certwarden.services.revocation.model import Target
 from certwarden.services.revocation.ocsp_source import OcspSource
 
@@ -39,6 +47,7 @@ class RevocationEngine:
         *,
         settings: RevocationSettings,
         now: datetime,
+        common_criteria: bool = True,
         trusted_responders: Sequence[x509.Certificate] = (),
         url_override: str | None = None,
         transport: OcspTransport | None = None,
@@ -51,7 +60,12 @@ class RevocationEngine:
         on-demand checks ask the responder afresh, so that Check Every means
         what it says. Every fresh answer goes into the cache.
         ``url_override`` asks that URL whatever the settings say (``ocsp query --url``).
+        ``common_criteria``: the mode in force; legacy signatures are accepted
+        only outside it (the default, True, fails closed).
         """
+        accept_legacy = settings.validation_options_for(
+            common_criteria=common_criteria
+        ).accept_legacy_signatures
         results: list[RevocationResult | None] = [None] * len(targets)
         asked: list[int] = []
         pairs: list[tuple[Target, x509.Certificate]] = []
@@ -65,6 +79,12 @@ class RevocationEngine:
                     f"the issuer of {target.subject} is not in the inventory "
                     "(upload the issuing CA certificate)",
                 )
+            elif weak := certificate_algorithm_problem(
+                target.cert, accept_legacy=accept_legacy, what=f"the certificate {target.subject}"
+            ):
+                results[i] = RevocationResult.could_not_tell(Reason.WEAK_SIGNATURE_ALGORITHM, weak)
+            elif (exempt := exempt_result(target.cert)) is not None:
+                results[i] = exempt
             else:
                 asked.append(i)
                 pairs.append((target, target.issuer))
@@ -72,6 +92,7 @@ class RevocationEngine:
             answers = await self.ocsp.statuses(
                 pairs,
                 settings=settings,
+                common_criteria=common_criteria,
                 trusted_responders=trusted_responders,
                 now=now,
                 url_override=url_override,
@@ -79,5 +100,16 @@ class RevocationEngine:
                 use_cache=use_cache,
             )
             for i, answer in zip(asked, answers, strict=True):
+                legacy = _legacy_label(targets[i])
+                if legacy is not None and answer.validated:
+                    # Relied on: the cache must not serve it once legacy is refused.
+                    answer = replace(answer, legacy_signatures=(*answer.legacy_signatures, legacy))
                 results[i] = answer
         return [r for r in results if r is not None]
+
+
+def _legacy_label(target: Target) -> str | None:
+    algorithm = certificate_signature_algorithm(target.cert)
+    if not is_legacy(algorithm):
+        return None
+    return f"certificate {target.subject}: {digest_label(algorithm)}"

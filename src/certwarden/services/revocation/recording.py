@@ -133,9 +133,16 @@ def record_checks(
                 }
             )
             # A first check tells only definite bad news (revoked, unknown);
-            # after that, every change counts (good -> could not tell too).
-            changed = _state_key(prev_status, prev_reason) != _state_key(status, reason) and (
-                previous is not None or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
+            # after that, every change counts (good -> could not tell too) but
+            # becoming exempt (an ocsp-nocheck responder, not checked by design:
+            # nothing to act on, so no alert).
+            changed = (
+                _state_key(prev_status, prev_reason) != _state_key(status, reason)
+                and result.status is not CertStatus.EXEMPT
+                and (
+                    previous is not None
+                    or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
+                )
             )
         outcome = CheckOutcome(
             stored_id,

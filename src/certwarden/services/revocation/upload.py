@@ -94,7 +94,12 @@ class UploadCheck:
                     )
                 )
         results = await service.evaluate(
-            targets, settings=settings, trusted_responders=trusted, now=now, use_cache=True
+            targets,
+            settings=settings,
+            common_criteria=common_criteria,
+            trusted_responders=trusted,
+            now=now,
+            use_cache=True,
         )
         exclude: set[str] = set()
         rejected: list[Rejection] = []

@@ -58,6 +58,11 @@ from certwarden.adapters.tls import (
 )
 from certwarden.clock import Clock
 from certwarden.core.certs import facts_from_certificate, find_issuer
+from certwarden.core.extensions import (
+    CERTIFICATE_UNDERSTOOD,
+    TLS_CA_UNDERSTOOD,
+    unsupported_critical_problem,
+)
 from certwarden.core.ocsp import (
     CertId,
     Reason,
@@ -101,6 +106,28 @@ class _Plan:
     verdict: Verdict | None = None
     target: Target | None = None
     cert_id: CertId | None = None
+
+
+def _chain_refusal(peer: PeerChain) -> tuple[RevocationResult, StatusSource] | None:
+    """A certificate of the peer's chain with a critical extension certwarden does not process.
+
+    RFC 5280 4.2: such a certificate must be rejected, so the connection is
+    refused in both modes (a status check could not make it acceptable).
+    """
+    for position, cert in enumerate(peer.certificates):
+        what = (
+            f"the server certificate {cert.subject.rfc4514_string()}"
+            if position == 0
+            else f"the chain certificate #{position + 1} {cert.subject.rfc4514_string()}"
+        )
+        understood = CERTIFICATE_UNDERSTOOD if position == 0 else TLS_CA_UNDERSTOOD
+        problem = unsupported_critical_problem(cert, what, understood)
+        if problem is not None:
+            result = RevocationResult.could_not_tell(
+                Reason.UNSUPPORTED_CRITICAL_EXTENSION, f"{peer.where}: {problem}"
+            )
+            return result, StatusSource.NONE
+    return None
 
 
 class TlsGuard:
@@ -236,6 +263,13 @@ class TlsGuard:
         if expired is not None:
             plan.result, plan.source = expired, StatusSource.EXPIRED
             return plan
+        if (refusal := _chain_refusal(peer)) is not None:
+            plan.result, plan.source = refusal
+            plan.verdict = Verdict(
+                Decision.DENY,
+                f"refused: {refusal[0].detail} (whatever the revocation status; RFC 5280 4.2)",
+            )
+            return plan
         settings = snapshot.revocation
         if not settings.enable_ocsp:
             plan.result = RevocationResult.could_not_tell(
@@ -265,11 +299,14 @@ class TlsGuard:
         if not recheck:
             if plan.stapled is not None and plan.stapled.validated:
                 plan.result, plan.source = plan.stapled, StatusSource.STAPLED
-                self._revocation.cache.put(cert_id, plan.stapled, now)
+                self._revocation.cache.put(cert_id, plan.stapled, now, options=snapshot.options)
                 return plan
             # A TRP-signed answer is dropped once its signer is no longer trusted.
             cached = self._revocation.cache.get(
-                cert_id, now, trusted_responders=snapshot.trusted_responders
+                cert_id,
+                now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None:
                 plan.result, plan.source = cached, StatusSource.CACHE
@@ -285,6 +322,7 @@ class TlsGuard:
         (result,) = await self._revocation.evaluate(
             [plan.target],
             settings=snapshot.revocation,
+            common_criteria=snapshot.common_criteria,
             trusted_responders=snapshot.trusted_responders,
             now=plan.now,
             use_cache=False,
@@ -299,7 +337,10 @@ class TlsGuard:
             # A failed re-check proves nothing: a still-fresh validated answer
             # stands (RFC 5019 2.2; the cache keeps it over the failure).
             cached = self._revocation.cache.get(
-                plan.cert_id, plan.now, trusted_responders=snapshot.trusted_responders
+                plan.cert_id,
+                plan.now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None and cached.validated:
                 plan.result, plan.source = cached, StatusSource.CACHE

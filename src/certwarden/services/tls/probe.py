@@ -214,6 +214,7 @@ class ProbeService:
                 lambda: self._revocation.evaluate(
                     targets,
                     settings=snapshot.revocation,
+                    common_criteria=snapshot.common_criteria,
                     trusted_responders=snapshot.trusted_responders,
                     now=now,
                     use_cache=False,
