@@ -39,7 +39,7 @@ from cryptography import x509
 from certwarden.core.crl._entries import RevokedEntry
 from certwarden.core.crl._names import ALL_REASONS, reasons_text
 from certwarden.core.crl.load import Crl
-from certwarden.core.crl.scope import CertRef, cert_ref, scope_of
+from certwarden.core.crl.scope import CertRef, ScopeKey, cert_ref, scope_of
 from certwarden.core.crl.validate import DEFAULT_OPTIONS, CrlCheck, check_crl
 from certwarden.core.ocsp.results import (
     CertStatus,
@@ -114,7 +114,7 @@ class CrlJudge:
         )
         self._complete = [c for c in self.checks if not c.crl.is_delta]
         self._deltas = [c for c in self.checks if c.crl.is_delta]
-        self._plans: dict[bytes, _Plan | RevocationResult] = {}
+        self._plans: dict[ScopeKey, _Plan | RevocationResult] = {}
 
     # -- per scope (computed once per scope_key) ------------------------------
 
