@@ -255,7 +255,9 @@ class CrlIndex:
         reason: str | None = None
         invalidity: datetime | None = None
         issuer: bytes | None = None
-        if ext_start < end:
+        if end - ext_start == 14 and data[ext_start : ext_start + 13] == _REASON_ONLY:
+            reason = REASON_NAMES.get(data[ext_start + 13], f"reason {data[ext_start + 13]}")
+        elif ext_start < end:
             for ext in _extensions(data, ext_start, end):
                 if ext.oid == _OID_REASON:
                     value = data[ext.value_start : ext.value_end]
