@@ -6,6 +6,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     CertwardenError
     ├── InputError            bad data supplied by a person (files, fields)
     │   ├── ParseError        a file that is not a usable certificate container
+    │   │   └── CrlParseError bytes that are not a usable CRL (carries its could-not-tell reason)
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
@@ -46,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectionRefusedByPolicy",
+    "CrlParseError",
     "InputError",
     "InvalidFieldsError",
     "LeaseLostError",
@@ -84,6 +86,22 @@ class ParseError(InputError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+class CrlParseError(ParseError):
+    """Bytes that are not a usable CRL (``certwarden.core.crl.load_crl``).
+
+    Attributes:
+        source: where the bytes came from (file name or URL).
+        problem: what is wrong, in words.
+        reason: the could-not-tell reason a check reports for it, a
+            ``certwarden.core.ocsp.results.Reason`` value
+            (``malformed_crl`` or ``response_too_large``).
+    """
+
+    def __init__(self, source: str | Path, problem: str, reason: str = "malformed_crl") -> None:
+        self.reason = reason
+        super().__init__(source, problem)
 
 
 class InvalidFieldsError(InputError):

@@ -26,6 +26,7 @@ __all__ = [
     "NonceMode",
     "Reason",
     "RevocationResult",
+    "Source",
     "TrustModel",
     "ValidationOptions",
     "describe",
@@ -96,6 +97,21 @@ class Reason(enum.StrEnum):
     WEAK_SIGNATURE_ALGORITHM = "weak_signature_algorithm"  # SHA-1/MD5 (core/algorithms.py)
     UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"  # RFC 5280 4.2
     OCSP_NOCHECK = "ocsp_nocheck"  # why a status is EXEMPT (RFC 6960 4.2.2.2.1)
+    # CRLs, one block: the CRL-only reasons. stale, not_yet_valid, bad_signature,
+    # unauthorized_signer and response_too_large apply to CRLs too.
+    MALFORMED_CRL = "malformed_crl"
+    NO_CRL_DISTRIBUTION_POINT = "no_crl_distribution_point"
+    CRL_SCOPE_MISMATCH = "crl_scope_mismatch"
+    CRL_NUMBER_REGRESSED = "crl_number_regressed"
+    DELTA_CRL_MISMATCH = "delta_crl_mismatch"
+
+
+@enum.unique
+class Source(enum.StrEnum):
+    """Which revocation source produced a result."""
+
+    OCSP = "ocsp"
+    CRL = "crl"
 
 
 @enum.unique
@@ -135,6 +151,13 @@ class RevocationResult:
     http_status: int | None = None
     ocsp_response_status: str | None = None
     expired: bool = False  # REVOKED because notAfter has passed (no responder asked)
+    # The source and, for CRLs, the evidence: the complete CRL's number and
+    # SHA-256 (and the delta CRL's, when one was applied).
+    source: Source = Source.OCSP
+    crl_number: int | None = None
+    crl_sha256: str | None = None
+    delta_crl_number: int | None = None
+    delta_crl_sha256: str | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -175,6 +198,11 @@ class RevocationResult:
             "http_status": self.http_status,
             "ocsp_response_status": self.ocsp_response_status,
             "legacy_signatures": list(self.legacy_signatures),
+            "source": self.source.value,
+            "crl_number": self.crl_number,
+            "crl_sha256": self.crl_sha256,
+            "delta_crl_number": self.delta_crl_number,
+            "delta_crl_sha256": self.delta_crl_sha256,
         }
         if include_raw:
             out["raw_response"] = (

@@ -19,6 +19,7 @@ from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
     _ari,
     _cluster,
+    _crl,
     _demo,
     _inventory,
     _monitor,
@@ -78,6 +79,7 @@ def _root(
 
 
 _inventory.register(app)
+_crl.register(app)
 _demo.register(app)
 _monitor.register(app)
 _ocsp.register(app)
