@@ -24,6 +24,7 @@ __all__ = [
     "NonceMode",
     "Reason",
     "RevocationResult",
+    "Source",
     "TrustModel",
     "ValidationOptions",
     "describe",
@@ -83,6 +84,22 @@ class Reason(enum.StrEnum):
     NONCE_MISMATCH = "nonce_mismatch"
     OCSP_DISABLED = "ocsp_disabled"
     EXPIRED = "expired"
+    # CRLs (issue 13), one block: the CRL-only reasons. stale, not_yet_valid,
+    # bad_signature, unauthorized_signer and response_too_large apply to CRLs too.
+    MALFORMED_CRL = "malformed_crl"
+    NO_CRL_DISTRIBUTION_POINT = "no_crl_distribution_point"
+    CRL_SCOPE_MISMATCH = "crl_scope_mismatch"
+    CRL_NUMBER_REGRESSED = "crl_number_regressed"
+    DELTA_CRL_MISMATCH = "delta_crl_mismatch"
+    UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"  # fix10 adds it too: keep one
+
+
+@enum.unique
+class Source(enum.StrEnum):
+    """Which revocation source produced a result (issue 13)."""
+
+    OCSP = "ocsp"
+    CRL = "crl"
 
 
 @enum.unique
@@ -126,6 +143,13 @@ class RevocationResult:
     raw_response: bytes | None = field(default=None, repr=False)
     http_status: int | None = None
     ocsp_response_status: str | None = None
+    # The source and, for CRLs, the evidence: the complete CRL's number and
+    # SHA-256 (and the delta CRL's, when one was applied).
+    source: Source = Source.OCSP
+    crl_number: int | None = None
+    crl_sha256: str | None = None
+    delta_crl_number: int | None = None
+    delta_crl_sha256: str | None = None
 
     @property
     def on_hold(self) -> bool:
@@ -155,6 +179,11 @@ class RevocationResult:
             "responder_url": self.responder_url,
             "http_status": self.http_status,
             "ocsp_response_status": self.ocsp_response_status,
+            "source": self.source.value,
+            "crl_number": self.crl_number,
+            "crl_sha256": self.crl_sha256,
+            "delta_crl_number": self.delta_crl_number,
+            "delta_crl_sha256": self.delta_crl_sha256,
         }
         if include_raw:
             out["raw_response"] = (
