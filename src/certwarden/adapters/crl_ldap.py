@@ -30,10 +30,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 
-import ldap3
-from ldap3.core import exceptions as ldap_errors
+with warnings.catch_warnings():
+    # ldap3 2.9.1 (2021) imports pyasn1 names that pyasn1 0.6 deprecates; the
+    # names still work. Silenced here, at the one import, and nowhere else.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import ldap3
+    from ldap3.core import exceptions as ldap_errors
 
 from certwarden.adapters.crl_http import CrlFetchError, CrlFetchOptions, FetchedCrl
 from certwarden.core.ocsp.results import Reason

@@ -31,6 +31,7 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     SecuritySettings,
 )
+from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
 from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
 from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
@@ -50,6 +51,8 @@ class RevocationService:
             aiohttp one). Tests use the real one against real servers.
         cache: the response cache (kept for the service's lifetime).
         nonce_source: ``n -> n random bytes`` (default ``os.urandom``).
+        crl_http_fetcher, crl_ldap_fetcher: build the CRL fetchers for a run
+            (default: the aiohttp and ldap3 ones).
     """
 
     def __init__(
@@ -60,6 +63,8 @@ class RevocationService:
         transport_factory: TransportFactory | None = None,
         cache: ResponseCache | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
+        crl_http_fetcher: FetcherFactory | None = None,
+        crl_ldap_fetcher: FetcherFactory | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -69,7 +74,13 @@ class RevocationService:
             transport_factory=transport_factory or AiohttpTransport,
             nonce_source=nonce_source,
         )
-        self.engine = RevocationEngine(self.ocsp)
+        crl_fetchers = {
+            k: v
+            for k, v in (("http_fetcher", crl_http_fetcher), ("ldap_fetcher", crl_ldap_fetcher))
+            if v is not None
+        }
+        self.crl = CrlSource(db, **crl_fetchers)
+        self.engine = RevocationEngine(self.ocsp, self.crl)
         self.sections = RevocationSettingsStore(db, clock, on_rules_changed=self.cache.clear)
         self.checks = CheckRunner(db, clock, self.engine)
         self.schedule = CheckSchedule(db, clock, self.sections, self.checks)
