@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
+    _crl,
     _demo,
     _inventory,
     _monitor,
@@ -76,6 +77,7 @@ def _root(
 
 
 _inventory.register(app)
+_crl.register(app)
 _demo.register(app)
 _monitor.register(app)
 _ocsp.register(app)

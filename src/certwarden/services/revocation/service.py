@@ -32,12 +32,14 @@ from certwarden.core.revocation_settings import (
     SecuritySettings,
 )
 from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
+from certwarden.services.revocation.crl_views import CrlView, crl_json, fetch_to_show, list_crls
 from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
 from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
 from certwarden.services.revocation.query import CheckRunner
 from certwarden.services.revocation.schedule import CheckSchedule
 from certwarden.services.revocation.settings import RevocationSettingsStore
+from certwarden.services.shared.sync_bridge import run_sync
 
 __all__ = ["RevocationService"]
 
@@ -177,6 +179,18 @@ class RevocationService:
     ) -> tuple[RevocationResult, Verdict]:
         """:meth:`CheckRunner.query`: ask about one certificate now, store nothing."""
         return self.checks.query(cert, issuer, url=url, hash_algorithm=hash_algorithm, nonce=nonce)
+
+    # -------------------------------------------------------------------- CRLs
+
+    def crls(self, now: datetime | None = None) -> list[CrlView]:
+        """Every CRL distribution point known, its freshness and the certificates naming it."""
+        return list_crls(self._db, now or self._clock.now())
+
+    def show_crl_url(self, url: str) -> dict[str, Any]:
+        """The CRL at ``url`` fetched now (not judged, not stored), as JSON-ready facts."""
+        settings = self.settings()
+        crl = run_sync(lambda: fetch_to_show(url, settings))
+        return crl_json(crl, source=url)
 
     # ----------------------------------------------------------------- schedule
 
