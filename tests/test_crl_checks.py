@@ -374,3 +374,53 @@ def test_an_ldap_distribution_point_served_by_slapd(app: App, pki: Pki, slapd: S
     result = app.revocation.check([_sha(leaf.cert)]).outcomes[0].result
     assert (result.status.value, result.source.value, result.crl_number) == ("good", "crl", 9)
     assert result.responder_url == url
+
+
+# -------------------------------------------------------------- views, metrics
+
+
+async def test_the_crl_page_the_certificate_page_the_api_and_the_metrics(
+    app: App, pki: Pki
+) -> None:
+    from tests.web_support import ADMIN_PASSWORD, asgi_client, login, make_setup
+
+    _stored(app, pki)
+    _crl_only(app)
+    app.revocation.check(all_monitored=True)
+    pki.server.route("/issuing.crl", Raw(500, b"<b>oops</b>"))
+    app.clock.set(T0 + 8 * DAY)  # type: ignore[attr-defined]
+    app.revocation.check([_sha(pki.good.cert)])  # fetch fails; the held CRL is stale
+    setup = make_setup(app)
+    revoked_id = app.inventory.get(_sha(pki.revoked.cert)).id
+    async with asgi_client(setup.web) as browser:
+        await login(browser, "admin", ADMIN_PASSWORD)
+        page = (await browser.get("/security/crls")).text
+        assert pki.url in page and ">stale<" in page and "http_error" in page
+        assert "CRL Issuing CA" in page
+        detail = (await browser.get(f"/certificates/{revoked_id}")).text
+        assert 'id="status-source">CRL number 1' in detail
+        with app.db.session() as s:
+            blob = s.scalar(sa.select(CrlBlob.sha256))
+        assert f"/security/crls/{blob}.crl" in detail
+        der = await browser.get(f"/security/crls/{blob}.crl")
+        assert der.status_code == 200 and der.headers["content-type"] == "application/pkix-crl"
+        assert x509.load_der_x509_crl(der.content).issuer == pki.sub.cert.subject
+        assert (await browser.get(f"/security/crls/{'0' * 64}.crl")).status_code == 404
+    async with asgi_client(setup.web, setup.viewer_token) as api:
+        listed = (await api.get("/api/v1/crls")).json()
+        assert listed[0]["url"] == pki.url and listed[0]["freshness"] == "stale"
+        history = (await api.get(f"/api/v1/certificates/{revoked_id}/ocsp-checks")).json()
+        assert history["items"][0]["source"] == "crl"
+        assert history["items"][0]["crl_sha256"] == blob
+    async with asgi_client(setup.web) as anonymous:
+        metrics = (await anonymous.get("/metrics")).text
+    nxt = next(
+        m for m in metrics.splitlines() if m.startswith("x509_crl_next_update_timestamp_seconds{")
+    )
+    assert (
+        f'url="{pki.url}"' in nxt
+        and float(nxt.rsplit(" ", 1)[1]) == (T0 - HOUR + 7 * DAY).timestamp()
+    )
+    assert any(m.startswith("x509_crl_stale{") and m.endswith(" 1.0") for m in metrics.splitlines())
+    assert 'certwarden_crl_fetch_errors_total{reason="http_error"} 1.0' in metrics
+    assert f'certwarden_crl_last_fetch_failed{{reason="http_error",url="{pki.url}"}} 1.0' in metrics

@@ -31,6 +31,7 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     SecuritySettings,
 )
+from certwarden.services.revocation import crl_store
 from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
 from certwarden.services.revocation.crl_views import CrlView, crl_json, fetch_to_show, list_crls
 from certwarden.services.revocation.engine import RevocationEngine
@@ -185,6 +186,11 @@ class RevocationService:
     def crls(self, now: datetime | None = None) -> list[CrlView]:
         """Every CRL distribution point known, its freshness and the certificates naming it."""
         return list_crls(self._db, now or self._clock.now())
+
+    def crl_blob(self, sha256: str) -> bytes | None:
+        """A kept CRL's DER by its SHA-256 (the evidence of the checks it answered)."""
+        with self._db.session() as s:
+            return crl_store.blob(s, sha256)
 
     def show_crl_url(self, url: str) -> dict[str, Any]:
         """The CRL at ``url`` fetched now (not judged, not stored), as JSON-ready facts."""
