@@ -424,3 +424,20 @@ async def test_the_crl_page_the_certificate_page_the_api_and_the_metrics(
     assert any(m.startswith("x509_crl_stale{") and m.endswith(" 1.0") for m in metrics.splitlines())
     assert 'certwarden_crl_fetch_errors_total{reason="http_error"} 1.0' in metrics
     assert f'certwarden_crl_last_fetch_failed{{reason="http_error",url="{pki.url}"}} 1.0' in metrics
+
+
+def test_crl_show_url_fetches_and_prints_without_storing(cli: Cli, pki: Pki) -> None:
+    shown = cli("crl", "show", pki.url, "--json")
+    assert shown.code == 0, shown
+    data = json.loads(shown.stdout)
+    assert data["file"] == pki.url and data["number"] == 1
+    assert data["issuer"] == pki.sub.cert.subject.rfc4514_string()
+    serials = {e["serial"]: e["reason"] for e in data["entries"]}
+    assert serials[format(pki.revoked.cert.serial_number, "x")] == "keyCompromise"
+    text = cli("crl", "show", pki.url)
+    assert text.code == 0 and "contents only, not verified" in text.stdout
+    assert json.loads(cli("crl", "list", "--json").stdout) == []  # nothing stored
+    pki.server.route("/page.crl", Raw(200, b"<html>login</html>", (("Content-Type", "text/html"),)))
+    refused = cli("crl", "show", pki.server.url("/page.crl"))
+    assert refused.code == 1 and "bad_content_type" in refused.stderr
+    assert "Traceback" not in refused.stderr

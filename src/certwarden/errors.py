@@ -6,6 +6,8 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     CertwardenError
     ├── InputError            bad data supplied by a person (files, fields)
     │   ├── ParseError        a file that is not a usable certificate container
+    │   │   └── CrlParseError bytes that are not a usable CRL (certwarden.core.crl.load;
+    │   │                     carries the could-not-tell reason)
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored

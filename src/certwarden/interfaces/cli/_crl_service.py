@@ -1,12 +1,13 @@
-"""``certwarden crl list`` and ``certwarden crl show URL``.
+"""``certwarden crl list``: the CRLs certwarden holds, their freshness and coverage.
 
-certwarden crl list [--json]       # every CRL known: freshness, numbers, errors, certificates
-certwarden crl show URL [--json]   # fetch one now (http(s):// or ldap://) and print it
+    certwarden crl list [--json]       # every CRL known: freshness, numbers, errors, certificates
+
+(``certwarden crl show URL`` fetches one now: see :mod:`._crl`.)
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -28,7 +29,7 @@ def _clean(text: object) -> str:
 
 @crl_app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Every CRL distribution point known: freshness, number, times, last error."""
+    """Every CRL distribution point known: freshness, number, times, last error, certificates."""
     app = get_app(ctx)
     now = app.clock.now()
     views = app.revocation.crls(now)
@@ -51,29 +52,3 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     console.print(table)
     if not views:
         console.print("[dim]No CRL is known yet: none is named by a stored certificate.[/]")
-
-
-@crl_app.command("show")
-def show(
-    ctx: typer.Context,
-    url: Annotated[str, typer.Argument(metavar="URL", help="http(s):// or ldap:// URL.")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Fetch a CRL now and print it (issuer, number, times, IDP, entries); nothing is stored."""
-    shown: dict[str, Any] = get_app(ctx).revocation.show_crl_url(url)
-    if as_json:
-        print_json(shown)
-        return
-    table = Table("field", "value", show_header=False)
-    for key in ("source", "issuer", "crl_number", "this_update", "next_update", "sha256", "size"):
-        table.add_row(key, _clean(shown[key]))
-    table.add_row("issuing distribution point", _clean(shown["issuing_distribution_point"] or "-"))
-    table.add_row("entries", str(len(shown["entries"])))
-    console.print(table)
-    entries = Table("serial", "revoked at", "reason")
-    for e in shown["entries"][:1000]:
-        entries.add_row(e["serial"], e["revoked_at"], _clean(e["reason"] or ""))
-    if shown["entries"]:
-        console.print(entries)
-    if len(shown["entries"]) > 1000:
-        console.print(f"[dim]... {len(shown['entries']) - 1000} more (use --json)[/]")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from certwarden.adapters.crl_http import (
     AiohttpCrlFetcher,
@@ -47,7 +48,7 @@ from certwarden.adapters.db import Database
 from certwarden.core.ocsp.results import Reason, RevocationResult, Source, iso_z
 from certwarden.core.revocation_settings import RevocationSettings
 from certwarden.services.revocation import crl_store
-from certwarden.services.revocation.crl_core import CrlLoadError, LoadedCrl, judge, load_crl
+from certwarden.services.revocation.crl_core import Crl, CrlJudge, CrlLoadError, judge_for, load_crl
 from certwarden.services.revocation.model import Target
 
 __all__ = ["CrlSource", "FetcherFactory", "crl_urls"]
@@ -66,6 +67,7 @@ _NO_CRL = frozenset(
         Reason.MALFORMED_CRL,
     }
 )
+_SHA256 = hashes.SHA256()
 _MEMORY = 64  # CRLs kept parsed in memory (the rest are read back from the store)
 
 
@@ -87,7 +89,7 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
 
 @dataclass
 class _Held:
-    crl: LoadedCrl
+    crl: Crl
     etag: str | None
     last_modified: str | None
     fetched_at: datetime | None
@@ -98,7 +100,7 @@ class _Obtained:
     """What one URL gave this run: a new CRL to try, the one held, and why not better."""
 
     url: str
-    candidate: LoadedCrl | None = None
+    candidate: Crl | None = None
     fetched: FetchedCrl | None = None
     held: _Held | None = None
     error_reason: Reason | None = None
@@ -170,7 +172,7 @@ class CrlSource:
         if rec is None or der is None:
             return None
         try:
-            loaded = load_crl(der, max_bytes=max(max_bytes, len(der)))
+            loaded = load_crl(der, max_bytes=max(max_bytes, len(der)), source=url)
         except CrlLoadError:
             return None
         held = _Held(loaded, rec.etag, rec.last_modified, rec.fetched_at)
@@ -199,11 +201,11 @@ class CrlSource:
                 ob.url,
                 der=crl.der,
                 sha256=crl.sha256,
-                issuer=crl.issuer,
+                issuer=crl.issuer.rfc4514_string(),
                 this_update=crl.this_update,
                 next_update=crl.next_update,
                 crl_number=crl.number,
-                entries=crl.entries,
+                entries=len(crl.index),
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
                 now=now,
@@ -280,7 +282,7 @@ class CrlSource:
                 ob.error = f"{url} answered 304 Not Modified, but no CRL from it is held"
             return ob
         try:
-            candidate = load_crl(fetched.body, max_bytes=settings.crl_max_bytes)
+            candidate = load_crl(fetched.body, max_bytes=settings.crl_max_bytes, source=url)
         except CrlLoadError as exc:
             self._failed(url, now, exc.reason.value, f"{url}: {exc.detail}")
             ob.error, ob.error_reason = f"{url}: {exc.detail}", exc.reason
@@ -332,6 +334,33 @@ class _Run:
         self.now = now
         self._fetchers: dict[str, CrlFetcher] = {}
         self._obtained: dict[str, asyncio.Future[_Obtained]] = {}
+        # One judge per issuing CA and set of CRLs: the core validates them once.
+        self._judges: dict[tuple[bytes, tuple[str, ...]], CrlJudge] = {}
+
+    def judge(
+        self, cert: x509.Certificate, issuer: x509.Certificate, crls: Sequence[Crl]
+    ) -> RevocationResult:
+        key = (issuer.fingerprint(_SHA256), tuple(c.sha256 for c in crls))
+        judge = self._judges.get(key)
+        if judge is None:
+            judge = self._judges[key] = judge_for(
+                issuer, crls, now=self.now, options=self.settings.validation_options
+            )
+        return judge.check(cert)
+
+    async def deltas(self, base: Crl) -> tuple[list[Crl], list[_Obtained]]:
+        """The delta CRLs the base names (Freshest CRL, RFC 5280 5.2.6), fetched like any."""
+        found: list[Crl] = []
+        obtained: list[_Obtained] = []
+        for url in base.freshest:
+            if not url.lower().startswith(_SCHEMES):
+                continue
+            ob = await self._get(url)
+            crl = ob.candidate or (ob.held.crl if ob.held is not None else None)
+            if crl is not None and crl.is_delta:
+                found.append(crl)
+                obtained.append(ob)
+        return found, obtained
 
     def fetcher(self, url: str) -> CrlFetcher:
         kind = "ldap" if url.lower().startswith("ldap") else "http"
@@ -371,11 +400,12 @@ class _Run:
 
     async def _at(self, url: str, target: Target, issuer: x509.Certificate) -> RevocationResult:
         ob = await self._get(url)
-        options = self.settings.validation_options
         if ob.candidate is not None:
-            result = judge(target.cert, issuer, [ob.candidate], now=self.now, options=options)
+            deltas, delta_obs = await self.deltas(ob.candidate)
+            result = self.judge(target.cert, issuer, [ob.candidate, *deltas])
             if result.validated:
                 self.source.promote(ob, self.now)
+                self._promote_deltas(result, delta_obs)
                 return replace(result, responder_url=url)
             if not ob.refused:
                 ob.refused = True
@@ -393,7 +423,10 @@ class _Run:
                 source=Source.CRL,
                 responder_url=url,
             )
-        result = judge(target.cert, issuer, [ob.held.crl], now=self.now, options=options)
+        deltas, delta_obs = await self.deltas(ob.held.crl)
+        result = self.judge(target.cert, issuer, [ob.held.crl, *deltas])
+        if result.validated:
+            self._promote_deltas(result, delta_obs)
         result = replace(result, responder_url=url)
         if ob.error:
             held = ob.held.crl
@@ -409,3 +442,8 @@ class _Run:
                 problems=(*result.problems, note),
             )
         return result
+
+    def _promote_deltas(self, result: RevocationResult, obtained: Sequence[_Obtained]) -> None:
+        for ob in obtained:
+            if ob.candidate is not None and ob.candidate.sha256 == result.delta_crl_sha256:
+                self.source.promote(ob, self.now)

@@ -2,7 +2,7 @@
 freshness and the certificates that name it; and one CRL fetched now to show.
 
     rows = list_crls(db, now)                 # certwarden crl list, /security/crls, metrics
-    crl = run_sync(lambda: fetch_to_show(url, settings))   # certwarden crl show URL
+    crl = run_sync(lambda: fetch_to_show(url, settings))   # certwarden crl show URL (a Crl)
 
 It must not judge CRLs or write anything.
 """
@@ -25,14 +25,13 @@ from certwarden.adapters.crl_http import (
 from certwarden.adapters.crl_ldap import LdapCrlFetcher
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow
-from certwarden.core.ocsp.results import iso_z
 from certwarden.core.revocation_settings import RevocationSettings
 from certwarden.errors import InputError
 from certwarden.services.revocation import crl_store
-from certwarden.services.revocation.crl_core import CrlLoadError, LoadedCrl, load_crl
+from certwarden.services.revocation.crl_core import Crl, CrlLoadError, load_crl
 from certwarden.services.revocation.crl_store import CrlRecord
 
-__all__ = ["CrlView", "crl_json", "fetch_to_show", "list_crls"]
+__all__ = ["CrlView", "fetch_to_show", "list_crls"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def list_crls(db: Database, now: datetime) -> list[CrlView]:
     ]
 
 
-async def fetch_to_show(url: str, settings: RevocationSettings) -> LoadedCrl:
+async def fetch_to_show(url: str, settings: RevocationSettings) -> Crl:
     """The CRL at ``url`` now, within the size cap (not judged: nothing says whose it is).
 
     Raises:
@@ -92,48 +91,6 @@ async def fetch_to_show(url: str, settings: RevocationSettings) -> LoadedCrl:
     finally:
         await fetcher.aclose()
     try:
-        return load_crl(fetched.body or b"", max_bytes=settings.crl_max_bytes)
+        return load_crl(fetched.body or b"", max_bytes=settings.crl_max_bytes, source=url)
     except CrlLoadError as exc:
         raise InputError(f"{url}: {exc.reason.value}: {exc.detail}") from exc
-
-
-def crl_json(crl: LoadedCrl, *, source: str) -> dict[str, Any]:
-    """A CRL for a person or a script: issuer, number, times, IDP, entries."""
-    from cryptography import x509
-
-    try:
-        idp = crl.crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-        scope: dict[str, Any] | None = {
-            "full_name": [g.value for g in idp.full_name or () if hasattr(g, "value")],
-            "only_contains_user_certs": idp.only_contains_user_certs,
-            "only_contains_ca_certs": idp.only_contains_ca_certs,
-            "indirect_crl": idp.indirect_crl,
-            "only_some_reasons": sorted(r.value for r in idp.only_some_reasons or ()),
-        }
-    except (x509.ExtensionNotFound, ValueError):
-        scope = None
-    entries = []
-    for entry in crl.crl:
-        reason = None
-        try:
-            reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
-        except (x509.ExtensionNotFound, ValueError):
-            reason = None
-        entries.append(
-            {
-                "serial": format(entry.serial_number, "x"),
-                "revoked_at": iso_z(entry.revocation_date_utc),
-                "reason": reason,
-            }
-        )
-    return {
-        "source": source,
-        "issuer": crl.issuer,
-        "crl_number": str(crl.number) if crl.number is not None else None,
-        "this_update": iso_z(crl.this_update),
-        "next_update": iso_z(crl.next_update),
-        "sha256": crl.sha256,
-        "size": len(crl.der),
-        "issuing_distribution_point": scope,
-        "entries": entries,
-    }

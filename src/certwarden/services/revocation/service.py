@@ -32,8 +32,9 @@ from certwarden.core.revocation_settings import (
     SecuritySettings,
 )
 from certwarden.services.revocation import crl_store
+from certwarden.services.revocation.crl_core import Crl
 from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
-from certwarden.services.revocation.crl_views import CrlView, crl_json, fetch_to_show, list_crls
+from certwarden.services.revocation.crl_views import CrlView, fetch_to_show, list_crls
 from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
 from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
@@ -192,11 +193,14 @@ class RevocationService:
         with self._db.session() as s:
             return crl_store.blob(s, sha256)
 
-    def show_crl_url(self, url: str) -> dict[str, Any]:
-        """The CRL at ``url`` fetched now (not judged, not stored), as JSON-ready facts."""
+    def fetch_crl(self, url: str) -> Crl:
+        """The CRL at ``url`` fetched now within the size cap (not judged, not stored).
+
+        Raises:
+            InputError: not an http(s)/ldap URL, the fetch failed, or no CRL came.
+        """
         settings = self.settings()
-        crl = run_sync(lambda: fetch_to_show(url, settings))
-        return crl_json(crl, source=url)
+        return run_sync(lambda: fetch_to_show(url, settings))
 
     # ----------------------------------------------------------------- schedule
 
