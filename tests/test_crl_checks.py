@@ -441,3 +441,45 @@ def test_crl_show_url_fetches_and_prints_without_storing(cli: Cli, pki: Pki) -> 
     refused = cli("crl", "show", pki.server.url("/page.crl"))
     assert refused.code == 1 and "bad_content_type" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_delta_crl_named_by_freshest_crl_releases_a_hold(app: App, pki: Pki) -> None:
+    from tests.fakecrl import Revoke
+    from tests.fakecrl import make_crl as make_full_crl
+
+    delta_url = pki.server.url("/issuing-delta.crl")
+    held = Revoke(pki.held.cert.serial_number, reason=x509.ReasonFlags.certificate_hold)
+    base = make_full_crl(pki.sub, [held], number=10, next_update=T0 + 7 * DAY, freshest=[delta_url])
+    pki.server.publish("/issuing.crl", base)
+    # The delta (based on #10) has nothing yet: still on hold.
+    pki.server.publish(
+        "/issuing-delta.crl",
+        make_full_crl(pki.sub, [], number=11, delta_base=10, next_update=T0 + HOUR),
+    )
+    _stored(app, pki)
+    _crl_only(app, crl_refresh_margin_minutes=10)
+    first = app.revocation.check([_sha(pki.held.cert)]).outcomes[0].result
+    assert first.on_hold and first.crl_number == 10 and first.delta_crl_number == 11
+    # An hour later the next delta lifts the hold (removeFromCRL, RFC 5280 5.3.1).
+    pki.server.publish(
+        "/issuing-delta.crl",
+        make_full_crl(
+            pki.sub,
+            [Revoke(pki.held.cert.serial_number, reason=x509.ReasonFlags.remove_from_crl)],
+            this_update=T0 + 50 * timedelta(minutes=1),
+            number=12,
+            delta_base=10,
+            next_update=T0 + 2 * HOUR,
+        ),
+    )
+    app.clock.set(T0 + 55 * timedelta(minutes=1))  # type: ignore[attr-defined]
+    released = app.revocation.check([_sha(pki.held.cert)]).outcomes[0].result
+    assert released.status.value == "good", released
+    assert (released.crl_number, released.delta_crl_number) == (10, 12)
+    assert pki.server.hits["/issuing.crl"] == 1  # the base is still fresh: not fetched again
+    assert pki.server.hits["/issuing-delta.crl"] == 2
+    with app.db.session() as s:
+        last = s.scalars(sa.select(OcspCheck).order_by(OcspCheck.id.desc())).first()
+        assert last is not None and (last.crl_number, last.delta_crl_number) == ("10", "12")
+        kept = set(s.scalars(sa.select(CrlBlob.sha256)))
+        assert {last.crl_sha256, last.delta_crl_sha256} <= kept  # both CRLs kept as evidence

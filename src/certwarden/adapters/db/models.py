@@ -226,6 +226,8 @@ class OcspCheck(Base):
     source: Mapped[str | None] = mapped_column(String(8))
     crl_number: Mapped[str | None] = mapped_column(Text)  # decimal: up to 20 octets
     crl_sha256: Mapped[str | None] = mapped_column(String(64))
+    delta_crl_number: Mapped[str | None] = mapped_column(Text)  # a delta CRL applied on top
+    delta_crl_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class OcspResponse(Base):

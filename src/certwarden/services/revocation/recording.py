@@ -233,6 +233,10 @@ def _check_values(
         source=None if result.reason is Reason.EXPIRED else result.source.value,
         crl_number=str(result.crl_number) if result.crl_number is not None else None,
         crl_sha256=result.crl_sha256,
+        delta_crl_number=(
+            str(result.delta_crl_number) if result.delta_crl_number is not None else None
+        ),
+        delta_crl_sha256=result.delta_crl_sha256,
     )
 
 

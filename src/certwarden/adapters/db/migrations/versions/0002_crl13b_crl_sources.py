@@ -50,6 +50,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("source", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("crl_number", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("crl_sha256", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("delta_crl_number", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("delta_crl_sha256", sa.String(length=64), nullable=True))
     # Every check recorded before CRLs existed was answered by OCSP, if by anyone.
     op.execute(
         "UPDATE ocsp_checks SET source = 'ocsp' "
@@ -59,6 +61,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("ocsp_checks", schema=None) as batch_op:
+        batch_op.drop_column("delta_crl_sha256")
+        batch_op.drop_column("delta_crl_number")
         batch_op.drop_column("crl_sha256")
         batch_op.drop_column("crl_number")
         batch_op.drop_column("source")
