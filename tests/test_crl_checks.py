@@ -483,3 +483,17 @@ def test_a_delta_crl_named_by_freshest_crl_releases_a_hold(app: App, pki: Pki) -
         assert last is not None and (last.crl_number, last.delta_crl_number) == ("10", "12")
         kept = set(s.scalars(sa.select(CrlBlob.sha256)))
         assert {last.crl_sha256, last.delta_crl_sha256} <= kept  # both CRLs kept as evidence
+
+
+def test_probe_judges_the_chain_in_the_order(app: App, pki: Pki) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from certwarden.adapters.tls import peer_from_ders
+    from certwarden.core.tls import StatusSource
+
+    _crl_only(app)
+    app.tls.reload()
+    ders = [c.public_bytes(Encoding.DER) for c in (pki.revoked.cert, pki.sub.cert, pki.root.cert)]
+    report = app.probe.judge(peer_from_ders("127.0.0.1", 1, ders))
+    assert report.status.status.value == "revoked" and report.source is StatusSource.CRL
+    assert report.verdicts[False].decision.value == "deny" and report.ocsp_enabled
