@@ -13,6 +13,8 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
+    │   └── CrlFetchError     a CRL could not be fetched (certwarden.adapters.crl_http,
+    │                         also raised by crl_ldap; carries the could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
     ├── StorageError          the database failed
     └── TlsError              a TLS connection could not be made or verified

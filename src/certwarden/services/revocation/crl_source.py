@@ -160,16 +160,19 @@ class CrlSource:
 
     # ------------------------------------------------------------ the store
 
-    def _held_for(self, url: str, max_bytes: int) -> _Held | None:
+    def _held_for(self, url: str, rec: crl_store.CrlRecord | None, max_bytes: int) -> _Held | None:
+        """The CRL held for ``url``: from memory while it is the one the store names
+        (another instance may have stored a newer one), else read back from the store."""
+        if rec is None or rec.sha256 is None:
+            return None
         with self._lock:
             held = self._held.get(url)
-            if held is not None:
+            if held is not None and held.crl.sha256 == rec.sha256:
                 self._held.move_to_end(url)
                 return held
         with self._db.session() as s:
-            rec = crl_store.record(s, url)
-            der = crl_store.blob(s, rec.sha256) if rec is not None and rec.sha256 else None
-        if rec is None or der is None:
+            der = crl_store.blob(s, rec.sha256)
+        if der is None:
             return None
         try:
             loaded = load_crl(der, max_bytes=max(max_bytes, len(der)), source=url)
@@ -224,11 +227,13 @@ class CrlSource:
 
     # ------------------------------------------------------------- fetching
 
+    @staticmethod
     def _due(
-        self, url: str, held: _Held | None, settings: RevocationSettings, now: datetime
+        rec: crl_store.CrlRecord | None,
+        held: _Held | None,
+        settings: RevocationSettings,
+        now: datetime,
     ) -> bool:
-        with self._db.session() as s:
-            rec = crl_store.record(s, url)
         attempted = rec.attempted_at if rec is not None else None
         if attempted is not None and now - attempted < settings.crl_fetch_floor:
             return False  # the floor: a failed try counts too
@@ -251,11 +256,11 @@ class CrlSource:
 
     async def _obtain(self, url: str, run: _Run) -> _Obtained:
         settings, now = run.settings, run.now
-        held = self._held_for(url, settings.crl_max_bytes)
+        with self._db.session() as s:
+            rec = crl_store.record(s, url)
+        held = self._held_for(url, rec, settings.crl_max_bytes)
         ob = _Obtained(url, held=held)
-        if not self._due(url, held, settings, now):
-            with self._db.session() as s:
-                rec = crl_store.record(s, url)
+        if not self._due(rec, held, settings, now):
             if rec is not None and rec.last_error:
                 ob.error, ob.error_reason = rec.last_error, _reason(rec.last_error_reason)
             if held is None and ob.error is None:
