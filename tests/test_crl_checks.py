@@ -497,3 +497,19 @@ def test_probe_judges_the_chain_in_the_order(app: App, pki: Pki) -> None:
     report = app.probe.judge(peer_from_ders("127.0.0.1", 1, ders))
     assert report.status.status.value == "revoked" and report.source is StatusSource.CRL
     assert report.verdicts[False].decision.value == "deny" and report.ocsp_enabled
+
+
+@pytest.mark.postgres
+def test_crl_checks_and_evidence_on_postgres(pg_app: App, pki: Pki) -> None:
+    _stored(pg_app, pki)
+    _crl_only(pg_app)
+    report = pg_app.revocation.check(all_monitored=True)
+    by_cn = {_cn(o.subject): o.result for o in report.outcomes}
+    assert by_cn["revoked.crl.test"].status.value == "revoked"
+    pg_app.revocation.crl.forget()
+    assert pg_app.revocation.check([_sha(pki.good.cert)]).outcomes[0].result.status.value == "good"
+    assert pki.server.hits["/issuing.crl"] == 1
+    with pg_app.db.session() as s:
+        row = s.scalar(sa.select(CrlSource))
+        assert row is not None and row.crl_number == "1" and row.entries == 2
+        assert s.scalar(sa.select(sa.func.count()).select_from(CrlBlob)) == 1
