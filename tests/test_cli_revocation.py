@@ -31,6 +31,13 @@ DEFAULTS = {
     "responder_source": "certificate",
     "total_timeout": 10.0,
     "trusted_responder_store": "tomcat-trust",
+    # CRLs (issue 13): off, ocsp-only, for a new and an upgraded installation alike.
+    "enable_crl": False,
+    "order": "ocsp-only",
+    "crl_max_mib": 50,
+    "crl_timeout": 30.0,
+    "crl_refresh_margin_minutes": 60,
+    "crl_fetch_floor_minutes": 15,
 }
 
 

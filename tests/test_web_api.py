@@ -53,6 +53,7 @@ SAMPLE = {
     "token_id": "1",
     "entry_id": "1",
     "action": "start",
+    "sha256": "0" * 64,
 }
 PUBLIC = {"/login", "/health", "/api/v1/health", "/favicon.ico", "/metrics"}
 

@@ -15,6 +15,8 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │   └── LoginThrottledError   too many failed logins (retry_after)
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     │   └── OcspFetchError    no usable HTTP answer from a responder (adapters/ocsp_http.py)
+    │   └── CrlFetchError     a CRL could not be fetched (certwarden.adapters.crl_http,
+    │                         also raised by crl_ldap; carries the could-not-tell reason)
     ├── AriFetchError         an ACME renewalInfo (RFC 9773) fetch failed (adapters/ari_http.py)
     ├── NotificationError     mail could not be handed to the server
     │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)

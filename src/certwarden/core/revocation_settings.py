@@ -38,6 +38,7 @@ __all__ = [
     "ResponderSource",
     "RevocationSettings",
     "SecuritySettings",
+    "SourceOrder",
     "recheck_interval",
 ]
 
@@ -57,6 +58,29 @@ class ResponderSource(enum.StrEnum):
 
     CONFIGURED = "configured"  # "Use configured OCSP URI"
     CERTIFICATE = "certificate"  # "Use OCSP URI from Certificate" (AIA)
+
+
+@enum.unique
+class SourceOrder(enum.StrEnum):
+    """Which revocation sources answer, in which order (CRLs: issue 13).
+
+    The second source is asked only when the first could not tell.
+    """
+
+    OCSP_ONLY = "ocsp-only"  # today's behaviour, the default (an upgraded installation too)
+    OCSP_FIRST = "ocsp-first"  # CRL when OCSP cannot tell
+    CRL_FIRST = "crl-first"  # OCSP when the CRL cannot tell
+    CRL_ONLY = "crl-only"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """``("ocsp",)``, ``("ocsp", "crl")``, ``("crl", "ocsp")`` or ``("crl",)``."""
+        return {
+            SourceOrder.OCSP_ONLY: ("ocsp",),
+            SourceOrder.OCSP_FIRST: ("ocsp", "crl"),
+            SourceOrder.CRL_FIRST: ("crl", "ocsp"),
+            SourceOrder.CRL_ONLY: ("crl",),
+        }[self]
 
 
 @enum.unique
@@ -241,6 +265,37 @@ class RevocationSettings(_Section):
     # SHA-1 signatures on responses and certificates (core/algorithms.py):
     # refused unless accepted here, and never in Common Criteria mode.
     legacy_signatures: LegacySignatures = LegacySignatures.REFUSE
+    # CRLs (issue 13): off, and the order ocsp-only, until an administrator
+    # turns them on; a stored section from before has neither key.
+    enable_crl: bool = False
+    order: SourceOrder = SourceOrder.OCSP_ONLY
+    crl_max_mib: int = 50  # the size cap while a CRL is read
+    crl_timeout: float = 30.0  # seconds for one CRL fetch (HTTP or LDAP)
+    crl_refresh_margin_minutes: int = 60  # fetched again this long before nextUpdate
+    crl_fetch_floor_minutes: int = 15  # never fetched more often than this
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The sources asked, in order, leaving out a disabled one (``()``: none)."""
+        enabled = {"ocsp": self.enable_ocsp, "crl": self.enable_crl}
+        return tuple(name for name in self.order.sources if enabled[name])
+
+    @property
+    def revocation_enabled(self) -> bool:
+        """True when any source will be asked (OCSP, CRLs, or both)."""
+        return bool(self.sources)
+
+    @property
+    def crl_max_bytes(self) -> int:
+        return self.crl_max_mib * 1024 * 1024
+
+    @property
+    def crl_refresh_margin(self) -> timedelta:
+        return timedelta(minutes=self.crl_refresh_margin_minutes)
+
+    @property
+    def crl_fetch_floor(self) -> timedelta:
+        return timedelta(minutes=self.crl_fetch_floor_minutes)
 
     @property
     def validation_options(self) -> ValidationOptions:
@@ -275,8 +330,8 @@ class RevocationSettings(_Section):
 
     @property
     def scheduled_checks_enabled(self) -> bool:
-        """The Check Every schedule runs only when both boxes are checked."""
-        return self.enable_ocsp and self.enable_revocation_check
+        """The Check Every schedule runs when a source is on and Revocation Check is checked."""
+        return self.revocation_enabled and self.enable_revocation_check
 
     def describe_source(self) -> str:
         if self.responder_source is ResponderSource.CONFIGURED:
@@ -362,6 +417,7 @@ class RevocationSettings(_Section):
         store = c.text("trusted_responder_store", d.trusted_responder_store, _check_store)
         if not store and "trusted_responder_store" not in c.errors:
             c.errors["trusted_responder_store"] = "must name a trust store"
+        crl = _crl_fields(c, d)
         c.done()
         return cls(
             enable_ocsp=enable_ocsp,
@@ -379,7 +435,49 @@ class RevocationSettings(_Section):
             clock_skew_seconds=skew,
             max_age_hours=max_age,
             legacy_signatures=legacy,
+            **crl,
         )
+
+
+def _crl_fields(c: _Checker, d: RevocationSettings) -> dict[str, Any]:
+    """The CRL fields of :class:`RevocationSettings`, checked into ``c``."""
+    enable_crl = c.boolean("enable_crl", d.enable_crl)
+    order = c.choice("order", SourceOrder, d.order)
+    if not enable_crl and "crl" in order.sources and not ({"order", "enable_crl"} & set(c.errors)):
+        c.errors["order"] = (
+            f"the order {order.value} uses CRLs but Enable CRL is off; "
+            "turn on Enable CRL or choose the order ocsp-only"
+        )
+    cap = int(c.number("crl_max_mib", d.crl_max_mib, low=1, high=1024, integer=True, unit=" MiB"))
+    timeout = c.number("crl_timeout", d.crl_timeout, low=1, high=600, unit=" s")
+    margin = int(
+        c.number(
+            "crl_refresh_margin_minutes",
+            d.crl_refresh_margin_minutes,
+            low=0,
+            high=7 * 24 * 60,
+            integer=True,
+            unit=" min",
+        )
+    )
+    floor = int(
+        c.number(
+            "crl_fetch_floor_minutes",
+            d.crl_fetch_floor_minutes,
+            low=1,
+            high=7 * 24 * 60,
+            integer=True,
+            unit=" min",
+        )
+    )
+    return {
+        "enable_crl": enable_crl,
+        "order": order,
+        "crl_max_mib": cap,
+        "crl_timeout": timeout,
+        "crl_refresh_margin_minutes": margin,
+        "crl_fetch_floor_minutes": floor,
+    }
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class StatusSource(enum.StrEnum):
     STAPLED = "stapled"  # the server's stapled response, validated
     CACHE = "cache"  # a still-fresh validated answer from an earlier check
     RESPONDER = "responder"  # a live OCSP query now
+    CRL = "crl"  # the issuer's CRL (fetched now or held while fresh)
     EXPIRED = "expired"  # no question asked: the leaf has expired (treated as revoked)
     NOT_CHECKED = "not_checked"  # OCSP is disabled in the settings
     NONE = "none"  # nobody could be asked (no issuer, no responder URL)

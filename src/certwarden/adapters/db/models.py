@@ -32,6 +32,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CertificateRow",
+    "CrlBlob",
+    "CrlSource",
     "Endpoint",
     "OcspCheck",
     "OcspResponse",
@@ -221,6 +223,14 @@ class OcspCheck(Base):
     response_id: Mapped[int | None] = mapped_column(
         ForeignKey("ocsp_responses.id", ondelete="SET NULL")
     )
+    # Which source answered (``ocsp`` or ``crl``; NULL: no source was asked,
+    # e.g. expired) and, for a CRL, its number and its blob (crl_blobs) by hash;
+    # responder_url is then the CRL distribution point asked.
+    source: Mapped[str | None] = mapped_column(String(8))
+    crl_number: Mapped[str | None] = mapped_column(Text)  # decimal: up to 20 octets
+    crl_sha256: Mapped[str | None] = mapped_column(String(64))
+    delta_crl_number: Mapped[str | None] = mapped_column(Text)  # a delta CRL applied on top
+    delta_crl_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class OcspResponse(Base):
@@ -233,6 +243,39 @@ class OcspResponse(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     responder_url: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
+
+
+class CrlBlob(Base):
+    """A CRL's DER, stored once by its SHA-256 (the evidence of every check it answered)."""
+
+    __tablename__ = "crl_blobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime]
+
+
+class CrlSource(Base):
+    """One CRL distribution point URL: the last valid CRL fetched from it, and the last try."""
+
+    __tablename__ = "crl_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    issuer: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    this_update: Mapped[datetime | None]
+    next_update: Mapped[datetime | None]
+    crl_number: Mapped[str | None] = mapped_column(Text)
+    entries: Mapped[int | None] = mapped_column(Integer)
+    blob_sha256: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[datetime | None]  # the last fetch that brought (or confirmed) it
+    attempted_at: Mapped[datetime | None]  # the last fetch tried, good or bad
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class User(Base):

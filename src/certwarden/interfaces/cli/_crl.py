@@ -1,6 +1,7 @@
-"""The ``certwarden crl`` command group: ``show`` and ``verify`` a saved CRL, offline.
+"""The ``certwarden crl`` command group: ``show`` and ``verify`` a saved CRL, offline;
+``show URL`` fetches one first, and ``list`` (``_crl_service``) shows those certwarden holds.
 
-Neither touches the network or the database. Any bytes give a clear error
+``verify`` and ``show FILE`` touch neither the network nor the database. Any bytes give a clear error
 naming the file (never a traceback). ``verify`` exits 0 only when the CRL is
 trusted (and, with ``--cert``, gives a validated answer for the certificate),
 printing every reason otherwise, like ``certwarden ocsp verify-response``.
@@ -26,7 +27,7 @@ from certwarden.core.crl.offline import CrlVerdict, judge_saved_crl
 from certwarden.core.ocsp.results import describe
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import InputError
-from certwarden.interfaces.cli._context import console, print_json
+from certwarden.interfaces.cli._context import console, get_app, print_json
 
 __all__ = ["crl_app", "register"]
 
@@ -37,6 +38,9 @@ crl_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
+    # Importing a command module attaches its commands to crl_app.
+    from certwarden.interfaces.cli import _crl_service  # noqa: F401
+
     app.add_typer(crl_app, name="crl")
 
 
@@ -84,24 +88,40 @@ def _load(path: Path) -> Crl:
     return load_crl(_read(path, "CRL file"), source=str(path))
 
 
+_URL_SCHEMES = ("http://", "https://", "ldap://", "ldaps://")
+
+
 @crl_app.command("show")
 def show_cmd(
-    crl_file: Annotated[Path, typer.Argument(metavar="FILE", help="The CRL (DER or PEM).")],
+    ctx: typer.Context,
+    where: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE|URL", help="The CRL (DER or PEM), or an http(s):// or ldap:// URL."
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Print what a CRL says (issuer, number, times, IDP, entries), without judging it."""
+    """Print what a CRL says (issuer, number, times, IDP, entries), without judging it.
+
+    A URL is fetched now (the Certificate Revocation settings' size cap and
+    timeout); nothing is stored."""
+    crl_file = Path(where)
     try:
-        crl = _load(crl_file)
+        if where.lower().startswith(_URL_SCHEMES):
+            crl = get_app(ctx).revocation.fetch_crl(where)
+        else:
+            crl = _load(crl_file)
     except CrlParseError as exc:
         if as_json:
-            print_json({"file": str(crl_file), "error": exc.problem, "reason": str(exc.reason)})
+            print_json({"file": where, "error": exc.problem, "reason": str(exc.reason)})
             raise typer.Exit(1) from exc
         raise
     data = crl.to_json()
     if as_json:
-        print_json({"file": str(crl_file), **data})
+        print_json({"file": where, **data})
         return
-    _say(f"{crl_file}: contents only, not verified (judge it with `certwarden crl verify`)")
+    _say(f"{where}: contents only, not verified (judge it with `certwarden crl verify`)")
     _print_crl(data)
     entries = data["entries"]
     _say(f"entries: {len(entries)}")

@@ -83,6 +83,12 @@ def _settings_rows(s: RevocationSettings) -> list[tuple[str, str]]:
             "Legacy (SHA-1) signatures",
             f"{s.legacy_signatures.value} (never accepted in Common Criteria mode)",
         ),
+        ("Enable CRL", "yes" if s.enable_crl else "no"),
+        ("Order of sources", s.order.value),
+        ("CRL size cap", f"{s.crl_max_mib} MiB"),
+        ("CRL fetch timeout", f"{s.crl_timeout:g} s"),
+        ("CRL refresh margin before nextUpdate", f"{s.crl_refresh_margin_minutes} min"),
+        ("CRL fetch floor", f"{s.crl_fetch_floor_minutes} min"),
     ]
 
 
@@ -94,9 +100,10 @@ def _show_settings(s: RevocationSettings, as_json: bool) -> None:
     for label, value in _settings_rows(s):
         table.add_row(label, value)
     console.print(table)
-    if not s.enable_ocsp:
+    if not s.revocation_enabled:
         console.print(
-            "[dim]OCSP is disabled: uploads are not checked and no check is scheduled.[/]"
+            "[dim]No revocation source is on (OCSP or CRL, in the order chosen): "
+            "uploads are not checked and no check is scheduled.[/]"
         )
 
 
@@ -179,6 +186,38 @@ def settings_set(
             "never accepted in Common Criteria mode; MD5 is always refused.",
         ),
     ] = None,
+    enable_crl: Annotated[
+        bool | None,
+        typer.Option("--enable-crl/--disable-crl", help="Enable CRL (distribution points)."),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--order",
+            help="ocsp-only (default), ocsp-first (CRL when OCSP cannot tell), "
+            "crl-first or crl-only.",
+        ),
+    ] = None,
+    crl_max_mib: Annotated[
+        str | None, typer.Option("--crl-max-mib", help="CRL size cap in MiB (default 50).")
+    ] = None,
+    crl_timeout: Annotated[
+        str | None, typer.Option("--crl-timeout", help="Seconds for one CRL fetch (default 30).")
+    ] = None,
+    crl_refresh_margin: Annotated[
+        str | None,
+        typer.Option(
+            "--crl-refresh-margin",
+            help="Minutes before nextUpdate at which a CRL is fetched again (default 60).",
+        ),
+    ] = None,
+    crl_fetch_floor: Annotated[
+        str | None,
+        typer.Option(
+            "--crl-fetch-floor",
+            help="Minutes: a CRL is never fetched more often than this (default 15).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change Certificate Revocation settings. Every field is checked; nothing is
@@ -198,6 +237,12 @@ def settings_set(
         "clock_skew_seconds": clock_skew,
         "max_age_hours": max_age,
         "legacy_signatures": legacy_signatures,
+        "enable_crl": enable_crl,
+        "order": order,
+        "crl_max_mib": crl_max_mib,
+        "crl_timeout": crl_timeout,
+        "crl_refresh_margin_minutes": crl_refresh_margin,
+        "crl_fetch_floor_minutes": crl_fetch_floor,
     }
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:

@@ -14,6 +14,11 @@ per status, outbox notices per state, the services' last and next runs, and
 — from the ``serve`` loop, which times them — monitor runs, revocation runs
 and outbox deliveries with their latencies.
 
+CRLs (:func:`crl_metrics`): ``x509_crl_next_update_timestamp_seconds`` and
+``x509_crl_stale`` per distribution point (labels ``url``, ``issuer``),
+``certwarden_crl_last_fetch_failed{url,reason}`` for a URL whose last fetch
+failed, and ``certwarden_crl_fetch_errors_total{reason}`` counted by this process.
+
 Everything from the database is read at scrape time by a custom collector
 (no global state); the loop's counters live in a registry owned by one app.
 """
@@ -22,17 +27,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from certwarden.composition import App
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import RevocationState
 
-__all__ = ["CertwardenCollector", "LoopMetrics", "MetricsRegistry"]
+__all__ = ["CertwardenCollector", "LoopMetrics", "MetricsRegistry", "crl_metrics"]
 
 LABELS = ["store", "subject_CN", "issuer_CN", "serial_number", "fingerprint"]
 _STATUSES = {s.value for s in RevocationState}
@@ -60,6 +65,7 @@ class CertwardenCollector(Collector):
         now = app.clock.now()
         if self.per_certificate:
             yield from self._per_certificate(now.timestamp())
+        yield from crl_metrics(app, now)
         counts = app.overview.counts(window=self._window)
         by_expiry = GaugeMetricFamily(
             "certwarden_certificates",
@@ -160,6 +166,46 @@ class CertwardenCollector(Collector):
         yield up
         yield last
         yield nxt
+
+
+def crl_metrics(app: App, now: datetime) -> Iterator[Metric]:
+    """The CRLs held per distribution point, their freshness, and fetch errors by reason."""
+    next_update = GaugeMetricFamily(
+        "x509_crl_next_update_timestamp_seconds",
+        "nextUpdate of the CRL held for a distribution point (epoch seconds).",
+        labels=["url", "issuer"],
+    )
+    stale = GaugeMetricFamily(
+        "x509_crl_stale",
+        "1 when no fresh CRL is held for a distribution point (past nextUpdate, or none valid).",
+        labels=["url", "issuer"],
+    )
+    failed = GaugeMetricFamily(
+        "certwarden_crl_last_fetch_failed",
+        "1 for a distribution point whose last fetch failed, with the reason.",
+        labels=["url", "reason"],
+    )
+    for view in app.revocation.crls(now):
+        record = view.record
+        if record.attempted_at is None and record.sha256 is None:
+            continue  # named by a certificate, never fetched (CRLs off, or not yet)
+        labels = [record.url, record.issuer or ""]
+        if record.next_update is not None and record.sha256 is not None:
+            next_update.add_metric(labels, record.next_update.timestamp())
+        stale.add_metric(labels, 0 if view.freshness == "fresh" else 1)
+        if record.last_error:
+            failed.add_metric([record.url, record.last_error_reason or "unknown"], 1)
+    yield next_update
+    yield stale
+    yield failed
+    errors = CounterMetricFamily(
+        "certwarden_crl_fetch_errors",
+        "CRL fetches that failed or were refused in this process, by reason.",
+        labels=["reason"],
+    )
+    for reason, n in sorted(app.revocation.crl.fetch_errors.items()):
+        errors.add_metric([reason], n)
+    yield errors
 
 
 class LoopMetrics:

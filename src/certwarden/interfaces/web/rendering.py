@@ -74,6 +74,7 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
             [
                 ("Certificate Monitor", "/security/monitor"),
                 ("Certificate Revocation", "/security/revocation"),
+                ("CRLs", "/security/crls"),
                 ("Enterprise Parameters", "/security/enterprise"),
                 ("Common Criteria mode", "/security/common-criteria"),
                 ("Mail server", "/security/mail"),

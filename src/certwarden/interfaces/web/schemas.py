@@ -175,6 +175,9 @@ class OcspCheckOut(_Open):
     this_update: str | None
     next_update: str | None
     has_response: bool
+    source: str | None = None
+    crl_number: str | None = None
+    crl_sha256: str | None = None
 
 
 class OcspCheckPage(_PageOf):

@@ -39,6 +39,10 @@ class OcspCheckRecord:
     this_update: datetime | None
     next_update: datetime | None
     has_response: bool
+    # Which source answered (ocsp, crl; None: none asked) and a CRL's evidence.
+    source: str | None = None
+    crl_number: str | None = None
+    crl_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +60,9 @@ class OcspCheckRecord:
             "this_update": iso_z(self.this_update),
             "next_update": iso_z(self.next_update),
             "has_response": self.has_response,
+            "source": self.source,
+            "crl_number": self.crl_number,
+            "crl_sha256": self.crl_sha256,
         }
 
 
@@ -100,6 +107,9 @@ def ocsp_history(
                 _opt(r.this_update),
                 _opt(r.next_update),
                 bool(has),
+                r.source,
+                r.crl_number,
+                r.crl_sha256,
             )
             for r, has in rows
         ], total

@@ -194,7 +194,7 @@ def _notify(s: Session, changes: Sequence[CheckOutcome], now: datetime) -> int:
         + now.isoformat().encode()
     ).hexdigest()
     body = (
-        f"Revocation check at {iso_z(now)}: the OCSP status of "
+        f"Revocation check at {iso_z(now)}: the revocation status of "
         f"{len(changes)} certificate(s) changed.\n\n" + "\n".join(lines) + "\n"
     )
     queued = enqueue(
@@ -236,6 +236,14 @@ def _check_values(
         next_update=result.next_update,
         raw_response=result.raw_response if response_id is None else None,
         response_id=response_id,
+        # The source that answered, and a CRL's number and hash (its DER is in crl_blobs).
+        source=None if result.expired else result.source.value,
+        crl_number=str(result.crl_number) if result.crl_number is not None else None,
+        crl_sha256=result.crl_sha256,
+        delta_crl_number=(
+            str(result.delta_crl_number) if result.delta_crl_number is not None else None
+        ),
+        delta_crl_sha256=result.delta_crl_sha256,
     )
 
 

@@ -64,8 +64,8 @@ class CheckSchedule:
             if not settings.scheduled_checks_enabled:
                 state.next_run_at = None
                 why = (
-                    "OCSP is disabled"
-                    if not settings.enable_ocsp
+                    "OCSP is disabled (and CRLs too)"
+                    if not settings.revocation_enabled
                     else "Revocation Check is disabled"
                 )
                 return TickReport(False, f"{why}: no scheduled check")

@@ -31,12 +31,17 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     SecuritySettings,
 )
+from certwarden.services.revocation import crl_store
+from certwarden.services.revocation.crl_core import Crl
+from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
+from certwarden.services.revocation.crl_views import CrlView, fetch_to_show, list_crls
 from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
 from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
 from certwarden.services.revocation.query import CheckRunner
 from certwarden.services.revocation.schedule import CheckSchedule
 from certwarden.services.revocation.settings import RevocationSettingsStore
+from certwarden.services.shared.sync_bridge import run_sync
 
 __all__ = ["RevocationService"]
 
@@ -50,6 +55,8 @@ class RevocationService:
             aiohttp one). Tests use the real one against real servers.
         cache: the response cache (kept for the service's lifetime).
         nonce_source: ``n -> n random bytes`` (default ``os.urandom``).
+        crl_http_fetcher, crl_ldap_fetcher: build the CRL fetchers for a run
+            (default: the aiohttp and ldap3 ones).
     """
 
     def __init__(
@@ -60,6 +67,8 @@ class RevocationService:
         transport_factory: TransportFactory | None = None,
         cache: ResponseCache | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
+        crl_http_fetcher: FetcherFactory | None = None,
+        crl_ldap_fetcher: FetcherFactory | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -69,7 +78,13 @@ class RevocationService:
             transport_factory=transport_factory or AiohttpTransport,
             nonce_source=nonce_source,
         )
-        self.engine = RevocationEngine(self.ocsp)
+        crl_fetchers = {
+            k: v
+            for k, v in (("http_fetcher", crl_http_fetcher), ("ldap_fetcher", crl_ldap_fetcher))
+            if v is not None
+        }
+        self.crl = CrlSource(db, **crl_fetchers)
+        self.engine = RevocationEngine(self.ocsp, self.crl)
         self.sections = RevocationSettingsStore(db, clock, on_rules_changed=self.cache.clear)
         self.checks = CheckRunner(db, clock, self.engine)
         self.schedule = CheckSchedule(db, clock, self.sections, self.checks)
@@ -185,6 +200,26 @@ class RevocationService:
             nonce=nonce,
             allow_legacy_signatures=allow_legacy_signatures,
         )
+
+    # -------------------------------------------------------------------- CRLs
+
+    def crls(self, now: datetime | None = None) -> list[CrlView]:
+        """Every CRL distribution point known, its freshness and the certificates naming it."""
+        return list_crls(self._db, now or self._clock.now())
+
+    def crl_blob(self, sha256: str) -> bytes | None:
+        """A kept CRL's DER by its SHA-256 (the evidence of the checks it answered)."""
+        with self._db.session() as s:
+            return crl_store.blob(s, sha256)
+
+    def fetch_crl(self, url: str) -> Crl:
+        """The CRL at ``url`` fetched now within the size cap (not judged, not stored).
+
+        Raises:
+            InputError: not an http(s)/ldap URL, the fetch failed, or no CRL came.
+        """
+        settings = self.settings()
+        return run_sync(lambda: fetch_to_show(url, settings))
 
     # ----------------------------------------------------------------- schedule
 

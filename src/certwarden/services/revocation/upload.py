@@ -57,13 +57,13 @@ class UploadCheck:
         db, clock = service.db, service.clock
         now = clock.now()
         settings = service.settings()
-        if not settings.enable_ocsp:
+        if not settings.revocation_enabled:
             report = self._inventory.commit(prepared)
             return replace(
                 report,
                 notes=(
                     *report.notes,
-                    "OCSP is disabled (Security > Certificate Revocation): "
+                    "OCSP is disabled (Security > Certificate Revocation), and CRLs too: "
                     "the upload was not checked for revocation",
                 ),
             )
@@ -157,6 +157,7 @@ class UploadCheck:
         notes.append(
             f"revocation check at upload: {checked} certificate(s) checked via "
             f"{settings.describe_source()}"
+            + (f" (order {settings.order.value})" if settings.enable_crl else "")
             + (", Common Criteria mode" if common_criteria else "")
             + (f"; {len(exclude)} refused" if exclude else "")
         )

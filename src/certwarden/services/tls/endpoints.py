@@ -389,7 +389,7 @@ class EndpointService:
             row.last_probe_at = row.last_seen_at = now
             row.last_status, row.last_error = OK, None
         new_ids = [i.id for i in report.imported if i.id]
-        if new_ids and self._revocation.settings().enable_ocsp:
+        if new_ids and self._revocation.settings().revocation_enabled:
             # Like an upload: what arrives is checked (recorded, never refused).
             self._revocation.check(new_ids, trigger=Trigger.UPLOAD, use_cache=True)
         return EndpointProbe(

@@ -70,6 +70,7 @@ from certwarden.core.ocsp import (
     cert_id_for,
     expired_result,
 )
+from certwarden.core.ocsp.results import Source
 from certwarden.core.policy import Decision, Verdict, decide
 from certwarden.core.tls import (
     ConnectionCheck,
@@ -271,10 +272,11 @@ class TlsGuard:
             )
             return plan
         settings = snapshot.revocation
-        if not settings.enable_ocsp:
+        if not settings.revocation_enabled:
             plan.result = RevocationResult.could_not_tell(
                 Reason.OCSP_DISABLED,
-                "OCSP is disabled (Security > Certificate Revocation): the status was not checked",
+                "OCSP is disabled (Security > Certificate Revocation), and CRLs too: "
+                "the status was not checked",
             )
             plan.source = StatusSource.NOT_CHECKED
             plan.verdict = Verdict(
@@ -296,7 +298,9 @@ class TlsGuard:
         plan.stapled = self.judge_staple(peer, plan.issuer, now=now, snapshot=snapshot)
         recheck = recheck or self._is_blocked(plan.sha256)
         cert_id = plan.cert_id = cert_id_for(leaf, plan.issuer, settings.hash_algorithm)
-        if not recheck:
+        # A staple and the OCSP cache answer first only when OCSP comes first;
+        # with crl-first or crl-only the engine asks in the order chosen.
+        if not recheck and settings.sources[:1] == ("ocsp",):
             if plan.stapled is not None and plan.stapled.validated:
                 plan.result, plan.source = plan.stapled, StatusSource.STAPLED
                 self._revocation.cache.put(cert_id, plan.stapled, now, options=snapshot.options)
@@ -331,9 +335,15 @@ class TlsGuard:
         plan.source = (
             StatusSource.NONE
             if result.reason in (Reason.NO_RESPONDER_URL, Reason.ISSUER_NOT_FOUND)
+            else StatusSource.CRL
+            if result.source is Source.CRL
             else StatusSource.RESPONDER
         )
-        if not result.validated and plan.cert_id is not None:
+        if (
+            not result.validated
+            and plan.cert_id is not None
+            and "ocsp" in snapshot.revocation.sources
+        ):
             # A failed re-check proves nothing: a still-fresh validated answer
             # stands (RFC 5019 2.2; the cache keeps it over the failure).
             cached = self._revocation.cache.get(
@@ -369,7 +379,12 @@ class TlsGuard:
         )
         if check.refused:
             self.block(plan.sha256, result)
-        elif source in (StatusSource.RESPONDER, StatusSource.STAPLED, StatusSource.CACHE):
+        elif source in (
+            StatusSource.RESPONDER,
+            StatusSource.STAPLED,
+            StatusSource.CACHE,
+            StatusSource.CRL,
+        ):
             self._unblock(plan.sha256)
         return check
 

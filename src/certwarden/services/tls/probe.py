@@ -27,7 +27,7 @@ from certwarden.adapters.tls import open_tls
 from certwarden.clock import Clock
 from certwarden.core.certs import CertFacts, Role, facts_from_certificate, signed_by
 from certwarden.core.ocsp import CertStatus, Reason, RevocationResult, expired_result
-from certwarden.core.ocsp.results import describe, iso_z
+from certwarden.core.ocsp.results import Source, describe, iso_z
 from certwarden.core.policy import Verdict, decide
 from certwarden.core.tls import PeerChain, Stapling, StartTls, StatusSource
 from certwarden.services.inventory import ImportReport, InventoryService
@@ -257,7 +257,7 @@ class ProbeService:
             status=status,
             source=source,
             verdicts=verdicts,
-            ocsp_enabled=snapshot.revocation.enable_ocsp,
+            ocsp_enabled=snapshot.revocation.revocation_enabled,
         )
 
     @staticmethod
@@ -267,9 +267,11 @@ class ProbeService:
         expired = expired_result(leaf.cert, now)
         if expired is not None:
             return expired, StatusSource.EXPIRED
-        if stapled is not None and stapled.validated:
-            return stapled, StatusSource.STAPLED
         live = leaf.ocsp
+        # The staple (OCSP) first, unless a CRL asked first (crl-first) told.
+        crl_told = live is not None and live.source is Source.CRL and live.validated
+        if stapled is not None and stapled.validated and not crl_told:
+            return stapled, StatusSource.STAPLED
         if live is None:  # a self-signed leaf: nobody to ask
             return (
                 RevocationResult.could_not_tell(
@@ -282,6 +284,8 @@ class ProbeService:
             StatusSource.NONE
             if live.status is CertStatus.COULD_NOT_TELL
             and live.reason in (Reason.ISSUER_NOT_FOUND, Reason.NO_RESPONDER_URL)
+            else StatusSource.CRL
+            if live.source is Source.CRL
             else StatusSource.RESPONDER
         )
         return live, source

@@ -84,6 +84,13 @@ def check_many(ctx: Ctx, who: Admin, body: schemas.CheckIn) -> Response:
     return json_response(check_certificates(ctx.app, who, body.refs).to_json())
 
 
+@router.get("/crls", tags=["revocation"])
+def crls(ctx: Ctx, _who: Viewer) -> Response:
+    """Every CRL distribution point known: freshness, number, times, last error, certificates."""
+    now = ctx.app.clock.now()
+    return json_response([v.to_json(now) for v in ctx.app.revocation.crls(now)])
+
+
 @router.get("/settings/revocation", tags=["settings"])
 def revocation_settings(ctx: Ctx, _who: Viewer) -> Response:
     """Security > Certificate Revocation."""

@@ -10,7 +10,7 @@ One module per area, each with its own router, assembled here:
 
 * :mod:`.dashboard` — the dashboard (its chart is drawn by :mod:`.charts`)
 * :mod:`.upload`, :mod:`.certificates`, :mod:`.stores` — the inventory
-* :mod:`.monitor`, :mod:`.revocation`, :mod:`.mail` — the Security settings
+* :mod:`.monitor`, :mod:`.revocation`, :mod:`.mail` — the Security settings; :mod:`.crls`
 * :mod:`.operations` — Control Center, alert log, notice outbox, captured mail
 * :mod:`.account`, :mod:`.admin` — your account; users, API tokens, audit log
 """
@@ -23,6 +23,7 @@ from certwarden.interfaces.web.pages import (
     account,
     admin,
     certificates,
+    crls,
     dashboard,
     mail,
     monitor,
@@ -48,6 +49,7 @@ for _module in (
     admin,
     monitor,
     revocation,
+    crls,
     mail,
 ):
     router.include_router(_module.router)

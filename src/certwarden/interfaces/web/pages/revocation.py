@@ -92,8 +92,15 @@ REVOCATION_FIELDS = (
     "clock_skew_seconds",
     "max_age_hours",
     "legacy_signatures",
+    # CRLs (issue 13)
+    "enable_crl",
+    "order",
+    "crl_max_mib",
+    "crl_timeout",
+    "crl_refresh_margin_minutes",
+    "crl_fetch_floor_minutes",
 )
-CHECKBOXES = ("enable_ocsp", "enable_revocation_check")
+CHECKBOXES = ("enable_ocsp", "enable_revocation_check", "enable_crl")
 
 
 @router.get("/security/revocation", response_class=HTMLResponse)
