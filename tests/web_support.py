@@ -54,7 +54,7 @@ class WebSetup:
 
 def make_setup(app: App, **options: Any) -> WebSetup:
     """``app`` with users ``admin`` and ``viewer``, a token each, and its web app."""
-    app.__dict__["users"] = UserService(app.db, app.clock, hasher=FAST_HASHER)
+    app.__dict__["users"] = UserService(app.db, app.clock, hasher=FAST_HASHER, keyring=app.keyring)
     app.users.add_user("admin", ADMIN_PASSWORD, "admin")
     app.users.add_user("viewer", VIEWER_PASSWORD, "viewer")
     _, admin_token = app.users.create_token("admin", "tests")

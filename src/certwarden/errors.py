@@ -10,6 +10,9 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
+    ├── AuthenticationError   a login or token was refused (never says which part was wrong)
+    │   └── LoginThrottledError   too many failed logins lately (retry_after)
+    │       └── LoginBusyError    too many password checks in flight (retry soon)
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
     ├── StorageError          the database failed
@@ -25,12 +28,15 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "AuthenticationError",
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
     "ConnectionRefusedByPolicy",
     "InputError",
     "InvalidFieldsError",
+    "LoginBusyError",
+    "LoginThrottledError",
     "NotFoundError",
     "NotificationError",
     "OcspError",
@@ -89,6 +95,30 @@ class ConflictError(CertwardenError):
 
 class ConfigurationError(CertwardenError):
     """The deployment is misconfigured (database URL, data directory, ...)."""
+
+
+class AuthenticationError(CertwardenError):
+    """A login or token was refused (the message never says which part was wrong)."""
+
+
+class LoginThrottledError(AuthenticationError):
+    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        self.retry_after = max(1.0, retry_after)
+        minutes = max(1, round(self.retry_after / 60))
+        super().__init__(
+            message or f"too many failed logins; try again in about {minutes} minute(s)"
+        )
+
+
+class LoginBusyError(LoginThrottledError):
+    """Too many password checks are running at once; try again in a few seconds."""
+
+    def __init__(self, retry_after: float = 5.0) -> None:
+        super().__init__(
+            retry_after, "too many sign-ins are being checked at once; try again in a few seconds"
+        )
 
 
 class OcspError(CertwardenError):
