@@ -18,7 +18,7 @@ Nothing here knows about HTTP or cookies; the web layer and the CLI both call it
 from certwarden.errors import AuthenticationError, LoginBusyError, LoginThrottledError
 from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.service import UserService
-from certwarden.services.accounts.tokens import TOKEN_PREFIX
+from certwarden.services.accounts.tokens import TOKEN_PREFIX, token_lifetime
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -31,4 +31,5 @@ __all__ = [
     "TokenScope",
     "UserInfo",
     "UserService",
+    "token_lifetime",
 ]

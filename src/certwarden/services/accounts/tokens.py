@@ -24,11 +24,12 @@ from sqlalchemy import select, update
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ApiToken, User
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.durations import parse_duration
 from certwarden.errors import InvalidFieldsError, NotFoundError, StorageError
 from certwarden.services.accounts.records import TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.users import user_row
 
-__all__ = ["TOKEN_PREFIX", "Tokens"]
+__all__ = ["TOKEN_PREFIX", "Tokens", "token_lifetime"]
 
 TOKEN_PREFIX = "cwt_"  # noqa: S105 - a marker, not a secret
 MAX_LIFETIME = timedelta(days=3660)
@@ -48,6 +49,20 @@ def _token_info(row: ApiToken, username: str) -> TokenInfo:
         ensure_utc(row.expires_at) if row.expires_at else None,
         row.scope or TokenScope.FULL,
     )
+
+
+def token_lifetime(text: str | None) -> timedelta | None:
+    """``--expires`` / the form's field: ``30d``, ``12h``, ``52w`` ...; empty: no expiry.
+
+    Raises:
+        InvalidFieldsError: on field ``expires``.
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_duration(text.strip())
+    except ValueError as exc:
+        raise InvalidFieldsError({"expires": str(exc)}) from exc
 
 
 def check_token_fields(name: str, scope: str, lifetime: timedelta | None) -> TokenScope:
