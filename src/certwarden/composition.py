@@ -233,7 +233,7 @@ def prepare_data_dir(directory: Path) -> list[str]:
     else:
         note = (
             f"tightened the permissions of the data directory {directory} from "
-            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the session key and password hashes)"
+            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the secret file and the password hashes)"
         )
     logging.getLogger("certwarden.storage").warning("%s", note)
     return [note]
