@@ -99,8 +99,3 @@ class Sessions:
         with self._db.session() as s:
             result = s.execute(delete(WebSession).where(WebSession.nonce_hash == _digest(nonce)))
             return bool(getattr(result, "rowcount", 0))
-
-    def count(self, user_id: int) -> int:
-        with self._db.session() as s:
-            return len(s.scalars(select(WebSession.nonce_hash).where(
-                WebSession.user_id == user_id)).all())  # fmt: skip
