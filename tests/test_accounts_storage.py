@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -284,3 +286,42 @@ def test_an_existing_database_gets_stamps_and_loses_its_stored_session_key(
     db.downgrade("0001")
     db.upgrade()
     db.dispose()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to act as nobody"
+)
+def test_another_local_user_cannot_read_the_secret_file() -> None:
+    """As user ``nobody``: the secret file (0600) cannot be opened, even in an open directory."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from certwarden.adapters.secret_file import load_or_create_secret
+
+    where = Path(tempfile.mkdtemp(prefix="cw-secret-"))
+    try:
+        where.chmod(0o755)  # an open directory: only the file's own mode protects it
+        path = where / "secret.key"
+        load_or_create_secret(path)
+        probe = (
+            "import sys\n"
+            "try:\n"
+            f"    open({str(path)!r}).read()\n"
+            "except PermissionError:\n"
+            "    sys.exit(3)\n"
+        )
+        # The system interpreter: nobody may not enter the worktree's virtualenv.
+        python = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+        done = subprocess.run(
+            [python, "-c", probe],
+            cwd=where,
+            user=65534,
+            group=65534,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 3, done.stderr
+    finally:
+        shutil.rmtree(where)

@@ -282,6 +282,7 @@ def test_fifty_parallel_wrong_passwords_get_at_most_five_checks(app: App) -> Non
 
         counting.verifications = 0
         statuses = asyncio.run(burst())
+    print(f"50 parallel wrong passwords: {counting.verifications} checked, statuses {statuses}")
     assert counting.verifications <= 5, f"{counting.verifications} passwords were checked"
     assert statuses.count(401) == counting.verifications
     assert set(statuses) <= {401, 429}
