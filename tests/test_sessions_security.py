@@ -459,3 +459,12 @@ def test_cli_unlocks_a_locked_out_admin(tmp_path: Path) -> None:
     finally:
         built.close()
     shutil.rmtree(tmp_path / "cli-data")
+
+
+def test_serve_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path: Path) -> None:
+    from tests.conftest import T0, Cli
+
+    result = Cli(tmp_path / "d", T0)("serve", "--trusted-proxy", "proxy.example", "--port", "0")
+    assert result.code == 2
+    assert "--trusted-proxy" in result.stderr and "not an IP address" in result.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything was created
