@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
+    from certwarden.services.shared.keyring import Keyring
     from certwarden.services.shared.outbox import OutboxService
     from certwarden.services.tls import TlsGuard
     from certwarden.services.tls.connections import ConnectionRegistry
@@ -45,9 +46,11 @@ __all__ = ["App", "AppConfig", "build_app", "load_config", "prepare_data_dir"]
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
 LEASE_ENV = "CERTWARDEN_CLUSTER_LEASE_SECONDS"
-# The data directory holds the database (session key, password hashes, SMTP
-# password) and the demo PKI's keys: its owner only, whatever the umask.
+# The data directory holds the database (password hashes), the secret file
+# (session signing, the sealed SMTP password) and the demo PKI's keys: its
+# owner only, whatever the umask.
 DATA_DIR_MODE = 0o700
+SECRET_FILE_ENV = "CERTWARDEN_SECRET_FILE"  # noqa: S105 - a variable name
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class AppConfig:
     fixed_now: datetime | None = None
     # Several instances on one database: how long a job's lease lasts without renewal.
     lease_seconds: int = 30
+    # None: <data_dir>/secret.key
+    secret_file: Path | None = None
+
+    @property
+    def secret_path(self) -> Path:
+        from certwarden.adapters.secret_file import SECRET_FILE_NAME
+
+        return self.secret_file or self.data_dir / SECRET_FILE_NAME
 
 
 def load_config(
@@ -82,7 +93,14 @@ def load_config(
         if not raw.strip().isdigit() or not 2 <= int(raw) <= 3600:
             raise ConfigurationError(f"{LEASE_ENV}={raw!r}: give whole seconds from 2 to 3600")
         lease = int(raw)
-    return AppConfig(data_dir=directory, database_url=url, fixed_now=fixed, lease_seconds=lease)
+    secret = Path(env[SECRET_FILE_ENV]) if env.get(SECRET_FILE_ENV) else None
+    return AppConfig(
+        data_dir=directory,
+        database_url=url,
+        fixed_now=fixed,
+        lease_seconds=lease,
+        secret_file=secret,
+    )
 
 
 class App:
@@ -113,7 +131,11 @@ class App:
 
         # CERTWARDEN_SMTP_* variables override the stored SMTP settings.
         return OutboxService(
-            self.db, self.clock, environ=os.environ, transport_factory=self._smtp_transport
+            self.db,
+            self.clock,
+            environ=os.environ,
+            transport_factory=self._smtp_transport,
+            keyring=self.keyring,
         )
 
     def _smtp_transport(self, settings: SmtpSettings) -> SmtpTransport:
@@ -123,10 +145,25 @@ class App:
         return SmtpTransport(settings, server_chain_check=self.tls.smtp_chain_check)
 
     @cached_property
+    def keyring(self) -> Keyring:
+        """Keys from the secret file (read, or created 0600, on first use)."""
+        from certwarden.services.shared.keyring import Keyring
+
+        return Keyring(self._load_secret, self.db, self.clock)
+
+    def _load_secret(self) -> bytes:
+        from certwarden.adapters.secret_file import load_or_create_secret
+
+        path = self.config.secret_path
+        if self.config.secret_file is None:
+            prepare_data_dir(path.parent)
+        return load_or_create_secret(path)
+
+    @cached_property
     def users(self) -> UserService:
         from certwarden.services.accounts import UserService
 
-        return UserService(self.db, self.clock)
+        return UserService(self.db, self.clock, keyring=self.keyring)
 
     @cached_property
     def overview(self) -> OverviewService:
@@ -227,7 +264,7 @@ def prepare_data_dir(directory: Path) -> list[str]:
     else:
         note = (
             f"tightened the permissions of the data directory {directory} from "
-            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the session key and password hashes)"
+            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the secret file and the password hashes)"
         )
     logging.getLogger("certwarden.storage").warning("%s", note)
     return [note]
@@ -242,6 +279,28 @@ def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = 
         prepare_data_dir(config.data_dir)
         url = default_database_url(config.data_dir)
     database = Database(url)
+    app = App(config, clock, database)
     if migrate:
         database.upgrade()
-    return App(config, clock, database)
+        _seal_clear_secrets(app)
+    return app
+
+
+def _seal_clear_secrets(app: App) -> None:
+    """An SMTP password stored in clear text (before sealing) is sealed now.
+
+    A cheap read first: the mail stack is loaded only when there is one.
+    """
+    from certwarden.core.keys import is_sealed
+    from certwarden.errors import StorageError
+    from certwarden.services.shared.settings_store import load_section
+
+    try:
+        with app.db.session() as s:
+            password = (load_section(s, "smtp") or {}).get("password")
+        if password and not is_sealed(password):
+            app.outbox.seal_clear_password()
+    except StorageError as exc:  # a read-only database: serve anyway, say so
+        logging.getLogger("certwarden.storage").warning(
+            "could not seal the stored SMTP password: %s", exc.diagnostics()[:300]
+        )

@@ -11,8 +11,9 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
-    ├── AuthenticationError   a login or token was refused
-    │   └── LoginThrottledError   too many failed logins (retry_after)
+    ├── AuthenticationError   a login or token was refused (never says which part was wrong)
+    │   └── LoginThrottledError   too many failed logins lately (retry_after)
+    │       └── LoginBusyError    too many password checks in flight (retry soon)
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     │   └── OcspFetchError    no usable HTTP answer from a responder (adapters/ocsp_http.py)
     │   └── CrlFetchError     a CRL could not be fetched (certwarden.adapters.crl_http,
@@ -53,6 +54,7 @@ __all__ = [
     "InputError",
     "InvalidFieldsError",
     "LeaseLostError",
+    "LoginBusyError",
     "LoginThrottledError",
     "NotFoundError",
     "NotificationError",
@@ -132,6 +134,30 @@ class ConfigurationError(CertwardenError):
     """The deployment is misconfigured (database URL, data directory, ...)."""
 
 
+class AuthenticationError(CertwardenError):
+    """A login or token was refused (the message never says which part was wrong)."""
+
+
+class LoginThrottledError(AuthenticationError):
+    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
+
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
+        self.retry_after = max(1.0, retry_after)
+        minutes = max(1, round(self.retry_after / 60))
+        super().__init__(
+            message or f"too many failed logins; try again in about {minutes} minute(s)"
+        )
+
+
+class LoginBusyError(LoginThrottledError):
+    """Too many password checks are running at once; try again in a few seconds."""
+
+    def __init__(self, retry_after: float = 5.0) -> None:
+        super().__init__(
+            retry_after, "too many sign-ins are being checked at once; try again in a few seconds"
+        )
+
+
 class OcspError(CertwardenError):
     """An OCSP exchange failed before a response could be judged.
 
@@ -203,19 +229,6 @@ class ConnectionRefusedByPolicy(TlsError):  # noqa: N818 - named for the event i
             f"connection refused: the server certificate {subject} "
             f"(SHA-256 {sha256[:16]}...) is {status}{because}; {why}",
         )
-
-
-class AuthenticationError(CertwardenError):
-    """A login or token was refused (the message never says which part was wrong)."""
-
-
-class LoginThrottledError(AuthenticationError):
-    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = max(1.0, retry_after)
-        minutes = max(1, round(self.retry_after / 60))
-        super().__init__(f"too many failed logins; try again in about {minutes} minute(s)")
 
 
 class OcspFetchError(OcspError):

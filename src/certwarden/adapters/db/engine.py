@@ -4,7 +4,7 @@ SQLite (the default, in the data directory) runs in WAL mode with foreign keys
 enforced; any SQLAlchemy URL (``CERTWARDEN_DATABASE_URL``) selects another
 database, PostgreSQL included.
 
-The database holds the session-signing key and every password hash, so a
+The database holds every password hash, so a
 SQLite file is created 0600 whatever the umask (SQLite gives its ``-wal`` and
 ``-shm`` files the database file's mode), and one found more open is
 tightened, with a warning in the log. Migrations take a lock, so that two
@@ -44,7 +44,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by the test suite;
 # knowing it here lets a command that finds the schema current skip loading
 # Alembic at all (a third of the CLI's start-up time).
-HEAD_REVISION = "0002_crl13b_crl_sources"
+HEAD_REVISION = "0002_sec11a_accounts_security"
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -76,12 +76,12 @@ def secure_sqlite_files(database: Path) -> list[str]:
         except OSError as exc:
             notes.append(
                 f"{path} is readable by other users (mode {mode:04o}) and could not be "
-                f"tightened: {exc.strerror}; it holds the session key and password hashes"
+                f"tightened: {exc.strerror}; it holds the password hashes"
             )
         else:
             notes.append(
                 f"tightened the permissions of {path} from {mode:04o} to "
-                f"{DATABASE_FILE_MODE:04o} (it holds the session key and password hashes)"
+                f"{DATABASE_FILE_MODE:04o} (it holds the password hashes)"
             )
     for note in notes:
         log.warning("%s", note)

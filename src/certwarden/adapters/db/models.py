@@ -35,6 +35,7 @@ __all__ = [
     "CrlBlob",
     "CrlSource",
     "Endpoint",
+    "LoginThrottle",
     "OcspCheck",
     "OcspResponse",
     "OutboxMessage",
@@ -42,6 +43,7 @@ __all__ = [
     "Setting",
     "Store",
     "User",
+    "WebSession",
 ]
 
 UtcDateTime = DateTime(timezone=True)
@@ -287,6 +289,36 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Random, renewed whenever the user's sessions must end (password, role,
+    # disable); every session row carries the stamp it was opened under.
+    session_stamp: Mapped[str] = mapped_column(String(32), server_default="")
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random nonce; only its SHA-256 is kept."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user_id", "user_id"),
+        Index("ix_web_sessions_expires_at", "expires_at"),
+    )
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    stamp: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Password attempts per user name or client address, shared by every instance."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (Index("ix_login_throttle_last_at", "last_at"),)
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]
 
 
 class ApiToken(Base):
@@ -300,6 +332,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    # "full" (the user's role) or "read" (GET and HEAD only).
+    scope: Mapped[str] = mapped_column(String(16), server_default="full")
 
 
 class AuditEntry(Base):

@@ -49,6 +49,23 @@ def _lease(app: App, job: str) -> Lease | None:
     except Exception:
         log.exception("could not take or renew the %s lease", job)
         return None
+def proxy_options(trusted: list[str]) -> dict[str, Any]:
+    """uvicorn's options for ``--trusted-proxy``: X-Forwarded-For and -Proto are
+    believed only from those addresses or networks; with none given, from nobody
+    (the client is the peer of the TCP connection, loopback included)."""
+    import ipaddress
+
+    for value in trusted:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not an IP address or network (like 10.0.0.5 or 10.0.0.0/24)",
+                param_hint="--trusted-proxy",
+            ) from None
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}
 
 
 def run_round(app: App, metrics: LoopMetrics) -> None:
@@ -212,6 +229,14 @@ def serve(
         bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="A reverse proxy's address or network whose X-Forwarded-For is believed "
+            "(repeatable; default: none, the TCP peer is the client).",
+        ),
+    ] = None,
 ) -> None:
     """Run the web UI, the REST API and the background services."""
     import uvicorn
@@ -223,6 +248,7 @@ def serve(
             raise InputError(f"{label} {path}: no such file")
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    proxies = proxy_options(trusted_proxy or [])
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -274,5 +300,6 @@ def serve(
         log_level=log_level,
         timeout_graceful_shutdown=30,
         lifespan="on",
+        **proxies,
     )
     uvicorn.Server(config).run()

@@ -216,6 +216,10 @@ class TokenOut(_Open):
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    expires_at: str | None = Field(default=None, description="When it stops working (null: never).")
+    scope: Literal["full", "read"] = Field(
+        default="full", description="full: the user's role; read: GET and HEAD only."
+    )
     active: bool
 
 
@@ -231,6 +235,15 @@ class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, examples=["monitoring script"])
     username: str | None = Field(
         default=None, description="Whose token (admins only; default: yourself)."
+    )
+    expires: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Lifetime, like 12h, 30d or 52w (default: until revoked).",
+        examples=["30d"],
+    )
+    scope: Literal["full", "read"] = Field(
+        default="full", description="full: the user's role; read: GET and HEAD only."
     )
 
 
