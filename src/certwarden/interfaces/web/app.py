@@ -107,8 +107,16 @@ DOCS_CSP = (
 )
 
 
+INTERNAL_ERROR = b'{"detail":"internal error; the server log has the details"}'
+
+
 class SecurityHeaders:
-    """Adds the usual hardening headers; HTML gets a strict Content-Security-Policy."""
+    """Adds the usual hardening headers; HTML gets a strict Content-Security-Policy.
+
+    An unexpected exception is answered here with a plain 500 (and logged), so that
+    the 500 carries the same headers as every other answer: Starlette's own error
+    handler sits outside every middleware.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -119,9 +127,12 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         https = scope.get("scheme") == "https"
+        started = False
 
         async def wrapped(message: Any) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [
@@ -140,7 +151,45 @@ class SecurityHeaders:
                 message["headers"] = headers + [(k, v) for k, v in extra if k not in names]
             await send(message)
 
-        await self.app(scope, receive, wrapped)
+        try:
+            await self.app(scope, receive, wrapped)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
+            if started:
+                raise  # the answer is half sent: the server closes the connection
+            await wrapped(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(INTERNAL_ERROR)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": INTERNAL_ERROR})
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body (RFC 9110 9.3.2), for every GET route:
+    monitoring probes and load balancers ask ``HEAD /health``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return  # the GET's body is dropped; only its end is sent
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
 
 
 def create_app(
@@ -208,6 +257,7 @@ def create_app(
 
     web.add_middleware(AuthGate, codec=codec, users=app.users, metrics_public=metrics_public)
     web.add_middleware(SecurityHeaders)
+    web.add_middleware(HeadAsGet)
     return web
 
 
