@@ -27,7 +27,7 @@ from certwarden.errors import ConfigurationError
 if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
-    from certwarden.services.inventory import InventoryService
+    from certwarden.services.inventory import InventoryService, ParseLimits
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
@@ -52,6 +52,8 @@ class AppConfig:
     data_dir: Path
     database_url: str
     fixed_now: datetime | None = None
+    # How long one upload may take to parse, and how many at once (None: the defaults).
+    upload_limits: ParseLimits | None = None
 
 
 def load_config(
@@ -87,7 +89,9 @@ class App:
     def inventory(self) -> InventoryService:
         from certwarden.services.inventory import InventoryService
 
-        return InventoryService(self.db, self.clock)
+        if self.config.upload_limits is None:
+            return InventoryService(self.db, self.clock)
+        return InventoryService(self.db, self.clock, upload_limits=self.config.upload_limits)
 
     @cached_property
     def monitor(self) -> MonitorService:

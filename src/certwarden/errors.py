@@ -6,12 +6,14 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     CertwardenError
     ├── InputError            bad data supplied by a person (files, fields)
     │   ├── ParseError        a file that is not a usable certificate container
+    │   ├── ParseBudgetError  an upload whose parsing took longer than its time budget
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
+    ├── BusyError             a bounded resource is in use; try again (HTTP 503, Retry-After)
     ├── StorageError          the database failed
     └── TlsError              a TLS connection could not be made or verified
         └── ConnectionRefusedByPolicy   the revocation policy refused the peer
@@ -25,6 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "BusyError",
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
@@ -34,6 +37,7 @@ __all__ = [
     "NotFoundError",
     "NotificationError",
     "OcspError",
+    "ParseBudgetError",
     "ParseError",
     "StorageError",
     "TlsError",
@@ -63,6 +67,24 @@ class ParseError(InputError):
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+class ParseBudgetError(InputError):
+    """An upload took longer to parse than its time budget; it was refused, nothing stored.
+
+    Attributes:
+        sources: the file names of the upload.
+        seconds: the budget.
+    """
+
+    def __init__(self, sources: str, seconds: float) -> None:
+        self.sources = sources
+        self.seconds = seconds
+        super().__init__(
+            f"{sources}: reading the upload took longer than {seconds:g} s, the limit for "
+            "one upload, and was stopped; nothing was stored. Upload fewer certificates at "
+            "a time, or import the files on the server with `certwarden import`"
+        )
 
 
 class InvalidFieldsError(InputError):
@@ -108,6 +130,18 @@ class OcspError(CertwardenError):
 
 class NotificationError(CertwardenError):
     """A notice could not be delivered (the outbox keeps it and retries)."""
+
+
+class BusyError(CertwardenError):
+    """A bounded resource (parallel upload parses, a run) is in use; try again later.
+
+    Attributes:
+        retry_after: seconds after which trying again is sensible.
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class StorageError(CertwardenError):

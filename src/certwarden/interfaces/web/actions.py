@@ -51,6 +51,7 @@ def import_upload(
         lsc=lsc,
         password=password.encode() if password else None,
         how="upload",
+        bounded=True,  # a worker process within a deadline: never the server's own time
     )
     report = app.upload.commit_checked(prepared, force=force)
     app.users.audit(

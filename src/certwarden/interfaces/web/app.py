@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 import certwarden
 from certwarden.composition import App
 from certwarden.errors import (
+    BusyError,
     CertwardenError,
     ConfigurationError,
     ConflictError,
@@ -82,7 +83,7 @@ def _status_for(exc: CertwardenError) -> int:
         return 409
     if isinstance(exc, OcspError | NotificationError):
         return 502
-    if isinstance(exc, StorageError):
+    if isinstance(exc, StorageError | BusyError):
         return 503
     if isinstance(exc, ConfigurationError):
         return 500
@@ -326,7 +327,8 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
             body: dict[str, Any] = {"detail": exc.diagnostics()}
             if isinstance(exc, InvalidFieldsError):
                 body["errors"] = exc.errors
-            return JSONResponse(body, status_code=status)
+            headers = {"retry-after": str(exc.retry_after)} if isinstance(exc, BusyError) else None
+            return JSONResponse(body, status_code=status, headers=headers)
         return page_error(request, status, exc.diagnostics())
 
     @web.exception_handler(HTTPException)
