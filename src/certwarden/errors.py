@@ -10,6 +10,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
+    │   └── ConflictingWriteError  the database refused a write racing another one
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
@@ -31,6 +32,7 @@ __all__ = [
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
+    "ConflictingWriteError",
     "ConnectionRefusedByPolicy",
     "InputError",
     "InvalidFieldsError",
@@ -107,6 +109,12 @@ class NotFoundError(CertwardenError):
 
 class ConflictError(CertwardenError):
     """The operation contradicts what is stored (e.g. deleting a non-empty store)."""
+
+
+class ConflictingWriteError(ConflictError):
+    """The database refused a write that conflicts with a row written at the same time
+    (a unique constraint). The message never holds the SQL (the log has it); callers
+    that know what raced say it in their own words ("duplicate", "a run is in progress")."""
 
 
 class ConfigurationError(CertwardenError):

@@ -47,7 +47,6 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     try:
         report = app.monitor.tick(app.clock.now())
         if report is not None:
-            metrics.monitor_runs.labels(report.trigger).inc()
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
     except Exception:

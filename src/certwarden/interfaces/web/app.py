@@ -7,10 +7,11 @@ Nothing is built at import time; ``certwarden serve`` (and the tests) call
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from certwarden.interfaces.web.context import (
     principal_of,
 )
 from certwarden.interfaces.web.login import install_login_routes
-from certwarden.interfaces.web.metrics import MetricsRegistry
+from certwarden.interfaces.web.metrics import MetricsOptions, MetricsRegistry
 from certwarden.interfaces.web.rendering import build_templates, render
 from certwarden.interfaces.web.security import (
     AuthGate,
@@ -199,6 +200,7 @@ def create_app(
     demo_inbox: MailInbox | None = None,
     demo_notes: Sequence[str] = (),
     metrics_public: bool = True,
+    metrics: MetricsOptions | None = None,
     lifespan_hooks: Sequence[LifespanHook] = (),
 ) -> FastAPI:
     """The certwarden web application (UI, API, metrics) over ``app``.
@@ -207,6 +209,7 @@ def create_app(
         demo_inbox: the captured mail of ``serve --demo`` (shown at ``/mail``).
         metrics_public: serve ``/metrics`` without authentication (on by default,
             as Prometheus scrapers expect); off, it takes an API token.
+        metrics: the per-certificate switch and the cache's refresh interval.
         lifespan_hooks: async context managers entered at startup and left at
             shutdown (``serve`` runs its background loop in one).
     """
@@ -214,6 +217,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(web: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(_metrics_refresher(web.state.metrics))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(web))
             yield
@@ -243,7 +247,7 @@ def create_app(
     )
     web.state.ctx = ctx
     web.state.templates = build_templates()
-    web.state.metrics = MetricsRegistry(app, lambda: notification_window(app))
+    web.state.metrics = MetricsRegistry(app, lambda: notification_window(app), metrics)
 
     swagger = _swagger_assets()
     if swagger is not None:
@@ -273,9 +277,14 @@ def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> No
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @web.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        per_certificate = request.query_params.get("detail") != "summary"
-        body = web.state.metrics.render(per_certificate=per_certificate)
+    async def metrics(request: Request) -> Response:
+        registry: MetricsRegistry = web.state.metrics
+        summary = request.query_params.get("detail") == "summary"
+        try:
+            body = registry.cache.get_cached(summary=summary)
+        except LookupError:  # nothing usable yet: rendered off the event loop, once
+            body = await asyncio.to_thread(registry.cache.get, summary=summary)
+        body += registry.loop_text()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @web.get("/api/docs", include_in_schema=False)
@@ -291,6 +300,31 @@ def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> No
             swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": False},
         )
         return page
+
+
+@asynccontextmanager
+async def _metrics_refresher(registry: MetricsRegistry) -> AsyncIterator[None]:
+    """Keeps the ``/metrics`` text current in a worker thread while the app runs."""
+    cache = registry.cache
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(cache.refresh)
+            except Exception:
+                log.exception("rendering the /metrics text failed (scrapes render it)")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=cache.refresh_seconds)
+
+    cache.background = True
+    task = asyncio.create_task(loop(), name="certwarden-metrics")
+    try:
+        yield
+    finally:
+        cache.background = False
+        stop.set()
+        await task
 
 
 def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
