@@ -95,3 +95,24 @@ def test_two_simultaneous_run_now_answer_a_run_is_in_progress(app: App) -> None:
     assert second.status_code == 409, second.text
     assert "a run is in progress" in second.json()["detail"]
     assert app.monitor.status().runs == {"manual": 1}
+
+
+def test_a_database_failure_names_the_failure_not_the_statement(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from certwarden.adapters.db import storage_error
+
+    failure = OperationalError(
+        "INSERT INTO certificates (sha256) VALUES (?)",
+        ("ab" * 32,),
+        sqlite3.OperationalError("attempt to write a readonly database"),
+    )
+    with caplog.at_level("WARNING", logger="certwarden.storage"):
+        error = storage_error(failure)
+    assert isinstance(error, StorageError)
+    assert str(error) == "database error: OperationalError: attempt to write a readonly database"
+    assert "INSERT" in caplog.text  # the statement is in the server's log
