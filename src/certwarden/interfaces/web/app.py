@@ -266,6 +266,27 @@ def create_app(
     return web
 
 
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PartsResponse(Response):
+    """A response sent as several body messages: big shared bytes (the cached
+    metrics text) go out as they are, never joined into a copy per request."""
+
+    def __init__(self, parts: Sequence[bytes], media_type: str) -> None:
+        super().__init__(b"", media_type=media_type)
+        self.parts = tuple(parts)
+        self.headers["content-length"] = str(sum(len(p) for p in self.parts))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        for index, part in enumerate(self.parts):
+            last = index == len(self.parts) - 1
+            await send({"type": "http.response.body", "body": part, "more_body": not last})
+
+
 def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> None:
     @web.get("/health", include_in_schema=False)
     def health() -> JSONResponse:
@@ -281,11 +302,10 @@ def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> No
         registry: MetricsRegistry = web.state.metrics
         summary = request.query_params.get("detail") == "summary"
         try:
-            body = registry.cache.get_cached(summary=summary)
+            cached = registry.cache.get_cached(summary=summary)
         except LookupError:  # nothing usable yet: rendered off the event loop, once
-            body = await asyncio.to_thread(registry.cache.get, summary=summary)
-        body += registry.loop_text()
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+            cached = await asyncio.to_thread(registry.cache.get, summary=summary)
+        return PartsResponse((cached, registry.loop_text()), METRICS_TYPE)
 
     @web.get("/api/docs", include_in_schema=False)
     def docs() -> Response:

@@ -345,6 +345,11 @@ class MetricsRegistry:
         """The serve loop's counters and latencies (a few dozen lines: rendered per scrape)."""
         return generate_latest(self.loop_registry)
 
+    def scrape_parts(self, *, summary: bool = False) -> tuple[bytes, bytes]:
+        """What ``/metrics`` sends, as two parts (the cached text is never copied:
+        sixteen scrapers at once share one object)."""
+        return self.cache.get(summary=summary), self.loop_text()
+
     def scrape(self, *, summary: bool = False) -> bytes:
-        """What ``/metrics`` answers (rendering inline when the cache has nothing usable)."""
-        return self.cache.get(summary=summary) + self.loop_text()
+        """What ``/metrics`` answers, joined (tests, tools)."""
+        return b"".join(self.scrape_parts(summary=summary))
