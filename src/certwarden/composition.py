@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from certwarden.services.accounts import UserService
     from certwarden.services.ari import AriService
     from certwarden.services.cluster import ClusterService
-    from certwarden.services.inventory import InventoryService
+    from certwarden.services.inventory import InventoryService, ParseLimits
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
@@ -68,6 +68,8 @@ class AppConfig:
         from certwarden.adapters.secret_file import SECRET_FILE_NAME
 
         return self.secret_file or self.data_dir / SECRET_FILE_NAME
+    # How long one upload may take to parse, and how many at once (None: the defaults).
+    upload_limits: ParseLimits | None = None
 
 
 def load_config(
@@ -115,7 +117,9 @@ class App:
     def inventory(self) -> InventoryService:
         from certwarden.services.inventory import InventoryService
 
-        return InventoryService(self.db, self.clock)
+        if self.config.upload_limits is None:
+            return InventoryService(self.db, self.clock)
+        return InventoryService(self.db, self.clock, upload_limits=self.config.upload_limits)
 
     @cached_property
     def monitor(self) -> MonitorService:

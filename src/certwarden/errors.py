@@ -7,9 +7,11 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── InputError            bad data supplied by a person (files, fields)
     │   ├── ParseError        a file that is not a usable certificate container
     │   │   └── CrlParseError bytes that are not a usable CRL (carries its could-not-tell reason)
+    │   ├── ParseBudgetError  an upload whose parsing took longer than its time budget
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
+    │   └── ConflictingWriteError  the database refused a write racing another one
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── AuthenticationError   a login or token was refused (never says which part was wrong)
     │   └── LoginThrottledError   too many failed logins lately (retry_after)
@@ -21,6 +23,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     ├── AriFetchError         an ACME renewalInfo (RFC 9773) fetch failed (adapters/ari_http.py)
     ├── NotificationError     mail could not be handed to the server
     │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)
+    ├── BusyError             a bounded resource is in use; try again (HTTP 503, Retry-After)
     ├── StorageError          the database failed
     │   └── LeaseLostError    another instance holds the job now: its result is not committed
     └── TlsError              a TLS connection could not be made or verified
@@ -46,9 +49,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AriFetchError",
     "AuthenticationError",
+    "BusyError",
     "CertwardenError",
     "ConfigurationError",
     "ConflictError",
+    "ConflictingWriteError",
     "ConnectionRefusedByPolicy",
     "CrlParseError",
     "InputError",
@@ -60,6 +65,7 @@ __all__ = [
     "NotificationError",
     "OcspError",
     "OcspFetchError",
+    "ParseBudgetError",
     "ParseError",
     "SmtpDeliveryError",
     "StorageError",
@@ -106,6 +112,22 @@ class CrlParseError(ParseError):
     def __init__(self, source: str | Path, problem: str, reason: str = "malformed_crl") -> None:
         self.reason = reason
         super().__init__(source, problem)
+class ParseBudgetError(InputError):
+    """An upload took longer to parse than its time budget; it was refused, nothing stored.
+
+    Attributes:
+        sources: the file names of the upload.
+        seconds: the budget.
+    """
+
+    def __init__(self, sources: str, seconds: float) -> None:
+        self.sources = sources
+        self.seconds = seconds
+        super().__init__(
+            f"{sources}: reading the upload took longer than {seconds:g} s, the limit for "
+            "one upload, and was stopped; nothing was stored. Upload fewer certificates at "
+            "a time, or import the files on the server with `certwarden import`"
+        )
 
 
 class InvalidFieldsError(InputError):
@@ -128,6 +150,12 @@ class NotFoundError(CertwardenError):
 
 class ConflictError(CertwardenError):
     """The operation contradicts what is stored (e.g. deleting a non-empty store)."""
+
+
+class ConflictingWriteError(ConflictError):
+    """The database refused a write that conflicts with a row written at the same time
+    (a unique constraint). The message never holds the SQL (the log has it); callers
+    that know what raced say it in their own words ("duplicate", "a run is in progress")."""
 
 
 class ConfigurationError(CertwardenError):
@@ -175,6 +203,18 @@ class OcspError(CertwardenError):
 
 class NotificationError(CertwardenError):
     """A notice could not be delivered (the outbox keeps it and retries)."""
+
+
+class BusyError(CertwardenError):
+    """A bounded resource (parallel upload parses, a run) is in use; try again later.
+
+    Attributes:
+        retry_after: seconds after which trying again is sensible.
+    """
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class StorageError(CertwardenError):

@@ -24,15 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certwarden.errors import ConfigurationError, StorageError
+from certwarden.errors import ConfigurationError, ConflictingWriteError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["DATABASE_FILE_MODE", "Database", "default_database_url", "secure_sqlite_files"]
+__all__ = [
+    "DATABASE_FILE_MODE",
+    "Database",
+    "default_database_url",
+    "secure_sqlite_files",
+    "storage_error",
+]
 
 log = logging.getLogger("certwarden.storage")
 
@@ -233,9 +239,29 @@ class Database:
             with session.begin():
                 yield session
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise storage_error(exc) from exc
         finally:
             session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def storage_error(exc: SQLAlchemyError) -> StorageError | ConflictingWriteError:
+    """The error to raise for a database failure: the full text (with its SQL
+    statement and parameters) goes to the log, the message only says what failed.
+
+    A unique-constraint violation is a :class:`ConflictingWriteError`: another
+    writer stored the same row first.
+    """
+    log.warning("database error: %s", exc)
+    if isinstance(exc, IntegrityError):
+        return ConflictingWriteError(
+            "the database refused a change that conflicts with one stored at the same time"
+        )
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return StorageError(
+            f"database error: {type(exc.orig).__name__}: {first[:200]}".rstrip(": ")
+        )
+    return StorageError(f"database error: {type(exc).__name__} (the server log has the details)")

@@ -87,7 +87,6 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
             app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
         )
         if report is not None:
-            metrics.monitor_runs.labels(report.trigger).inc()
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
     except LeaseLostError as exc:
@@ -228,6 +227,17 @@ def serve(
     metrics_auth: Annotated[
         bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
     ] = False,
+    metrics_per_certificate: Annotated[
+        str,
+        typer.Option(
+            help="Per-certificate series on /metrics: auto (up to 10,000 certificates; "
+            "above, the summary alone), always or never.",
+        ),
+    ] = "auto",
+    metrics_refresh: Annotated[
+        float,
+        typer.Option(min=1, max=3600, help="Seconds between renders of the cached /metrics text."),
+    ] = 15.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     trusted_proxy: Annotated[
         list[str] | None,
@@ -246,6 +256,11 @@ def serve(
     for label, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if path is not None and not path.is_file():
             raise InputError(f"{label} {path}: no such file")
+    if metrics_per_certificate not in {"auto", "always", "never"}:
+        raise typer.BadParameter(
+            f"{metrics_per_certificate!r}: use auto, always or never",
+            param_hint="--metrics-per-certificate",
+        )
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
     proxies = proxy_options(trusted_proxy or [])
@@ -277,12 +292,16 @@ def serve(
             console.print(f"[dim]demo:[/] {note}", highlight=False)
     hooks.append(background_loop(app, interval))
     from certwarden.interfaces.web import create_app  # the web stack only for `serve`
+    from certwarden.interfaces.web.metrics import MetricsOptions
 
     web = create_app(
         app,
         demo_inbox=inbox,
         demo_notes=notes,
         metrics_public=not metrics_auth,
+        metrics=MetricsOptions(
+            per_certificate=metrics_per_certificate, refresh_seconds=metrics_refresh
+        ),
         lifespan_hooks=hooks,
     )
     # Everything built so far lives as long as the process: keep it out of the

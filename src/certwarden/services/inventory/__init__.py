@@ -8,6 +8,7 @@ Modules, one job each:
 * :mod:`.stores` — trust stores;
 * :mod:`.importing` — prepare (parse, no writes) and commit (one transaction);
 * :mod:`.pipeline` — the CPU-heavy part of an import, over processes when big;
+* :mod:`.bounded` — uploads parsed in a worker process, with a deadline, a few at once;
 * :mod:`.issuers` — issuer links, confirmed by the signature;
 * :mod:`.reads` — list, look up, export and delete certificates;
 * :mod:`.service` — :class:`InventoryService`, the one handle over all of them.
@@ -15,6 +16,7 @@ Modules, one job each:
 The package knows nothing of revocation, the monitor or the interfaces.
 """
 
+from certwarden.services.inventory.bounded import ParseLimits
 from certwarden.services.inventory.records import (
     RECORD_COLUMNS,
     CertificateRecord,
@@ -37,6 +39,7 @@ __all__ = [
     "ImportedCertificate",
     "InventoryService",
     "ListFilter",
+    "ParseLimits",
     "PreparedCertificate",
     "PreparedImport",
     "Rejection",

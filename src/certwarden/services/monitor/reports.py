@@ -7,7 +7,7 @@ and the service's name. Nothing here reads the database or the clock.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +108,8 @@ class MonitorStatus:
     last_run: dict[str, Any] | None
     hourly_now: bool  # the hourly condition holds right now
     hourly_because: str
+    # Runs ever done, per trigger ("scheduled", "manual"), by any process.
+    runs: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -154,8 +154,11 @@ def run(
     if state.status == ServiceStatus.RUNNING.value:
         nxt = schedule_next_run(s, state, now, settings, started=False)
     expired = sum(1 for n in notices if n.kind is NoticeKind.EXPIRED)
+    counted = dict((state.detail or {}).get("runs") or {})
+    counted[trigger] = int(counted.get(trigger, 0)) + 1
     state.detail = {
         **(state.detail or {}),
+        "runs": counted,  # every run ever, per trigger (the metrics' counter)
         "last_run": {
             "at": iso_z(now),
             "trigger": trigger,

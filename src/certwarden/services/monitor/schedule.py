@@ -150,6 +150,7 @@ def status(db: Database, clock: Clock) -> MonitorStatus:
             last_run=detail.get("last_run"),
             hourly_now=hourly,
             hourly_because=because,
+            runs={str(k): int(v) for k, v in (detail.get("runs") or {}).items()},
         )
 
 
