@@ -19,6 +19,7 @@ from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
     _demo,
     _inventory,
+    _mail,
     _monitor,
     _ocsp,
     _revocation,
@@ -27,6 +28,7 @@ from certwarden.interfaces.cli import (
     _users,
 )
 from certwarden.interfaces.cli._context import CliState, console_err
+from certwarden.interfaces.cli._safe import safe
 
 
 class _Root(TyperGroup):
@@ -37,7 +39,9 @@ class _Root(TyperGroup):
             return super().invoke(ctx)
         except CertwardenError as exc:
             console_err.print(
-                f"[bold red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {safe(exc.diagnostics(), multiline=True)}",
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1) from exc
 
@@ -78,6 +82,7 @@ def _root(
 _inventory.register(app)
 _demo.register(app)
 _monitor.register(app)
+_mail.register(app)
 _ocsp.register(app)
 _revocation.register(app)
 _serve.register(app)

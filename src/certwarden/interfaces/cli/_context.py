@@ -15,8 +15,10 @@ from certwarden.composition import App, build_app, load_config
 
 __all__ = ["CliState", "console", "console_err", "get_app", "print_json"]
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+# No highlighting and no :emoji: codes: what is printed is what the data says
+# (values are escaped with _safe.safe or printed as rich.text.Text).
+console = Console(highlight=False, emoji=False)
+console_err = Console(stderr=True, highlight=False, emoji=False)
 
 
 @dataclass
