@@ -28,11 +28,16 @@ from certwarden.interfaces.cli import (
     _users,
 )
 from certwarden.interfaces.cli._context import CliState, console_err
+from certwarden.interfaces.cli._help import plain_help
 from certwarden.interfaces.cli._safe import safe
 
 
 class _Root(TyperGroup):
     """Catches certwarden errors once, for every command, and prints their diagnostics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)  # option names whole, types as words (see _help.py)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -52,7 +57,7 @@ app = typer.Typer(
     help="Keeps watch over X.509 certificates: inventory, expiry notices, OCSP revocation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 

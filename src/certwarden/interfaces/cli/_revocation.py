@@ -362,7 +362,13 @@ CHECK_COLUMNS = (
 
 
 def _print_report(report: CheckReport) -> None:
+    # Details are prose: beside the row on a wide terminal, below the table
+    # (one line each, never cut) on a narrow one, where a column of them
+    # would squeeze everything else.
+    inline = console.width >= 120
+    cols = CHECK_COLUMNS if inline else tuple(c for c in CHECK_COLUMNS if c.header != "details")
     rows: list[list[str | Cell]] = []
+    notes: list[str] = []
     for o in report.outcomes:
         r = o.result
         if r.status is CertStatus.COULD_NOT_TELL:
@@ -373,18 +379,16 @@ def _print_report(report: CheckReport) -> None:
             details = f"this update {iso(r.this_update) or '-'}"
         decision = o.verdict.decision
         style = {"deny": "red", "allow_with_warning": "yellow"}.get(decision.value, "green")
-        rows.append(
-            [
-                str(o.certificate_id or "-"),
-                o.store,
-                o.subject,
-                _status_cell(r),
-                details,
-                Cell(decision.value, style),
-                r.trust_model.value if r.trust_model else "",
-            ]
-        )
-    console.print(fit_table(console, CHECK_COLUMNS, rows))
+        row: list[str | Cell] = [str(o.certificate_id or "-"), o.store, o.subject, _status_cell(r)]
+        if inline:
+            row.append(details)
+        else:
+            notes.append(f"#{o.certificate_id or '-'}: {details}")
+        row += [Cell(decision.value, style), r.trust_model.value if r.trust_model else ""]
+        rows.append(row)
+    console.print(fit_table(console, cols, rows))
+    for note in notes:
+        console.print(f"  {safe(note)}", soft_wrap=True)
     for note in report.skipped:
         console.print(f"[dim]skipped:[/] {safe(note)}", soft_wrap=True)
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)

@@ -26,6 +26,7 @@ import typer
 from certwarden.composition import App
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app
+from certwarden.interfaces.cli._safe import safe
 
 if TYPE_CHECKING:
     from certwarden.interfaces.web.metrics import LoopMetrics
@@ -209,7 +210,7 @@ def serve(
         hooks.append(_stopper(runtime))
         inbox, notes = runtime.mailbox, runtime.notes
         for note in notes:
-            console.print(f"[dim]demo:[/] {note}", highlight=False)
+            console.print(f"[dim]demo:[/] {safe(note)}", highlight=False, soft_wrap=True)
     hooks.append(background_loop(app, interval))
     from certwarden.interfaces.web import create_app  # the web stack only for `serve`
 

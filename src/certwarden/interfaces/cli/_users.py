@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._layout import Col, fit_table
+from certwarden.interfaces.cli._safe import safe
 from certwarden.services.inventory import iso
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
@@ -71,7 +72,7 @@ def add(
     if as_json:
         print_json(info.to_json())
     else:
-        console.print(f"created {info.role} {info.username}")
+        console.print(f"created {info.role} {safe(info.username)}")
 
 
 @users_app.command("list")
@@ -84,12 +85,17 @@ def list_users(
     if as_json:
         print_json([u.to_json() for u in users])
         return
-    table = Table("user", "role", "status", "created (UTC)")
-    for u in users:
-        table.add_row(
-            u.username, u.role, "disabled" if u.disabled else "active", iso(u.created_at) or ""
-        )
-    console.print(table)
+    cols = [
+        Col("user", "name"),
+        Col("role", "key"),
+        Col("status", "key"),
+        Col("created (UTC)", "key"),
+    ]
+    rows = [
+        [u.username, u.role, "disabled" if u.disabled else "active", iso(u.created_at) or ""]
+        for u in users
+    ]
+    console.print(fit_table(console, cols, rows))
 
 
 @users_app.command("passwd")
@@ -105,7 +111,7 @@ def passwd(
     password = _password(password_env, password_file, confirm=True)
     app.users.set_password(username, password)
     app.users.audit(ACTOR, "user.update", username, {"password_changed": True})
-    console.print(f"password of {username} changed")
+    console.print(f"password of {safe(username)} changed")
 
 
 @users_app.command("remove")
@@ -114,7 +120,7 @@ def remove(ctx: typer.Context, username: str) -> None:
     app = get_app(ctx)
     app.users.remove_user(username)
     app.users.audit(ACTOR, "user.remove", username)
-    console.print(f"removed {username}")
+    console.print(f"removed {safe(username)}")
 
 
 @tokens_app.command("create")
@@ -131,7 +137,9 @@ def create_token(
     if as_json:
         print_json(info.to_json() | {"token": secret})
         return
-    console_err.print(f"token #{info.id} '{info.name}' for {username}; shown once, store it now:")
+    console_err.print(
+        f"token #{info.id} '{safe(info.name)}' for {safe(username)}; shown once, store it now:"
+    )
     console.print(secret, soft_wrap=True)
 
 
@@ -146,9 +154,17 @@ def list_tokens(
     if as_json:
         print_json([t.to_json() for t in tokens])
         return
-    table = Table("id", "name", "user", "prefix", "created (UTC)", "last used", "status")
-    for t in tokens:
-        table.add_row(
+    cols = [
+        Col("id", "key", justify="right"),
+        Col("name", "name"),
+        Col("user", "name"),
+        Col("prefix", "key", optional=2),
+        Col("created (UTC)", "key", optional=1),
+        Col("last used", "key"),
+        Col("status", "text", min_width=8),
+    ]
+    rows = [
+        [
             str(t.id),
             t.name,
             t.username,
@@ -156,8 +172,10 @@ def list_tokens(
             iso(t.created_at) or "",
             iso(t.last_used_at) or "-",
             "active" if t.active else f"revoked {iso(t.revoked_at)}",
-        )
-    console.print(table)
+        ]
+        for t in tokens
+    ]
+    console.print(fit_table(console, cols, rows))
 
 
 @tokens_app.command("revoke")
@@ -166,4 +184,4 @@ def revoke(ctx: typer.Context, token_id: int) -> None:
     app = get_app(ctx)
     info = app.users.revoke_token(token_id)
     app.users.audit(ACTOR, "token.revoke", f"#{token_id}", {"user": info.username})
-    console.print(f"revoked token #{token_id} '{info.name}' of {info.username}")
+    console.print(f"revoked token #{token_id} '{safe(info.name)}' of {safe(info.username)}")
