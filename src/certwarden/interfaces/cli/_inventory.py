@@ -293,10 +293,20 @@ def export(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="File (default stdout).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --output file if it exists.")
+    ] = False,
 ) -> None:
-    """Export one certificate as PEM or DER."""
+    """Export one certificate as PEM or DER (DER to a file or a pipe, not a terminal)."""
     if fmt not in {"pem", "der"}:
         raise typer.BadParameter(f"{fmt!r} is not a format; use pem or der", param_hint="--format")
+    if output is None and fmt == "der" and sys.stdout.isatty():
+        raise InputError(
+            "DER is binary and stdout is a terminal; give -o FILE, or redirect stdout "
+            "(certwarden export --format der ID > cert.der)"
+        )
+    if output is not None:
+        _check_output(output, force=force)
     der = get_app(ctx).inventory.der(ref)
     if fmt == "pem":
         from cryptography import x509
@@ -306,13 +316,30 @@ def export(
     else:
         data = der
     if output is None:
-        if fmt == "der" and sys.stdout.isatty():
-            raise typer.BadParameter("DER is binary; give -o FILE or redirect stdout")
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    else:
-        output.write_bytes(data)
-        console_err.print(f"wrote {output}")
+        return
+    try:
+        with output.open("wb" if force else "xb") as f:
+            f.write(data)
+    except FileExistsError as exc:
+        raise InputError(f"-o {output}: the file exists; give --force to replace it") from exc
+    except OSError as exc:
+        raise InputError(f"-o {output}: cannot write the file: {exc.strerror}") from exc
+    console_err.print(f"wrote {safe(output)}", soft_wrap=True)
+
+
+def _check_output(output: Path, *, force: bool) -> None:
+    """Refuse, before anything is read or written, an --output that cannot be a new file."""
+    if output.is_dir():
+        raise InputError(
+            f"-o {output}: is a directory; name a file in it (-o {output / 'cert.pem'})"
+        )
+    parent = output.parent
+    if not parent.is_dir():
+        raise InputError(f"-o {output}: the directory {parent} does not exist")
+    if output.exists() and not force:
+        raise InputError(f"-o {output}: the file exists; give --force to replace it")
 
 
 def delete(
