@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +13,16 @@ import typer
 from rich.console import Console
 
 from certwarden.composition import App, build_app, load_config
+from certwarden.interfaces.cli._safe import neutralise
 
 __all__ = ["CliState", "console", "console_err", "get_app", "print_json"]
 
 # No highlighting and no :emoji: codes: what is printed is what the data says
 # (values are escaped with _safe.safe or printed as rich.text.Text).
+log = logging.getLogger("certwarden.storage")
+# The SQLite file in the data directory (adapters/db/engine.default_database_url).
+DATABASE_FILE = "certwarden.db"
+
 console = Console(highlight=False, emoji=False)
 console_err = Console(stderr=True, highlight=False, emoji=False)
 
@@ -29,9 +35,18 @@ class CliState:
 
     def app(self) -> App:
         if self._app is None:
-            self._app = build_app(
-                load_config(data_dir=self.data_dir, database_url=self.database_url)
-            )
+            config = load_config(data_dir=self.data_dir, database_url=self.database_url)
+            database = config.data_dir / DATABASE_FILE
+            fresh = not config.database_url and not database.exists()
+            self._app = build_app(config)
+            if fresh:
+                # A mistyped --data-dir, or a command run outside the checkout,
+                # would otherwise look like an inventory that lost everything.
+                log.warning(
+                    "created a new empty database at %s (no database was there; "
+                    "give --data-dir or set CERTWARDEN_DATA_DIR for another one)",
+                    neutralise(database.resolve()),
+                )
         return self._app
 
 

@@ -25,6 +25,7 @@ import typer
 
 from certwarden.composition import App
 from certwarden.errors import InputError
+from certwarden.interfaces.cli import _logs as logs
 from certwarden.interfaces.cli._context import console, console_err, get_app
 from certwarden.interfaces.cli._safe import safe
 
@@ -48,6 +49,7 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     try:
         report = app.monitor.tick(app.clock.now())
         if report is not None:
+            log.info("%s", logs.monitor_run(report))
             metrics.monitor_runs.labels(report.trigger).inc()
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
@@ -57,6 +59,8 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
         tick = app.revocation.tick(app.clock.now())
+        if tick.ran:
+            log.info("%s", logs.revocation_run(tick))
         if tick.ran and tick.report is not None:
             metrics.revocation_runs.inc()
             for status, count in tick.report.counts().items():
@@ -78,6 +82,8 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         log.exception("the re-check of long-lived TLS connections failed")
     try:
         forwarded = app.syslog.forward(app.clock.now())
+        if forwarded.sent:
+            log.info("syslog: %d alert(s) forwarded, %d waiting", forwarded.sent, forwarded.pending)
         if forwarded.error:
             log.warning("syslog forwarding (will retry): %s", forwarded.error)
     except Exception:
@@ -87,6 +93,7 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     try:
         delivery = app.outbox.deliver_due(app.clock.now())
         if delivery.sent or delivery.failed:
+            log.info("%s", logs.delivery_round(delivery))
             metrics.outbox_sent.inc(len(delivery.sent))
             metrics.outbox_failed.inc(len(delivery.failed))
             metrics.outbox_duration.observe(metrics.timer() - started)
@@ -174,6 +181,10 @@ def serve(
         bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(help="text (one line a record) or json (one JSON object a line)."),
+    ] = "text",
 ) -> None:
     """Run the web UI, the REST API and the background services."""
     import uvicorn
@@ -185,12 +196,9 @@ def serve(
             raise InputError(f"{label} {path}: no such file")
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if log_level != "debug":
-        # Alembic narrates every plugin it loads; a migration that runs is still logged.
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if log_format not in logs.LOG_FORMATS:
+        raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
+    logs.configure_logging(log_level, log_format)
     app = get_app(ctx)
     _initial_admin(app)
     hooks: list[Any] = []
@@ -226,7 +234,10 @@ def serve(
     gc.freeze()
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
-    console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
+    if log_format == "json":
+        log.info("serving on %s://%s:%d/", scheme, shown, port)
+    else:
+        console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
     config = uvicorn.Config(
         web,
         host=host,
@@ -234,6 +245,7 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
+        log_config=None,  # uvicorn's records go through the handler configured above
         timeout_graceful_shutdown=30,
         lifespan="on",
     )
