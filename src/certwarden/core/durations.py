@@ -39,7 +39,9 @@ _UNITS = {
     "weeks": _WEEK,
 }
 UNITS_HELP = "m (minutes), h (hours), d (days) or w (weeks)"
-# At most 9 digits: the largest such number of weeks still fits a timedelta.
+# At most 9 digits; a larger total than a timedelta holds is "too long".
+_MAX = timedelta(days=999_999_999)
+_LARGEST = int(_MAX.total_seconds())
 _PATTERN = re.compile(r"^\s*(\d{1,9})\s*([A-Za-z]*)\s*$")
 
 
@@ -76,7 +78,12 @@ def parse_duration(
     seconds = _UNITS.get(unit)
     if seconds is None:
         raise ValueError(f"'{typed}' has an unknown unit '{match.group(2)}'; use {UNITS_HELP}")
-    delta = timedelta(seconds=number * seconds)
+    total = number * seconds
+    if total > _LARGEST:
+        raise ValueError(
+            f"{typed} is too long; the maximum is {describe_duration(maximum or _MAX)}"
+        )
+    delta = timedelta(seconds=total)
     if step is not None and delta % step:
         raise ValueError(f"{typed} is not a whole number of {_plural(step)}")
     if minimum is not None and delta < minimum:

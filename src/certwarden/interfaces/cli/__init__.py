@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from certwarden.errors import CertwardenError
+from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
     _demo,
     _inventory,
@@ -29,7 +29,18 @@ from certwarden.interfaces.cli import (
 )
 from certwarden.interfaces.cli._context import CliState, console_err
 from certwarden.interfaces.cli._help import plain_help
+from certwarden.interfaces.cli._options import fields_failed
 from certwarden.interfaces.cli._safe import safe
+
+# Field names of the services -> what the CLI calls them, for errors no command
+# mapped itself (settings commands map their own: MONITOR_FLAGS, SMTP_FLAGS ...).
+CLI_FIELDS = {
+    "username": "USERNAME",
+    "password": "the password (--password-env, --password-file or the prompt)",
+    "current_password": "the current password",
+    "role": "--role",
+    "name": "--name",
+}
 
 
 class _Root(TyperGroup):
@@ -42,6 +53,9 @@ class _Root(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except InvalidFieldsError as exc:
+            # Fields a command did not map itself (users, tokens): named as the CLI names them.
+            raise fields_failed(exc, CLI_FIELDS) from exc
         except CertwardenError as exc:
             console_err.print(
                 f"[bold red]error:[/] {safe(exc.diagnostics(), multiline=True)}",
