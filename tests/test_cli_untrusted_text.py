@@ -57,6 +57,10 @@ def test_import_list_and_show_print_the_names_literally(
     assert "esc\\x1b[2J\\x1b]0;pwned\\x07 cert" in listed.stdout  # visible escapes
     _no_raw_controls(listed.stdout)
 
+    as_json = cli("list", "--json")
+    assert {c["subject_cn"] for c in json.loads(as_json.stdout)} == {HOSTILE, ESCAPING}
+    _no_raw_controls(as_json.stdout)  # exact values, written as \u001b escapes
+
     shown = cli("show", str(hostile[HOSTILE]))
     assert shown.code == 0, shown
     assert f"CN={HOSTILE}" in shown.stdout

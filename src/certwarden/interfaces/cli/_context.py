@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,13 @@ def get_app(ctx: typer.Context) -> App:
     return app
 
 
+# json.dumps escapes C0 controls; these it would write raw (C1 controls, which
+# some terminals obey, and the bidirectional overrides). They can only occur
+# inside strings, where a \u escape means the same character.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(value: Any) -> None:
-    """Stable JSON on stdout: sorted keys, two-space indent, UTF-8."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Stable JSON on stdout: sorted keys, two-space indent, UTF-8, no raw controls."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
