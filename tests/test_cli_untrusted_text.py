@@ -83,6 +83,9 @@ def test_store_description_and_error_messages_keep_their_brackets(
 
     bad = cli("list", "--expiring-within", "[bold]2w")
     assert bad.code == 2 and "'[bold]2w' is not a duration" in bad.stderr
+    esc = cli("list", "--expiring-within", "\x1b[2J2w")
+    assert esc.code == 2 and "'\\x1b[2J2w' is not a duration" in esc.stderr
+    _no_raw_controls(esc.stderr)
 
     nosuch = cli("stores", "delete", "[red]x")
     assert nosuch.code == 1 and "[red]x" in nosuch.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError, InvalidFieldsError
@@ -30,7 +31,7 @@ from certwarden.interfaces.cli import (
 from certwarden.interfaces.cli._context import CliState, console_err
 from certwarden.interfaces.cli._help import plain_help
 from certwarden.interfaces.cli._options import fields_failed
-from certwarden.interfaces.cli._safe import safe
+from certwarden.interfaces.cli._safe import neutralise, safe
 
 # Field names of the services -> what the CLI calls them, for errors no command
 # mapped itself (settings commands map their own: MONITOR_FLAGS, SMTP_FLAGS ...).
@@ -53,6 +54,10 @@ class _Root(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except ClickException as exc:
+            # A usage error may quote what was typed: no control character reaches the terminal.
+            exc.message = neutralise(exc.message, multiline=True)
+            raise
         except InvalidFieldsError as exc:
             # Fields a command did not map itself (users, tokens): named as the CLI names them.
             raise fields_failed(exc, CLI_FIELDS) from exc
