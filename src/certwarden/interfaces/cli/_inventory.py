@@ -42,7 +42,7 @@ def stores_list(
         print_json([s.to_json() for s in stores])
         return
     cols = [
-        Col("store", "key"),
+        Col("store", "name", min_width=12),
         Col("certificates", "key", justify="right"),
         Col("built in", "key"),
         Col("description", "text"),
