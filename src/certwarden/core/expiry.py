@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from certwarden.core.durations import parse_duration
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InvalidFieldsError
 
@@ -114,34 +115,22 @@ def format_frequency(delta: timedelta) -> str:
     return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
-_FREQUENCY = re.compile(r"^\s*(\d{1,6})\s*([A-Za-z]+)\s*$")
-_FREQUENCY_UNITS = {"h": 1, "hour": 1, "hours": 1, "d": 24, "day": 24, "days": 24}
-
-
 def _parse_frequency(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         delta = value
-        if delta.total_seconds() % 3600:
+        if delta % HOURLY:
             raise ValueError("must be a whole number of hours or days")
-    elif isinstance(value, str):
-        match = _FREQUENCY.match(value)
-        if not match:
-            raise ValueError(
-                f"{value!r} is not a frequency; write a number and a unit, like 12h or 2d"
-            )
-        unit = match.group(2).lower()
-        if unit not in _FREQUENCY_UNITS:
-            raise ValueError(
-                f"{value!r} has the unit {match.group(2)!r}; use hours (h) or days (d)"
-            )
-        delta = timedelta(hours=int(match.group(1)) * _FREQUENCY_UNITS[unit])
-    else:
+        shown = format_frequency(delta)
+        if delta < FREQUENCY_MIN:
+            raise ValueError(f"{shown} is too short; the minimum is 1 hour")
+        if delta > FREQUENCY_MAX:
+            raise ValueError(f"{shown} is too long; the maximum is 365 days")
+        return delta
+    if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a frequency; write a number and a unit, like 12h or 2d")
-    if delta < FREQUENCY_MIN:
-        raise ValueError(f"{format_frequency(delta)} is too short; the minimum is 1 hour")
-    if delta > FREQUENCY_MAX:
-        raise ValueError(f"{format_frequency(delta)} is too long; the maximum is 365 days")
-    return delta
+    # The one duration parser (also --expiring-within, Check Every): the same
+    # units everywhere, and the message quotes what was typed.
+    return parse_duration(value, minimum=FREQUENCY_MIN, maximum=FREQUENCY_MAX, step=HOURLY)
 
 
 def _parse_start_days(value: Any) -> int:

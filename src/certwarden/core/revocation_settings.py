@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any, Self, TypeVar
 
 from certwarden.core.algorithms import LegacySignatures
+from certwarden.core.durations import parse_duration
 from certwarden.core.ocsp.results import HashAlgorithm, NonceMode, ValidationOptions
 from certwarden.errors import InvalidFieldsError
 
@@ -48,7 +49,7 @@ SECURITY_SECTION = "security"
 
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_INTERVAL = timedelta(days=365)
-_INTERVAL = re.compile(r"^\s*(\d+)\s*(h|hours?|d|days?)\s*$", re.IGNORECASE)
+_HOUR = timedelta(hours=1)
 _MAX_VALIDITY_FREQUENCY_HOURS = 720  # 30 days
 
 
@@ -358,18 +359,19 @@ class RevocationSettings(_Section):
         data = dict(data or {})
         every_text = data.get("check_every")
         if isinstance(every_text, str) and not every_text.strip().isdigit():
-            # "24h", "2 days": the number and the unit in one field.
-            match = _INTERVAL.match(every_text)
-            if match is None:
-                c.errors["check_every"] = (
-                    f"{every_text!r} is not an interval; write a number and hours or days, "
-                    "like 24h or 2d"
+            # "24h", "2 days", "1w": the number and the unit in one field.
+            try:
+                every_delta = parse_duration(
+                    every_text, minimum=_HOUR, maximum=_MAX_INTERVAL, step=_HOUR
                 )
+            except ValueError as exc:
+                c.errors["check_every"] = str(exc)
             else:
+                in_days = every_delta % timedelta(days=1) == timedelta(0)
                 c.data = {
                     **c.data,
-                    "check_every": match.group(1),
-                    "check_every_unit": "days" if match.group(2).startswith("d") else "hours",
+                    "check_every": str(every_delta // (timedelta(days=1) if in_days else _HOUR)),
+                    "check_every_unit": "days" if in_days else "hours",
                 }
         unit = c.choice("check_every_unit", IntervalUnit, d.check_every_unit)
         max_every = _MAX_INTERVAL.days * (24 if unit is IntervalUnit.HOURS else 1)
@@ -498,14 +500,17 @@ class EnterpriseParams(_Section):
         check = c.boolean("certificate_validity_check", d.certificate_validity_check)
         frequency = c.data.get("validity_check_frequency_hours")
         if isinstance(frequency, str) and not frequency.strip().isdigit():
-            match = _INTERVAL.match(frequency)
-            if match is None:
-                c.errors["validity_check_frequency_hours"] = (
-                    f"{frequency!r} is not a number of hours; write e.g. 12 or 12h (or 2d)"
+            try:
+                delta = parse_duration(
+                    frequency,
+                    minimum=_HOUR,
+                    maximum=_HOUR * _MAX_VALIDITY_FREQUENCY_HOURS,
+                    step=_HOUR,
                 )
+            except ValueError as exc:
+                c.errors["validity_check_frequency_hours"] = str(exc)
             else:
-                n = int(match.group(1)) * (24 if match.group(2).startswith("d") else 1)
-                c.data = {**c.data, "validity_check_frequency_hours": n}
+                c.data = {**c.data, "validity_check_frequency_hours": delta // _HOUR}
         hours = (
             d.validity_check_frequency_hours
             if c.errors.get("validity_check_frequency_hours")

@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from certwarden.errors import CertwardenError
+from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
     _ari,
     _cluster,
     _crl,
     _demo,
     _inventory,
+    _mail,
     _monitor,
     _ocsp,
     _revocation,
@@ -30,17 +32,43 @@ from certwarden.interfaces.cli import (
     _users,
 )
 from certwarden.interfaces.cli._context import CliState, console_err
+from certwarden.interfaces.cli._help import plain_help
+from certwarden.interfaces.cli._options import fields_failed
+from certwarden.interfaces.cli._safe import neutralise, safe
+
+# Field names of the services -> what the CLI calls them, for errors no command
+# mapped itself (settings commands map their own: MONITOR_FLAGS, SMTP_FLAGS ...).
+CLI_FIELDS = {
+    "username": "USERNAME",
+    "password": "the password (--password-env, --password-file or the prompt)",
+    "current_password": "the current password",
+    "role": "--role",
+    "name": "--name",
+}
 
 
 class _Root(TyperGroup):
     """Catches certwarden errors once, for every command, and prints their diagnostics."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)  # option names whole, types as words (see _help.py)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except ClickException as exc:
+            # A usage error may quote what was typed: no control character reaches the terminal.
+            exc.message = neutralise(exc.message, multiline=True)
+            raise
+        except InvalidFieldsError as exc:
+            # Fields a command did not map itself (users, tokens): named as the CLI names them.
+            raise fields_failed(exc, CLI_FIELDS) from exc
         except CertwardenError as exc:
             console_err.print(
-                f"[bold red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {safe(exc.diagnostics(), multiline=True)}",
+                highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(1) from exc
 
@@ -51,7 +79,7 @@ app = typer.Typer(
     help="Keeps watch over X.509 certificates: inventory, expiry notices, OCSP revocation.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 
@@ -82,6 +110,7 @@ _inventory.register(app)
 _crl.register(app)
 _demo.register(app)
 _monitor.register(app)
+_mail.register(app)
 _ocsp.register(app)
 _revocation.register(app)
 _serve.register(app)

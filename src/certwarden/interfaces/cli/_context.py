@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +14,18 @@ import typer
 from rich.console import Console
 
 from certwarden.composition import App, build_app, load_config
+from certwarden.interfaces.cli._safe import neutralise
 
 __all__ = ["CliState", "console", "console_err", "get_app", "print_json"]
 
-console = Console(highlight=False)
-console_err = Console(stderr=True, highlight=False)
+# No highlighting and no :emoji: codes: what is printed is what the data says
+# (values are escaped with _safe.safe or printed as rich.text.Text).
+log = logging.getLogger("certwarden.storage")
+# The SQLite file in the data directory (adapters/db/engine.default_database_url).
+DATABASE_FILE = "certwarden.db"
+
+console = Console(highlight=False, emoji=False)
+console_err = Console(stderr=True, highlight=False, emoji=False)
 
 
 @dataclass
@@ -27,9 +36,18 @@ class CliState:
 
     def app(self) -> App:
         if self._app is None:
-            self._app = build_app(
-                load_config(data_dir=self.data_dir, database_url=self.database_url)
-            )
+            config = load_config(data_dir=self.data_dir, database_url=self.database_url)
+            database = config.data_dir / DATABASE_FILE
+            fresh = not config.database_url and not database.exists()
+            self._app = build_app(config)
+            if fresh:
+                # A mistyped --data-dir, or a command run outside the checkout,
+                # would otherwise look like an inventory that lost everything.
+                log.warning(
+                    "created a new empty database at %s (no database was there; "
+                    "give --data-dir or set CERTWARDEN_DATA_DIR for another one)",
+                    neutralise(database.resolve()),
+                )
         return self._app
 
 
@@ -44,6 +62,13 @@ def get_app(ctx: typer.Context) -> App:
     return app
 
 
+# json.dumps escapes C0 controls; these it would write raw (C1 controls, which
+# some terminals obey, and the bidirectional overrides). They can only occur
+# inside strings, where a \u escape means the same character.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(value: Any) -> None:
-    """Stable JSON on stdout: sorted keys, two-space indent, UTF-8."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Stable JSON on stdout: sorted keys, two-space indent, UTF-8, no raw controls."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")

@@ -10,6 +10,7 @@ import typer
 from certwarden.demo.pki import build_demo_pki, import_demo
 from certwarden.interfaces.cli._context import console, get_app
 from certwarden.interfaces.cli._inventory import _table
+from certwarden.interfaces.cli._safe import safe
 from certwarden.services.inventory import ListFilter
 
 demo_app = typer.Typer(
@@ -29,7 +30,7 @@ def _init(ctx: typer.Context, directory: Path | None) -> None:
     imported = sum(len(r.imported) for r in reports)
     dups = sum(len(r.duplicates) for r in reports)
     console.print(
-        f"demo PKI in {target}: {imported} certificate(s) imported"
+        f"demo PKI in {safe(target)}: {imported} certificate(s) imported"
         + (f", {dups} already there" if dups else "")
     )
 

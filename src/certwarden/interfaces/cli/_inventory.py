@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -17,6 +16,8 @@ from certwarden.core.durations import parse_duration
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
+from certwarden.interfaces.cli._safe import safe
 from certwarden.services.inventory import CertificateRecord, ImportReport, ListFilter
 
 if TYPE_CHECKING:
@@ -44,10 +45,16 @@ def stores_list(
     if as_json:
         print_json([s.to_json() for s in stores])
         return
-    table = Table("store", "certificates", "built in", "description")
-    for s in stores:
-        table.add_row(s.name, str(s.certificates), "yes" if s.builtin else "", s.description)
-    console.print(table)
+    cols = [
+        Col("store", "name", min_width=12),
+        Col("certificates", "key", justify="right"),
+        Col("built in", "key"),
+        Col("description", "text"),
+    ]
+    rows = [
+        [s.name, str(s.certificates), "yes" if s.builtin else "", s.description] for s in stores
+    ]
+    console.print(fit_table(console, cols, rows))
 
 
 @stores_app.command("create")
@@ -58,7 +65,7 @@ def stores_create(
 ) -> None:
     """Create a trust store."""
     get_app(ctx).inventory.create_store(name, description)
-    console.print(f"created store {name}")
+    console.print(f"created store {safe(name)}")
 
 
 @stores_app.command("delete")
@@ -72,7 +79,7 @@ def stores_delete(
     """Delete a trust store (a non-empty one only with --force)."""
     removed = get_app(ctx).inventory.delete_store(name, force=force)
     console.print(
-        f"deleted store {name}" + (f" and its {removed} certificate(s)" if removed else "")
+        f"deleted store {safe(name)}" + (f" and its {removed} certificate(s)" if removed else "")
     )
 
 
@@ -173,21 +180,22 @@ def _run_import(
 def _print_report(report: ImportReport, *, limit: int = 50) -> None:
     """Each certificate imported (the first ``limit``), every duplicate and rejection."""
     for item in report.imported[:limit]:
-        console.print(f"[green]imported[/] #{item.id} {item.role:<12} {item.subject}")
+        console.print(f"[green]imported[/] #{item.id} {item.role:<12} {safe(item.subject)}")
     if len(report.imported) > limit:
         console.print(
             f"[green]imported[/] ... and {len(report.imported) - limit} more (see certwarden list)"
         )
     for dup in report.duplicates[:limit]:
         console.print(
-            f"[yellow]duplicate[/] {dup.subject} already in {dup.store} (#{dup.id}) from {dup.source}"
+            f"[yellow]duplicate[/] {safe(dup.subject)} already in {safe(dup.store)} (#{dup.id})"
+            f" from {safe(dup.source)}"
         )
     if len(report.duplicates) > limit:
         console.print(f"[yellow]duplicate[/] ... and {len(report.duplicates) - limit} more")
     for note in report.notes:
-        console.print(f"[dim]note:[/] {note}")
+        console.print(f"[dim]note:[/] {safe(note)}")
     for bad in report.rejected:
-        console_err.print(f"[red]rejected[/] {bad.source}: {bad.problem}")
+        console_err.print(f"[red]rejected[/] {safe(bad.source)}: {safe(bad.problem)}")
     console.print(
         f"{len(report.imported)} imported, {len(report.duplicates)} duplicate(s), "
         f"{len(report.rejected)} rejected, from {report.files} file(s)"
@@ -225,24 +233,36 @@ def list_(
     console.print(_table(records, now))
 
 
+LIST_COLUMNS = (
+    Col("id", "key", justify="right"),
+    Col("store", "name", min_width=8),
+    Col("role", "name", min_width=6, optional=2),
+    Col("subject", "name", min_width=12, weight=2),
+    Col("not after (UTC)", "key"),
+    Col("days left", "key", justify="right"),
+    Col("revocation", "key"),
+    Col("sha256", "key", optional=3),
+)
+
+
 def _table(records: list[CertificateRecord], now: datetime) -> Table:
-    table = Table(
-        "id", "store", "role", "subject", "not after (UTC)", "days left", "revocation", "sha256"
-    )
+    rows: list[list[str | Cell]] = []
     for r in records:
         days = r.days_left(now)
         style = "red" if days < 0 else "yellow" if days <= 30 else ""
-        table.add_row(
-            str(r.id),
-            r.store + (" (LSC)" if r.is_lsc and r.store != "lsc" else ""),
-            r.role,
-            r.subject_cn or r.subject,
-            (iso_z(r.not_after) or "").replace("T", " ").rstrip("Z"),
-            f"[{style}]{days:.1f}[/]" if style else f"{days:.1f}",
-            r.revocation_status or "not checked",
-            r.sha256[:16],
+        rows.append(
+            [
+                str(r.id),
+                r.store + (" (LSC)" if r.is_lsc and r.store != "lsc" else ""),
+                r.role,
+                r.subject_cn or r.subject,
+                iso_z(r.not_after) or "",
+                Cell(f"{days:.1f}", style),
+                r.revocation_status or "not checked",
+                r.sha256[:16],
+            ]
         )
-    return table
+    return fit_table(console, LIST_COLUMNS, rows)
 
 
 def show(
@@ -257,17 +277,17 @@ def show(
     if as_json:
         print_json(data)
         return
-    table = Table("field", "value", show_header=False)
+    fields: list[tuple[str, str | Cell]] = []
     for key, value in data.items():
         if isinstance(value, list):
             value = ", ".join(str(v) for v in value) or "-"
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-        table.add_row(key, "-" if value is None else str(value))
-    console.print(table)
+        fields.append((key, "-" if value is None else str(value)))
+    print_fields(console, fields)
     if record.weak_signature:
         console.print(
-            f"[yellow]weak signature:[/] signed with {escape(record.signature_algorithm)} "
+            f"[yellow]weak signature:[/] signed with {safe(record.signature_algorithm)} "
             "(SHA-1 or MD5); "
             "revocation checks report weak_signature_algorithm unless legacy signatures are "
             "accepted (certwarden revocation settings set --legacy-signatures accept; never in "
@@ -284,10 +304,20 @@ def export(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="File (default stdout).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the --output file if it exists.")
+    ] = False,
 ) -> None:
-    """Export one certificate as PEM or DER."""
+    """Export one certificate as PEM or DER (DER to a file or a pipe, not a terminal)."""
     if fmt not in {"pem", "der"}:
         raise typer.BadParameter(f"{fmt!r} is not a format; use pem or der", param_hint="--format")
+    if output is None and fmt == "der" and sys.stdout.isatty():
+        raise InputError(
+            "DER is binary and stdout is a terminal; give -o FILE, or redirect stdout "
+            "(certwarden export --format der ID > cert.der)"
+        )
+    if output is not None:
+        _check_output(output, force=force)
     der = get_app(ctx).inventory.der(ref)
     if fmt == "pem":
         from cryptography import x509
@@ -297,13 +327,30 @@ def export(
     else:
         data = der
     if output is None:
-        if fmt == "der" and sys.stdout.isatty():
-            raise typer.BadParameter("DER is binary; give -o FILE or redirect stdout")
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-    else:
-        output.write_bytes(data)
-        console_err.print(f"wrote {output}")
+        return
+    try:
+        with output.open("wb" if force else "xb") as f:
+            f.write(data)
+    except FileExistsError as exc:
+        raise InputError(f"-o {output}: the file exists; give --force to replace it") from exc
+    except OSError as exc:
+        raise InputError(f"-o {output}: cannot write the file: {exc.strerror}") from exc
+    console_err.print(f"wrote {safe(output)}", soft_wrap=True)
+
+
+def _check_output(output: Path, *, force: bool) -> None:
+    """Refuse, before anything is read or written, an --output that cannot be a new file."""
+    if output.is_dir():
+        raise InputError(
+            f"-o {output}: is a directory; name a file in it (-o {output / 'cert.pem'})"
+        )
+    parent = output.parent
+    if not parent.is_dir():
+        raise InputError(f"-o {output}: the directory {parent} does not exist")
+    if output.exists() and not force:
+        raise InputError(f"-o {output}: the file exists; give --force to replace it")
 
 
 def delete(
@@ -312,4 +359,4 @@ def delete(
 ) -> None:
     """Delete one certificate."""
     record = get_app(ctx).inventory.delete(ref)
-    console.print(f"deleted #{record.id} {record.subject} from {record.store}")
+    console.print(f"deleted #{record.id} {safe(record.subject)} from {safe(record.store)}")

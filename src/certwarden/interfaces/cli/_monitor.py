@@ -1,22 +1,25 @@
-"""Certificate Expiry Monitor commands: ``monitor``, ``smtp``, ``alerts``, ``outbox``."""
+"""Certificate Expiry Monitor commands: ``monitor`` (settings, the service, runs, simulation).
+
+The mail side (``smtp``, ``alerts``, ``outbox``) is in ``_mail.py``.
+"""
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
-from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, InvalidFieldsError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import console, get_app, print_json
+from certwarden.interfaces.cli._layout import Col, fit_table, span, when
+from certwarden.interfaces.cli._mail import print_delivery
+from certwarden.interfaces.cli._options import fields_failed
+from certwarden.interfaces.cli._safe import safe
 from certwarden.services.monitor import SERVICE_TITLE, RunReport, SimulationReport
-from certwarden.services.shared.alerts import list_alerts
-from certwarden.services.shared.outbox import DeliveryReport
+
+__all__ = ["MONITOR_FLAGS", "register"]
 
 monitor_app = typer.Typer(
     help="Certificate Expiry Monitor: settings, the service, runs and what-if simulation.",
@@ -26,12 +29,6 @@ monitor_settings_app = typer.Typer(
     help="Show (no subcommand) or change (set) the Certificate Monitor settings.",
     invoke_without_command=True,
 )
-smtp_app = typer.Typer(help="The mail server notices are sent through.", no_args_is_help=True)
-smtp_settings_app = typer.Typer(
-    help="Show (no subcommand) or change (set) the SMTP settings.", invoke_without_command=True
-)
-alerts_app = typer.Typer(help="The alert history.", no_args_is_help=True)
-outbox_app = typer.Typer(help="Notices waiting for, or done with, delivery.", no_args_is_help=True)
 
 MONITOR_FLAGS = {
     "start_days": "--start-days",
@@ -40,51 +37,11 @@ MONITOR_FLAGS = {
     "lsc_enabled": "--lsc/--no-lsc",
     "emails": "--emails",
 }
-SMTP_FLAGS = {
-    "host": "--host",
-    "port": "--port",
-    "security": "--security",
-    "username": "--username",
-    "password": "--password-env",
-    "from_address": "--from",
-    "timeout_seconds": "--timeout",
-}
 
 
 def register(app: typer.Typer) -> None:
     monitor_app.add_typer(monitor_settings_app, name="settings")
-    smtp_app.add_typer(smtp_settings_app, name="settings")
     app.add_typer(monitor_app, name="monitor")
-    app.add_typer(smtp_app, name="smtp")
-    app.add_typer(alerts_app, name="alerts")
-    app.add_typer(outbox_app, name="outbox")
-
-
-def _when(value: datetime | None) -> str:
-    return iso_z(value) or "-"
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds % 86400 == 0 and seconds:
-        return f"{sign}{seconds // 86400}d"
-    if seconds % 3600 == 0:
-        return f"{sign}{seconds // 3600}h"
-    return f"{sign}{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
-def _settings_failed(exc: InvalidFieldsError, flags: dict[str, str]) -> typer.Exit:
-    """Print every bad field with the option that sets it; nothing was saved."""
-    for field, message in exc.errors.items():
-        console_err.print(
-            f"[bold red]error:[/] {flags.get(field, field)}: {message}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    console_err.print("nothing was saved", highlight=False)
-    return typer.Exit(1)
 
 
 # ---------------------------------------------------------------- monitor settings
@@ -103,7 +60,7 @@ def monitor_settings_show(
     if as_json:
         print_json(data)
         return
-    table = Table("setting", "value", "option", show_header=True)
+    cols = [Col("setting", "key"), Col("value", "text", min_width=20), Col("option", "key")]
     shown = {
         "start_days": f"{settings.start_days} day(s) before expiry",
         "frequency": format_frequency(settings.frequency),
@@ -111,9 +68,8 @@ def monitor_settings_show(
         "lsc_enabled": "on" if settings.lsc_enabled else "off",
         "emails": "; ".join(settings.emails) or "-",
     }
-    for field, label in FIELD_LABELS.items():
-        table.add_row(label, shown[field], MONITOR_FLAGS[field])
-    console.print(table)
+    rows = [[label, shown[field], MONITOR_FLAGS[field]] for field, label in FIELD_LABELS.items()]
+    console.print(fit_table(console, cols, rows))
 
 
 @monitor_settings_app.command("set")
@@ -162,7 +118,7 @@ def monitor_settings_set(
     try:
         settings = get_app(ctx).monitor.update_settings(values)
     except InvalidFieldsError as exc:
-        raise _settings_failed(exc, MONITOR_FLAGS) from exc
+        raise fields_failed(exc, MONITOR_FLAGS) from exc
     if as_json:
         print_json(settings.to_json())
     else:
@@ -184,11 +140,11 @@ def monitor_status(
         print_json(st.to_json())
         return
     now = app.clock.now()
-    console.print(f"{SERVICE_TITLE}: [bold]{st.status.label}[/] (since {_when(st.changed_at)})")
+    console.print(f"{SERVICE_TITLE}: [bold]{st.status.label}[/] (since {when(st.changed_at)})")
     last = st.last_run
     if st.last_run_at and last:
         console.print(
-            f"last run:  {_when(st.last_run_at)} ({last.get('trigger')}): "
+            f"last run:  {when(st.last_run_at)} ({last.get('trigger')}): "
             f"{last.get('notified', 0)} notified ({last.get('expired', 0)} expired, "
             f"{last.get('expiring', 0)} expiring)"
             + (", digest queued" if last.get("digest_queued") else "")
@@ -196,12 +152,12 @@ def monitor_status(
     else:
         console.print("last run:  never")
     if st.next_run_at:
-        console.print(f"next run:  {_when(st.next_run_at)} (in {_span(st.next_run_at - now)})")
+        console.print(f"next run:  {when(st.next_run_at)} (in {span(st.next_run_at - now)})")
     else:
         console.print("next run:  none scheduled")
     if st.interval:
-        console.print(f"interval:  {_span(st.interval)}")
-    console.print(f"why:       {st.explanation}", soft_wrap=True)
+        console.print(f"interval:  {span(st.interval)}")
+    console.print(f"why:       {safe(st.explanation)}", soft_wrap=True)
 
 
 @monitor_app.command("start")
@@ -212,7 +168,7 @@ def monitor_start(ctx: typer.Context) -> None:
     st = app.monitor.status()
     console.print(
         (f"{SERVICE_TITLE} started" if started else f"{SERVICE_TITLE} is already running")
-        + f"; next run {_when(st.next_run_at)}"
+        + f"; next run {when(st.next_run_at)}"
     )
 
 
@@ -228,7 +184,8 @@ def monitor_restart(ctx: typer.Context) -> None:
     """Restart the service: the next run is scheduled from now (24 hours, or 1 hour)."""
     nxt = get_app(ctx).monitor.restart()
     console.print(
-        f"{SERVICE_TITLE} restarted; next run {_when(nxt.at)} ({nxt.explanation})", soft_wrap=True
+        f"{SERVICE_TITLE} restarted; next run {when(nxt.at)} ({safe(nxt.explanation)})",
+        soft_wrap=True,
     )
 
 
@@ -250,14 +207,14 @@ def monitor_run_now(
     else:
         _print_run(report)
         if delivery is not None:
-            _print_delivery(delivery)
+            print_delivery(delivery)
     if delivery is not None and (delivery.failed or delivery.skipped):
         raise typer.Exit(1)
 
 
 def _print_run(report: RunReport) -> None:
     console.print(
-        f"run at {_when(report.at)}: {len(report.notices)} certificate(s) notified"
+        f"run at {when(report.at)}: {len(report.notices)} certificate(s) notified"
         + (
             f", {report.already_notified} already notified in this slot"
             if report.already_notified
@@ -265,45 +222,38 @@ def _print_run(report: RunReport) -> None:
         )
     )
     if report.notices:
-        table = Table("kind", "days left", "not after (UTC)", "store", "subject", "sha256")
-        for n in report.notices:
-            c = n.certificate
-            table.add_row(
+        cols = [
+            Col("kind", "key"),
+            Col("days left", "key", justify="right"),
+            Col("not after (UTC)", "key"),
+            Col("store", "name", min_width=8),
+            Col("subject", "name", min_width=12, weight=2),
+            Col("sha256", "key", optional=1),
+        ]
+        rows = [
+            [
                 n.kind.value,
                 f"{n.days_left:.1f}",
-                _when(c.not_after),
-                c.store,
-                c.subject,
-                c.sha256[:16],
-            )
-        console.print(table)
+                when(n.certificate.not_after).removesuffix(" UTC"),
+                n.certificate.store,
+                n.certificate.subject,
+                n.certificate.sha256[:16],
+            ]
+            for n in report.notices
+        ]
+        console.print(fit_table(console, cols, rows))
     if report.notices and report.email_enabled:
         console.print(
             ("digest queued for " if report.digest_queued else "digest already queued for ")
-            + "; ".join(report.recipients)
+            + safe("; ".join(report.recipients)),
+            soft_wrap=True,
         )
     elif report.notices:
         console.print("e-mail notification is off: alerts recorded, no e-mail")
     if report.next_run:
         console.print(
-            f"next run {_when(report.next_run.at)}: {report.next_run.explanation}", soft_wrap=True
-        )
-
-
-def _print_delivery(report: DeliveryReport) -> None:
-    if report.skipped:
-        console_err.print(f"[yellow]outbox:[/] {report.skipped}", soft_wrap=True)
-        return
-    if report.sent:
-        console.print(f"outbox: {len(report.sent)} notice(s) sent")
-    for msg_id, error in report.failed.items():
-        console_err.print(
-            f"[red]outbox:[/] notice #{msg_id} not delivered (will retry): {error}", soft_wrap=True
-        )
-    if not report.sent and not report.failed:
-        console.print(
-            "outbox: nothing to deliver"
-            + (f" ({report.waiting} waiting for a retry)" if report.waiting else "")
+            f"next run {when(report.next_run.at)}: {safe(report.next_run.explanation)}",
+            soft_wrap=True,
         )
 
 
@@ -328,9 +278,9 @@ def monitor_simulate(
         try:
             begin = datetime.fromisoformat(start.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError as exc:
-            raise InputError(f"--from {start!r} is not an ISO-8601 time") from exc
+            raise InputError(f"--from {start}: is not an ISO-8601 time") from exc
         if begin.tzinfo is None:
-            raise InputError(f"--from {start!r} needs a UTC offset, e.g. 2026-07-01T00:00Z")
+            raise InputError(f"--from {start}: needs a UTC offset, e.g. 2026-07-01T00:00Z")
     report = get_app(ctx).monitor.simulate(days, begin)
     if as_json:
         print_json(report.to_json())
@@ -340,18 +290,25 @@ def monitor_simulate(
 
 def _print_simulation(report: SimulationReport) -> None:
     console.print(
-        f"Simulated {_when(report.start)} to {_when(report.end)} "
+        f"Simulated {when(report.start)} to {when(report.end)} "
         f"({len(report.runs)} run(s); nothing stored or sent)."
     )
-    console.print(f"Schedule: {report.basis}", soft_wrap=True)
+    console.print(f"Schedule: {safe(report.basis)}", soft_wrap=True)
     s = report.settings
     console.print(
         f"Settings: start {s.start_days}d before expiry, every {format_frequency(s.frequency)}, "
-        f"e-mail {'to ' + '; '.join(s.emails) if s.email_enabled else 'off'}, "
+        f"e-mail {safe('to ' + '; '.join(s.emails)) if s.email_enabled else 'off'}, "
         f"LSC {'on' if s.lsc_enabled else 'off'}",
         soft_wrap=True,
     )
-    table = Table("run at (UTC)", "after", "would notify", "next in", "why")
+    cols = [
+        Col("run at (UTC)", "key"),
+        Col("after", "key"),
+        Col("would notify", "text", min_width=20),
+        Col("next in", "key"),
+        Col("why", "key", optional=1),
+    ]
+    rows = []
     previous = report.start
     for run in report.runs:
         notes = "; ".join(
@@ -361,189 +318,14 @@ def _print_simulation(report: SimulationReport) -> None:
         if run.notices and run.email_enabled:
             notes += f" -> e-mail to {len(run.recipients)} address(es)"
         nxt = run.next_run
-        table.add_row(
-            _when(run.at).removesuffix(" UTC"),
-            _span(run.at - previous),
-            notes or "-",
-            _span(nxt.interval) if nxt else "-",
-            nxt.reason.value if nxt else "-",
+        rows.append(
+            [
+                when(run.at).removesuffix(" UTC"),
+                span(run.at - previous),
+                notes or "-",
+                span(nxt.interval) if nxt else "-",
+                nxt.reason.value if nxt else "-",
+            ]
         )
         previous = run.at
-    console.print(table)
-
-
-# ---------------------------------------------------------------------------- smtp
-
-
-@smtp_settings_app.callback()
-def smtp_settings_show(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Show the effective SMTP settings (the password is never shown)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    outbox = get_app(ctx).outbox
-    settings = outbox.smtp_settings()
-    from_env = outbox.env_overrides
-    data = settings.to_json()
-    if as_json:
-        print_json({**data, "from_environment": list(from_env)})
-        return
-    table = Table("setting", "value", "source")
-    for field, value in data.items():
-        source = SMTP_ENV[field] if field in from_env else "stored"
-        table.add_row(field, str(value) if value != "" else "-", source)
-    console.print(table)
-    if not settings.configured:
-        console.print("No SMTP host is set: notices wait in the outbox until one is.")
-
-
-@smtp_settings_app.command("set")
-def smtp_settings_set(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", help="Mail server host name or IP.")] = None,
-    port: Annotated[str | None, typer.Option("--port", help="Port (25, 587, 465 ...).")] = None,
-    security: Annotated[
-        str | None, typer.Option("--security", help="starttls, tls (implicit) or none.")
-    ] = None,
-    username: Annotated[
-        str | None, typer.Option("--username", help="Login name ('' for none).")
-    ] = None,
-    password_env: Annotated[
-        str | None,
-        typer.Option(
-            "--password-env",
-            help="Name of an environment variable holding the password (read now, stored).",
-        ),
-    ] = None,
-    clear_password: Annotated[
-        bool, typer.Option("--clear-password", help="Forget the stored password.")
-    ] = False,
-    sender: Annotated[str | None, typer.Option("--from", help="The From address.")] = None,
-    timeout: Annotated[
-        str | None, typer.Option("--timeout", help="Seconds to wait for the server (1-300).")
-    ] = None,
-) -> None:
-    """Change the SMTP settings. Every field is checked; nothing is saved when any is bad."""
-    values: dict[str, Any] = {}
-    for field, value in (
-        ("host", host),
-        ("port", port),
-        ("security", security),
-        ("username", username),
-        ("from_address", sender),
-        ("timeout_seconds", timeout),
-    ):
-        if value is not None:
-            values[field] = value
-    if password_env is not None and clear_password:
-        raise typer.BadParameter("give --password-env or --clear-password, not both")
-    if clear_password:
-        values["password"] = ""
-    if password_env is not None:
-        secret = os.environ.get(password_env)
-        if not secret:
-            raise _settings_failed(
-                InvalidFieldsError(
-                    {"password": f"environment variable {password_env!r} is not set or empty"}
-                ),
-                SMTP_FLAGS,
-            )
-        values["password"] = secret
-    if not values:
-        raise typer.BadParameter(
-            "give at least one of --host, --port, --security, --username, --password-env, "
-            "--clear-password, --from, --timeout"
-        )
-    try:
-        get_app(ctx).outbox.update_smtp_settings(values)
-    except InvalidFieldsError as exc:
-        raise _settings_failed(exc, SMTP_FLAGS) from exc
-    console.print("SMTP settings saved.")
-
-
-# -------------------------------------------------------------------- alerts/outbox
-
-
-@alerts_app.command("list")
-def alerts_list(
-    ctx: typer.Context,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=10000, help="At most this many.")
-    ] = 100,
-    kind: Annotated[
-        str | None, typer.Option("--kind", help="Only this kind (expiring, expired ...).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """The alert history, newest first."""
-    app = get_app(ctx)
-    with app.db.session() as s:
-        alerts = list_alerts(s, limit=limit, kind=kind)
-    if as_json:
-        print_json([a.to_json() for a in alerts])
-        return
-    table = Table("id", "at (UTC)", "kind", "severity", "store", "message")
-    for a in alerts:
-        table.add_row(
-            str(a.id),
-            _when(a.created_at).removesuffix(" UTC"),
-            a.kind,
-            a.severity,
-            a.store,
-            a.message,
-        )
-    console.print(table)
-
-
-@outbox_app.command("list")
-def outbox_list(
-    ctx: typer.Context,
-    state: Annotated[
-        str | None, typer.Option("--state", help="Only pending or only sent notices.")
-    ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=10000, help="At most this many.")
-    ] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Notices with their state, attempts and last error, newest first."""
-    if state is not None and state not in {"pending", "sent"}:
-        raise typer.BadParameter(
-            f"{state!r} is not a state; use pending or sent", param_hint="--state"
-        )
-    entries = get_app(ctx).outbox.list(state=state, limit=limit)
-    if as_json:
-        print_json([e.to_json() for e in entries])
-        return
-    table = Table(
-        "id", "created (UTC)", "state", "attempts", "next attempt", "last error", "subject"
-    )
-    for e in entries:
-        table.add_row(
-            str(e.id),
-            _when(e.created_at).removesuffix(" UTC"),
-            e.state,
-            str(e.attempts),
-            _when(e.next_attempt_at).removesuffix(" UTC"),
-            e.last_error or "-",
-            e.subject,
-        )
-    console.print(table)
-
-
-@outbox_app.command("deliver")
-def outbox_deliver(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """Deliver every notice that is due now. Exit code 1 when any could not be delivered."""
-    app = get_app(ctx)
-    report = app.outbox.deliver_due(app.clock.now())
-    if as_json:
-        print_json(report.to_json())
-    else:
-        _print_delivery(report)
-    if report.failed or report.skipped:
-        raise typer.Exit(1)
+    console.print(fit_table(console, cols, rows))

@@ -27,13 +27,16 @@ from certwarden.core.parsing import load_certificates
 from certwarden.errors import InputError, ParseError
 from certwarden.interfaces.cli._context import console, print_json
 from certwarden.interfaces.cli._ocsp import ocsp_app
+from certwarden.interfaces.cli._safe import neutralise, safe
 
 _PEM_RESPONSE = re.compile(rb"-----BEGIN OCSP RESPONSE-----(.*?)-----END OCSP RESPONSE-----", re.S)
 
 
 def _say(text: str, *, markup: bool = False) -> None:
     # soft_wrap: long hashes and names stay on one line, whatever the terminal width.
-    console.print(text, markup=markup, soft_wrap=True)
+    # Plain text (markup off) still has its control characters made visible;
+    # a markup line escapes its values itself (_safe.safe).
+    console.print(text if markup else neutralise(text), markup=markup, soft_wrap=True)
 
 
 def _now() -> datetime:
@@ -153,7 +156,7 @@ def verify_response_cmd(
 def _print_verdict(path: Path, verdict: OfflineVerdict) -> None:
     data = verdict.to_json()
     word = "[bold green]TRUSTED[/]" if verdict.trusted else "[bold red]NOT TRUSTED[/]"
-    _say(f"{path}: {word} at {data['at']}", markup=True)
+    _say(f"{safe(path)}: {word} at {safe(data['at'])}", markup=True)
     if verdict.parsed is not None:
         _print_response(describe_response(verdict.parsed), judged=verdict)
     if verdict.certificate is not None:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
-from rich.table import Table
 
 from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.parsing import load_certificates
@@ -28,9 +27,12 @@ from certwarden.core.revocation_settings import (
     recheck_interval,
 )
 from certwarden.core.timefmt import iso_z
-from certwarden.errors import InputError, ParseError
+from certwarden.errors import InputError, InvalidFieldsError, ParseError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
 from certwarden.interfaces.cli._ocsp import ocsp_app
+from certwarden.interfaces.cli._options import fields_failed
+from certwarden.interfaces.cli._safe import safe
 
 if TYPE_CHECKING:
     from certwarden.services.revocation import CheckReport
@@ -53,6 +55,28 @@ def register(app: typer.Typer) -> None:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+# Field name -> the option that sets it (errors name the option).
+REVOCATION_FLAGS = {
+    "enable_ocsp": "--enable-ocsp/--disable-ocsp",
+    "responder_source": "--source",
+    "configured_uri": "--uri",
+    "enable_revocation_check": "--enable-revocation-check/--disable-revocation-check",
+    "check_every": "--check-every",
+    "check_every_unit": "--check-every",
+    "hash_algorithm": "--hash",
+    "nonce": "--nonce",
+    "method": "--method",
+    "connect_timeout": "--connect-timeout",
+    "total_timeout": "--total-timeout",
+    "trusted_responder_store": "--trusted-responder-store",
+    "clock_skew_seconds": "--clock-skew",
+    "max_age_hours": "--max-age",
+}
+PARAMS_FLAGS = {
+    "certificate_validity_check": "--validity-check/--no-validity-check",
+    "validity_check_frequency_hours": "--validity-frequency",
+}
 
 
 # ------------------------------------------------------------------ settings
@@ -96,10 +120,8 @@ def _show_settings(s: RevocationSettings, as_json: bool) -> None:
     if as_json:
         print_json(s.to_dict())
         return
-    table = Table("Certificate Revocation", "value", show_header=True)
-    for label, value in _settings_rows(s):
-        table.add_row(label, value)
-    console.print(table)
+    console.print("[bold]Certificate Revocation[/]")
+    print_fields(console, _settings_rows(s))
     if not s.revocation_enabled:
         console.print(
             "[dim]No revocation source is on (OCSP or CRL, in the order chosen): "
@@ -247,7 +269,10 @@ def settings_set(
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise typer.BadParameter("nothing to change; see --help for the settings")
-    new = get_app(ctx).revocation.update_settings(changes)
+    try:
+        new = get_app(ctx).revocation.update_settings(changes)
+    except InvalidFieldsError as exc:
+        raise fields_failed(exc, REVOCATION_FLAGS) from exc
     if not as_json:
         console.print("saved")
     _show_settings(new, as_json)
@@ -269,7 +294,7 @@ def tick(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     if outcome.report is not None:
         _print_report(outcome.report)
-    console.print(outcome.why)
+    console.print(safe(outcome.why), soft_wrap=True)
 
 
 # -------------------------------------------------------------------- params
@@ -288,12 +313,16 @@ def _show_params(ctx: typer.Context, p: EnterpriseParams, as_json: bool) -> None
             }
         )
         return
-    table = Table("Certificate Revocation and Expiry", "value")
-    table.add_row("Certificate Validity Check", "True" if p.certificate_validity_check else "False")
-    table.add_row("Validity Check Frequency", f"{p.validity_check_frequency_hours} hours")
     effective = "off" if interval is None else f"every {interval.total_seconds() / 3600:g} hours"
-    table.add_row("Long-lived connections re-checked", effective)
-    console.print(table)
+    console.print("[bold]Certificate Revocation and Expiry[/]")
+    print_fields(
+        console,
+        [
+            ("Certificate Validity Check", "True" if p.certificate_validity_check else "False"),
+            ("Validity Check Frequency", f"{p.validity_check_frequency_hours} hours"),
+            ("Long-lived connections re-checked", effective),
+        ],
+    )
     console.print("[dim]Check Every (Certificate Revocation) takes precedence when it is on.[/]")
 
 
@@ -328,7 +357,10 @@ def params_set(
         changes["validity_check_frequency_hours"] = frequency
     if not changes:
         raise typer.BadParameter("nothing to change; give --validity-check or --validity-frequency")
-    new = get_app(ctx).revocation.update_params(changes)
+    try:
+        new = get_app(ctx).revocation.update_params(changes)
+    except InvalidFieldsError as exc:
+        raise fields_failed(exc, PARAMS_FLAGS) from exc
     if not as_json:
         console.print("saved")
     _show_params(ctx, new, as_json)
@@ -366,7 +398,7 @@ def common_criteria(
 # --------------------------------------------------------------------- check
 
 
-def _status_markup(result: RevocationResult) -> str:
+def _status_cell(result: RevocationResult) -> Cell:
     colour = {
         CertStatus.GOOD: "green",
         CertStatus.REVOKED: "red",
@@ -374,12 +406,28 @@ def _status_markup(result: RevocationResult) -> str:
         CertStatus.COULD_NOT_TELL: "yellow",
         CertStatus.EXEMPT: "cyan",
     }[result.status]
-    label = "on hold" if result.on_hold else result.status.value
-    return f"[{colour}]{label}[/]"
+    return Cell("on hold" if result.on_hold else result.status.value, colour)
+
+
+CHECK_COLUMNS = (
+    Col("id", "key", justify="right"),
+    Col("store", "name", min_width=8),
+    Col("subject", "name", min_width=12, weight=2),
+    Col("status", "key"),
+    Col("details", "text", min_width=16, weight=2),
+    Col("decision", "key"),
+    Col("trust", "key", optional=1),
+)
 
 
 def _print_report(report: CheckReport) -> None:
-    table = Table("id", "store", "subject", "status", "details", "decision", "trust")
+    # Details are prose: beside the row on a wide terminal, below the table
+    # (one line each, never cut) on a narrow one, where a column of them
+    # would squeeze everything else.
+    inline = console.width >= 120
+    cols = CHECK_COLUMNS if inline else tuple(c for c in CHECK_COLUMNS if c.header != "details")
+    rows: list[list[str | Cell]] = []
+    notes: list[str] = []
     for o in report.outcomes:
         r = o.result
         if r.status in (CertStatus.COULD_NOT_TELL, CertStatus.EXEMPT):
@@ -390,18 +438,18 @@ def _print_report(report: CheckReport) -> None:
             details = f"this update {iso_z(r.this_update) or '-'}"
         decision = o.verdict.decision
         style = {"deny": "red", "allow_with_warning": "yellow"}.get(decision.value, "green")
-        table.add_row(
-            str(o.certificate_id or "-"),
-            o.store,
-            o.subject,
-            _status_markup(r),
-            details,
-            f"[{style}]{decision.value}[/]",
-            r.trust_model.value if r.trust_model else "",
-        )
-    console.print(table)
+        row: list[str | Cell] = [str(o.certificate_id or "-"), o.store, o.subject, _status_cell(r)]
+        if inline:
+            row.append(details)
+        else:
+            notes.append(f"#{o.certificate_id or '-'}: {details}")
+        row += [Cell(decision.value, style), r.trust_model.value if r.trust_model else ""]
+        rows.append(row)
+    console.print(fit_table(console, cols, rows))
+    for note in notes:
+        console.print(f"  {safe(note)}", soft_wrap=True)
     for note in report.skipped:
-        console.print(f"[dim]skipped:[/] {note}")
+        console.print(f"[dim]skipped:[/] {safe(note)}", soft_wrap=True)
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
     mode = "Common Criteria mode" if report.common_criteria else "Common Criteria mode off"
     console.print(
@@ -492,15 +540,14 @@ def query(
     if as_json:
         print_json({**result.to_json(include_raw=True), "decision": verdict.decision.value})
     else:
-        table = Table("field", "value", show_header=False)
-        table.add_row("status", _status_markup(result))
+        fields: list[tuple[str, str | Cell]] = [("status", _status_cell(result))]
         for key, value in result.to_json().items():
             if key == "status" or value in (None, [], "", False):
                 continue
             shown = "; ".join(value) if isinstance(value, list) else str(value)
-            table.add_row(key, shown)
-        table.add_row("decision", f"{verdict.decision.value}: {verdict.why}")
-        console.print(table)
+            fields.append((key, shown))
+        fields.append(("decision", f"{verdict.decision.value}: {verdict.why}"))
+        print_fields(console, fields)
     if result.status is not CertStatus.GOOD:
         if not as_json and verdict.decision is Decision.DENY:
             console_err.print("[red]not good[/]")

@@ -25,7 +25,9 @@ import typer
 
 from certwarden.composition import App
 from certwarden.errors import InputError, LeaseLostError
+from certwarden.interfaces.cli import _logs as logs
 from certwarden.interfaces.cli._context import console, console_err, get_app
+from certwarden.interfaces.cli._safe import safe
 
 if TYPE_CHECKING:
     from certwarden.interfaces.web.metrics import LoopMetrics
@@ -49,6 +51,8 @@ def _lease(app: App, job: str) -> Lease | None:
     except Exception:
         log.exception("could not take or renew the %s lease", job)
         return None
+
+
 def proxy_options(trusted: list[str]) -> dict[str, Any]:
     """uvicorn's options for ``--trusted-proxy``: X-Forwarded-For and -Proto are
     believed only from those addresses or networks; with none given, from nobody
@@ -87,6 +91,7 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
             app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
         )
         if report is not None:
+            log.info("%s", logs.monitor_run(report))
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
     except LeaseLostError as exc:
@@ -97,6 +102,8 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
         tick = app.revocation.tick(app.clock.now()) if _lease(app, "revocation") else None
+        if tick is not None and tick.ran:
+            log.info("%s", logs.revocation_run(tick))
         if tick is not None and tick.ran and tick.report is not None:
             metrics.revocation_runs.inc()
             for status, count in tick.report.counts().items():
@@ -118,6 +125,8 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         log.exception("the re-check of long-lived TLS connections failed")
     try:
         forwarded = app.syslog.forward(app.clock.now()) if _lease(app, "syslog") else None
+        if forwarded is not None and forwarded.sent:
+            log.info("syslog: %d alert(s) forwarded, %d waiting", forwarded.sent, forwarded.pending)
         if forwarded is not None and forwarded.error:
             log.warning("syslog forwarding (will retry): %s", forwarded.error)
     except Exception:
@@ -137,6 +146,7 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         if delivery is None:
             return
         if delivery.sent or delivery.failed:
+            log.info("%s", logs.delivery_round(delivery))
             metrics.outbox_sent.inc(len(delivery.sent))
             metrics.outbox_failed.inc(len(delivery.failed))
             metrics.outbox_duration.observe(metrics.timer() - started)
@@ -247,6 +257,10 @@ def serve(
             "(repeatable; default: none, the TCP peer is the client).",
         ),
     ] = None,
+    log_format: Annotated[
+        str,
+        typer.Option(help="text (one line a record) or json (one JSON object a line)."),
+    ] = "text",
 ) -> None:
     """Run the web UI, the REST API and the background services."""
     import uvicorn
@@ -264,12 +278,9 @@ def serve(
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
     proxies = proxy_options(trusted_proxy or [])
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if log_level != "debug":
-        # Alembic narrates every plugin it loads; a migration that runs is still logged.
-        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if log_format not in logs.LOG_FORMATS:
+        raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
+    logs.configure_logging(log_level, log_format)
     app = get_app(ctx)
     _initial_admin(app)
     hooks: list[Any] = []
@@ -289,7 +300,7 @@ def serve(
         hooks.append(_stopper(runtime))
         inbox, notes = runtime.mailbox, runtime.notes
         for note in notes:
-            console.print(f"[dim]demo:[/] {note}", highlight=False)
+            console.print(f"[dim]demo:[/] {safe(note)}", highlight=False, soft_wrap=True)
     hooks.append(background_loop(app, interval))
     from certwarden.interfaces.web import create_app  # the web stack only for `serve`
     from certwarden.interfaces.web.metrics import MetricsOptions
@@ -309,7 +320,10 @@ def serve(
     gc.freeze()
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
-    console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
+    if log_format == "json":
+        log.info("serving on %s://%s:%d/", scheme, shown, port)
+    else:
+        console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
     config = uvicorn.Config(
         web,
         host=host,
@@ -317,6 +331,7 @@ def serve(
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level=log_level,
+        log_config=None,  # uvicorn's records go through the handler configured above
         timeout_graceful_shutdown=30,
         lifespan="on",
         **proxies,

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.policy import Decision
@@ -21,6 +20,9 @@ from certwarden.core.timefmt import iso_z
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
 from certwarden.errors import InputError, InvalidFieldsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
+from certwarden.interfaces.cli._options import fields_failed
+from certwarden.interfaces.cli._safe import safe
 
 if TYPE_CHECKING:
     from certwarden.services.tls.probe import ProbeReport
@@ -77,33 +79,58 @@ def _status(result: RevocationResult | None) -> str:
         CertStatus.COULD_NOT_TELL: "yellow",
         CertStatus.EXEMPT: "cyan",
     }[result.status]
-    return f"[{colour}]{describe(result)}[/]"
+    return f"[{colour}]{safe(describe(result))}[/]"
+
+
+def _status_cell(result: RevocationResult | None) -> Cell:
+    if result is None:
+        return Cell("- (root)", "dim")
+    colour = {
+        CertStatus.GOOD: "green",
+        CertStatus.REVOKED: "red",
+        CertStatus.UNKNOWN: "yellow",
+        CertStatus.COULD_NOT_TELL: "yellow",
+    }[result.status]
+    return Cell(describe(result), colour)
 
 
 def _print_probe(report: ProbeReport) -> None:
     extra = ", ".join(x for x in (report.protocol, report.cipher) if x)
     how = f" after {report.starttls.value.upper()} STARTTLS" if report.starttls else ""
-    console.print(f"[bold]{report.where}[/]{how} ({extra})", soft_wrap=True)
-    table = Table("#", "role", "subject", "not after", "days left", "OCSP (live)")
+    console.print(f"[bold]{safe(report.where)}[/]{how} ({safe(extra)})", soft_wrap=True)
+    cols = [
+        Col("#", "key", justify="right"),
+        Col("role", "key"),
+        Col("subject", "name", min_width=12),
+        Col("not after", "key"),
+        Col("days left", "key", justify="right"),
+        Col("OCSP (live)", "text", min_width=16),
+    ]
+    rows: list[list[str | Cell]] = []
     for item in report.chain:
         days = (item.facts.not_after - report.probed_at).total_seconds() / 86400
-        left = f"[red]expired {-days:.1f}d ago[/]" if days < 0 else f"{days:.1f}"
-        table.add_row(
-            str(item.position),
-            item.role.value,
-            item.facts.subject,
-            iso_z(item.facts.not_after) or "",
-            left,
-            _status(item.ocsp),
+        left = Cell(f"expired {-days:.1f}d ago", "red") if days < 0 else f"{days:.1f}"
+        rows.append(
+            [
+                str(item.position),
+                item.role.value,
+                item.facts.subject,
+                iso_z(item.facts.not_after) or "",
+                left,
+                _status_cell(item.ocsp),
+            ]
         )
-    console.print(table)
+    console.print(fit_table(console, cols, rows))
     if report.stapling is Stapling.SENT:
         stapled = report.stapled
         if stapled is not None and stapled.validated:
             console.print(f"stapled OCSP response: sent, valid: {_status(stapled)}")
         else:
             why = describe(stapled) if stapled else "not judged"
-            console.print(f"stapled OCSP response: sent, [red]not valid[/] ({why}); ignored")
+            console.print(
+                f"stapled OCSP response: sent, [red]not valid[/] ({safe(why)}); ignored",
+                soft_wrap=True,
+            )
     else:
         console.print("stapled OCSP response: not sent")
     console.print(f"status used: {_status(report.status)} (from {report.source.value})")
@@ -112,7 +139,7 @@ def _print_probe(report: ProbeReport) -> None:
         colour = {Decision.ALLOW: "green", Decision.WARN: "yellow", Decision.DENY: "red"}[
             verdict.decision
         ]
-        console.print(f"{label}: [{colour}]{verdict.why}[/]", soft_wrap=True)
+        console.print(f"{label}: [{colour}]{safe(verdict.why)}[/]", soft_wrap=True)
     if not report.ocsp_enabled:
         console.print(
             "[dim]OCSP is disabled in the settings: TLS clients do not check revocation now; "
@@ -161,7 +188,7 @@ def probe(
         _print_probe(report)
         if imported is not None:
             console.print(
-                f"imported into {store}: {len(imported.imported)} new, "
+                f"imported into {safe(store)}: {len(imported.imported)} new, "
                 f"{len(imported.duplicates)} already there"
             )
     if not report.verdicts[mode].allowed:
@@ -181,8 +208,8 @@ def endpoints_add(
     """Monitor an endpoint: probed on each monitor run, its certificates join store endpoints."""
     record = get_app(ctx).endpoints.add(target, starttls=_starttls(starttls), servername=servername)
     console.print(
-        f"monitoring {record.where}"
-        + (f" (STARTTLS {record.starttls})" if record.starttls else "")
+        f"monitoring {safe(record.where)}"
+        + (f" (STARTTLS {safe(record.starttls)})" if record.starttls else "")
         + "; it is probed on each monitor run (certwarden endpoints probe: now)"
     )
 
@@ -197,20 +224,30 @@ def endpoints_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if not records:
         console.print("no monitored endpoints (certwarden endpoints add HOST:PORT)")
         return
-    table = Table("endpoint", "starttls", "last probe", "status", "certificate", "not after")
+    cols = [
+        Col("endpoint", "name", min_width=12),
+        Col("starttls", "key", optional=1),
+        Col("last probe", "key", optional=2),
+        Col("status", "text", min_width=12),
+        Col("certificate", "name", min_width=12),
+        Col("not after", "key"),
+    ]
+    rows: list[list[str | Cell]] = []
     for r in records:
-        status = r.last_status or "not probed"
+        status: str | Cell = r.last_status or "not probed"
         if r.last_status == "unreachable":
-            status = f"[red]unreachable[/]: {r.last_error or ''}"
-        table.add_row(
-            r.where,
-            r.starttls or "",
-            iso_z(r.last_probe_at) or "-",
-            status,
-            r.leaf_subject or "-",
-            iso_z(r.leaf_not_after) or "-",
+            status = Cell(f"unreachable: {r.last_error or ''}", "red")
+        rows.append(
+            [
+                r.where,
+                r.starttls or "",
+                iso_z(r.last_probe_at) or "-",
+                status,
+                r.leaf_subject or "-",
+                iso_z(r.leaf_not_after) or "-",
+            ]
         )
-    console.print(table)
+    console.print(fit_table(console, cols, rows))
 
 
 @endpoints_app.command("remove")
@@ -220,7 +257,7 @@ def endpoints_remove(
     """Stop monitoring an endpoint (its certificate leaves store endpoints)."""
     removed = get_app(ctx).endpoints.remove(target)
     console.print(
-        f"stopped monitoring {target}"
+        f"stopped monitoring {safe(target)}"
         + (f"; {removed} certificate(s) removed from store endpoints" if removed else "")
     )
 
@@ -242,9 +279,11 @@ def endpoints_probe(
         for r in results:
             if r.ok:
                 renewed = f"; renewed (was {r.renewed_from[:16]}...)" if r.renewed_from else ""
-                console.print(f"{r.endpoint}: ok, serves {r.leaf_sha256}{renewed}")
+                console.print(f"{safe(r.endpoint)}: ok, serves {r.leaf_sha256}{renewed}")
             else:
-                console.print(f"{r.endpoint}: [red]unreachable[/]: {r.error}", soft_wrap=True)
+                console.print(
+                    f"{safe(r.endpoint)}: [red]unreachable[/]: {safe(r.error)}", soft_wrap=True
+                )
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
@@ -258,16 +297,20 @@ def _show_syslog(ctx: typer.Context, as_json: bool) -> None:
         print_json(status)
         return
     settings = status["settings"]
-    table = Table("Syslog forwarding", "value")
-    table.add_row("Enabled", "yes" if settings["enabled"] else "no")
-    table.add_row("Server", settings["server"] or "-")
-    table.add_row("CA", "; ".join(settings["ca"]) or "-")
-    table.add_row("Server name checked", settings["servername"] or "(the server's host)")
-    table.add_row("Connected", "yes" if status["connected"] else "no")
-    table.add_row("Alerts forwarded", str(status["forwarded"]))
-    table.add_row("Alerts waiting", str(status["pending"]))
-    table.add_row("Last error", status["last_error"] or "-")
-    console.print(table)
+    console.print("[bold]Syslog forwarding[/]")
+    print_fields(
+        console,
+        [
+            ("Enabled", "yes" if settings["enabled"] else "no"),
+            ("Server", settings["server"] or "-"),
+            ("CA", "; ".join(settings["ca"]) or "-"),
+            ("Server name checked", settings["servername"] or "(the server's host)"),
+            ("Connected", "yes" if status["connected"] else "no"),
+            ("Alerts forwarded", str(status["forwarded"])),
+            ("Alerts waiting", str(status["pending"])),
+            ("Last error", status["last_error"] or "-"),
+        ],
+    )
 
 
 @syslog_settings_app.callback(invoke_without_command=True)
@@ -319,12 +362,7 @@ def syslog_settings_set(
     try:
         get_app(ctx).syslog.update_settings(changes)
     except InvalidFieldsError as exc:
-        for field, message in exc.errors.items():
-            console_err.print(
-                f"[bold red]error:[/] {flags.get(field, field)}: {message}", soft_wrap=True
-            )
-        console_err.print("nothing was saved")
-        raise typer.Exit(1) from exc
+        raise fields_failed(exc, flags) from exc
     _show_syslog(ctx, False)
 
 
@@ -336,11 +374,11 @@ def syslog_forward(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(report.to_json())
     elif report.skipped:
-        console.print(report.skipped)
+        console.print(safe(report.skipped), soft_wrap=True)
     else:
         console.print(f"sent {report.sent} alert(s); {report.pending} waiting")
         if report.error:
-            console_err.print(f"[bold red]error:[/] {report.error}", soft_wrap=True)
+            console_err.print(f"[bold red]error:[/] {safe(report.error)}", soft_wrap=True)
     app.syslog.close("the command finished")
     if report.error:
         raise typer.Exit(1)

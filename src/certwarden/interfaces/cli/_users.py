@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.accounts import token_lifetime
+from certwarden.interfaces.cli._layout import Col, fit_table
+from certwarden.interfaces.cli._safe import safe
+from certwarden.services.accounts import TokenInfo, token_lifetime
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -72,7 +73,7 @@ def add(
     if as_json:
         print_json(info.to_json())
     else:
-        console.print(f"created {info.role} {info.username}")
+        console.print(f"created {info.role} {safe(info.username)}")
 
 
 @users_app.command("list")
@@ -85,12 +86,17 @@ def list_users(
     if as_json:
         print_json([u.to_json() for u in users])
         return
-    table = Table("user", "role", "status", "created (UTC)")
-    for u in users:
-        table.add_row(
-            u.username, u.role, "disabled" if u.disabled else "active", iso_z(u.created_at) or ""
-        )
-    console.print(table)
+    cols = [
+        Col("user", "name"),
+        Col("role", "key"),
+        Col("status", "key"),
+        Col("created (UTC)", "key"),
+    ]
+    rows = [
+        [u.username, u.role, "disabled" if u.disabled else "active", iso_z(u.created_at) or ""]
+        for u in users
+    ]
+    console.print(fit_table(console, cols, rows))
 
 
 @users_app.command("passwd")
@@ -106,7 +112,7 @@ def passwd(
     password = _password(password_env, password_file, confirm=True)
     app.users.set_password(username, password)
     app.users.audit(ACTOR, "user.update", username, {"password_changed": True})
-    console.print(f"password of {username} changed")
+    console.print(f"password of {safe(username)} changed")
 
 
 @users_app.command("remove")
@@ -115,7 +121,7 @@ def remove(ctx: typer.Context, username: str) -> None:
     app = get_app(ctx)
     app.users.remove_user(username)
     app.users.audit(ACTOR, "user.remove", username)
-    console.print(f"removed {username}")
+    console.print(f"removed {safe(username)}")
 
 
 @users_app.command("unlock")
@@ -164,8 +170,8 @@ def create_token(
         return
     until = f", expires {iso_z(info.expires_at)}" if info.expires_at else ""
     console_err.print(
-        f"token #{info.id} '{info.name}' for {username} (scope {info.scope}{until}); "
-        "shown once, store it now:"
+        f"token #{info.id} '{safe(info.name)}' for {safe(username)} "
+        f"(scope {info.scope}{until}); shown once, store it now:"
     )
     console.print(secret, soft_wrap=True)
 
@@ -183,17 +189,25 @@ def list_tokens(
         print_json([t.to_json() for t in tokens])
         return
     now = app.clock.now()
-    table = Table(
-        "id", "name", "user", "prefix", "scope", "created (UTC)", "expires", "last used", "status"
-    )
-    for t in tokens:
+    cols = [
+        Col("id", "key", justify="right"),
+        Col("name", "name"),
+        Col("user", "name"),
+        Col("prefix", "key", optional=2),
+        Col("scope", "key"),
+        Col("created (UTC)", "key", optional=1),
+        Col("expires", "key", optional=1),
+        Col("last used", "key"),
+        Col("status", "text", min_width=8),
+    ]
+
+    def status(t: TokenInfo) -> str:
         if not t.active:
-            status = f"revoked {iso_z(t.revoked_at)}"
-        elif t.expired_at(now):
-            status = "expired"
-        else:
-            status = "active"
-        table.add_row(
+            return f"revoked {iso_z(t.revoked_at)}"
+        return "expired" if t.expired_at(now) else "active"
+
+    rows = [
+        [
             str(t.id),
             t.name,
             t.username,
@@ -202,9 +216,11 @@ def list_tokens(
             iso_z(t.created_at) or "",
             iso_z(t.expires_at) or "never",
             iso_z(t.last_used_at) or "-",
-            status,
-        )
-    console.print(table)
+            status(t),
+        ]
+        for t in tokens
+    ]
+    console.print(fit_table(console, cols, rows))
 
 
 @tokens_app.command("revoke")
@@ -213,4 +229,4 @@ def revoke(ctx: typer.Context, token_id: int) -> None:
     app = get_app(ctx)
     info = app.users.revoke_token(token_id)
     app.users.audit(ACTOR, "token.revoke", f"#{token_id}", {"user": info.username})
-    console.print(f"revoked token #{token_id} '{info.name}' of {info.username}")
+    console.print(f"revoked token #{token_id} '{safe(info.name)}' of {safe(info.username)}")

@@ -17,6 +17,7 @@ from certwarden.interfaces.web import schemas
 from certwarden.interfaces.web.actions import MAX_UPLOAD_BYTES, delete_certificate, import_upload
 from certwarden.interfaces.web.api.common import Limit, Offset, json_response, problems
 from certwarden.interfaces.web.context import Admin, Ctx, Viewer, WebContext, notification_window
+from certwarden.interfaces.web.downloads import attachment
 from certwarden.services.readmodel import CertificateQuery
 
 __all__ = ["router"]
@@ -161,18 +162,19 @@ def export(
     app = ctx.app
     record = app.inventory.get(ref)
     der = app.inventory.der(record.id)
-    name = (record.subject_cn or f"certificate-{record.id}").replace('"', "")
+    name = record.subject_cn or f"certificate-{record.id}"
+    fallback = f"certificate-{record.id}"
     if format == "der":
         return Response(
             der,
             media_type="application/pkix-cert",
-            headers={"content-disposition": f'attachment; filename="{name}.cer"'},
+            headers={"content-disposition": attachment(name, ".cer", fallback=fallback)},
         )
     pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
     return Response(
         pem,
         media_type="application/x-pem-file",
-        headers={"content-disposition": f'attachment; filename="{name}.pem"'},
+        headers={"content-disposition": attachment(name, ".pem", fallback=fallback)},
     )
 
 

@@ -12,6 +12,7 @@ from certwarden.core.ocsp.results import describe
 from certwarden.errors import InputError, InvalidFieldsError, NotFoundError
 from certwarden.interfaces.web.actions import check_certificates, delete_certificate
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer, notification_window
+from certwarden.interfaces.web.downloads import attachment
 from certwarden.interfaces.web.pages.forms import int_param
 from certwarden.interfaces.web.rendering import expiry_state_of, query_url, redirect, render
 from certwarden.interfaces.web.security import Principal
@@ -139,22 +140,19 @@ def download(ctx: Ctx, _who: Viewer, cert_id: RowId, format: str = "pem") -> Res
         raise InputError(f"{format!r} is not a format; use pem or der")
     record = ctx.app.inventory.get(cert_id)
     der = ctx.app.inventory.der(record.id)
-    name = "".join(
-        ch
-        for ch in (record.subject_cn or f"certificate-{record.id}")
-        if ch.isalnum() or ch in "._-"
-    )
+    name = record.subject_cn or f"certificate-{record.id}"
+    fallback = f"certificate-{record.id}"
     if format == "der":
         return Response(
             der,
             media_type="application/pkix-cert",
-            headers={"content-disposition": f'attachment; filename="{name}.cer"'},
+            headers={"content-disposition": attachment(name, ".cer", fallback=fallback)},
         )
     pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
     return Response(
         pem,
         media_type="application/x-pem-file",
-        headers={"content-disposition": f'attachment; filename="{name}.pem"'},
+        headers={"content-disposition": attachment(name, ".pem", fallback=fallback)},
     )
 
 
