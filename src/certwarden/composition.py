@@ -27,6 +27,7 @@ from certwarden.errors import ConfigurationError
 if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
+    from certwarden.services.changes import Changes
     from certwarden.services.inventory import InventoryService
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
@@ -170,6 +171,13 @@ class App:
         from certwarden.services.tls.endpoints import EndpointService
 
         return EndpointService(self.db, self.clock, self.probe, self.inventory, self.revocation)
+
+    @cached_property
+    def changes(self) -> Changes:
+        """Every administrator's change, with its audit entry (UI, API and CLI alike)."""
+        from certwarden.services.changes import Changes
+
+        return Changes(self)
 
     def close(self) -> None:
         if "syslog" in self.__dict__:

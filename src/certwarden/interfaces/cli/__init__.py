@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
+    _audit,
     _demo,
     _inventory,
     _monitor,
@@ -83,6 +84,7 @@ _revocation.register(app)
 _serve.register(app)
 _tls.register(app)
 _users.register(app)
+_audit.register(app)
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 
 from certwarden.composition import App, build_app, load_config
+from certwarden.services.accounts.audit import Actor
 
-__all__ = ["CliState", "console", "console_err", "get_app", "print_json"]
+__all__ = ["CliState", "cli_actor", "console", "console_err", "get_app", "print_json"]
 
 console = Console(highlight=False)
 console_err = Console(stderr=True, highlight=False)
@@ -42,6 +43,11 @@ def get_app(ctx: typer.Context) -> App:
     app = state.app()
     ctx.call_on_close(app.close)
     return app
+
+
+def cli_actor() -> Actor:
+    """How the audit log names a change made here: ``cli`` and the OS user."""
+    return Actor.cli()
 
 
 def print_json(value: Any) -> None:

@@ -12,7 +12,13 @@ from rich.table import Table
 from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
 from certwarden.errors import InputError, InvalidFieldsError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.services.monitor import SERVICE_TITLE, RunReport, SimulationReport
 from certwarden.services.shared.alerts import list_alerts
 from certwarden.services.shared.outbox import DeliveryReport
@@ -159,11 +165,11 @@ def monitor_settings_set(
             "--lsc/--no-lsc, --emails"
         )
     try:
-        settings = get_app(ctx).monitor.update_settings(values)
+        saved = get_app(ctx).changes.save_monitor_settings(cli_actor(), values)
     except InvalidFieldsError as exc:
         raise _settings_failed(exc, MONITOR_FLAGS) from exc
     if as_json:
-        print_json(settings.to_json())
+        print_json(saved)
     else:
         console.print("Certificate Monitor settings saved.")
 
@@ -207,7 +213,7 @@ def monitor_status(
 def monitor_start(ctx: typer.Context) -> None:
     """Start the service (first run 24 hours later; 1 hour if a certificate is within a day)."""
     app = get_app(ctx)
-    started = app.monitor.start()
+    started = app.changes.start_monitor(cli_actor())
     st = app.monitor.status()
     console.print(
         (f"{SERVICE_TITLE} started" if started else f"{SERVICE_TITLE} is already running")
@@ -218,14 +224,14 @@ def monitor_start(ctx: typer.Context) -> None:
 @monitor_app.command("stop")
 def monitor_stop(ctx: typer.Context) -> None:
     """Stop the service (no runs until it is started again)."""
-    stopped = get_app(ctx).monitor.stop()
+    stopped = get_app(ctx).changes.stop_monitor(cli_actor())
     console.print(f"{SERVICE_TITLE} stopped" if stopped else f"{SERVICE_TITLE} is already stopped")
 
 
 @monitor_app.command("restart")
 def monitor_restart(ctx: typer.Context) -> None:
     """Restart the service: the next run is scheduled from now (24 hours, or 1 hour)."""
-    nxt = get_app(ctx).monitor.restart()
+    nxt = get_app(ctx).changes.restart_monitor(cli_actor())
     console.print(
         f"{SERVICE_TITLE} restarted; next run {_when(nxt.at)} ({nxt.explanation})", soft_wrap=True
     )
@@ -242,7 +248,7 @@ def monitor_run_now(
 ) -> None:
     """Run the monitor once, now; then deliver what the outbox holds."""
     app = get_app(ctx)
-    report = app.monitor.run_now()
+    report = app.changes.run_monitor_now(cli_actor())
     delivery = app.outbox.deliver_due(app.clock.now()) if deliver else None
     if as_json:
         print_json({"run": report.to_json(), "delivery": delivery.to_json() if delivery else None})
@@ -456,7 +462,7 @@ def smtp_settings_set(
             "--clear-password, --from, --timeout"
         )
     try:
-        get_app(ctx).outbox.update_smtp_settings(values)
+        get_app(ctx).changes.save_smtp_settings(cli_actor(), values)
     except InvalidFieldsError as exc:
         raise _settings_failed(exc, SMTP_FLAGS) from exc
     console.print("SMTP settings saved.")

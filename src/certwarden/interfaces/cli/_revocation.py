@@ -28,7 +28,13 @@ from certwarden.core.revocation_settings import (
     recheck_interval,
 )
 from certwarden.errors import InputError, ParseError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._ocsp import ocsp_app
 from certwarden.services.inventory import iso
 
@@ -189,7 +195,9 @@ def settings_set(
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise typer.BadParameter("nothing to change; see --help for the settings")
-    new = get_app(ctx).revocation.update_settings(changes)
+    app = get_app(ctx)
+    app.changes.save_revocation_settings(cli_actor(), changes)
+    new = app.revocation.settings()
     if not as_json:
         console.print("saved")
     _show_settings(new, as_json)
@@ -270,7 +278,9 @@ def params_set(
         changes["validity_check_frequency_hours"] = frequency
     if not changes:
         raise typer.BadParameter("nothing to change; give --validity-check or --validity-frequency")
-    new = get_app(ctx).revocation.update_params(changes)
+    app = get_app(ctx)
+    app.changes.save_params(cli_actor(), changes)
+    new = app.revocation.params()
     if not as_json:
         console.print("saved")
     _show_params(ctx, new, as_json)
@@ -289,11 +299,12 @@ def common_criteria(
     action = action.strip().lower()
     if action not in {"on", "off", "status"}:
         raise typer.BadParameter(f"{action!r}: use on, off or status", param_hint="ACTION")
-    service = get_app(ctx).revocation
+    app = get_app(ctx)
     if action == "status":
-        on = service.security().common_criteria
+        on = app.revocation.security().common_criteria
     else:
-        on = service.set_common_criteria(action == "on").common_criteria
+        app.changes.set_common_criteria(cli_actor(), action == "on")
+        on = app.revocation.security().common_criteria
     if as_json:
         print_json({"common_criteria": on})
         return
@@ -366,7 +377,7 @@ def check(
         raise typer.BadParameter("name certificates (IDs or SHA-256) or give --all")
     if refs and all_:
         raise typer.BadParameter("give certificate IDs or --all, not both")
-    report = get_app(ctx).revocation.check(refs or [], all_monitored=all_)
+    report = get_app(ctx).changes.check_certificates(cli_actor(), refs or [], all_monitored=all_)
     if as_json:
         print_json(report.to_json())
     else:

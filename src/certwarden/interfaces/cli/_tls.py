@@ -19,7 +19,13 @@ from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.policy import Decision
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
 from certwarden.errors import InputError, InvalidFieldsError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.services.inventory import iso
 
 if TYPE_CHECKING:
@@ -178,7 +184,9 @@ def endpoints_add(
     servername: ServerNameOpt = None,
 ) -> None:
     """Monitor an endpoint: probed on each monitor run, its certificates join store endpoints."""
-    record = get_app(ctx).endpoints.add(target, starttls=_starttls(starttls), servername=servername)
+    record = get_app(ctx).changes.add_endpoint(
+        cli_actor(), target, starttls=_starttls(starttls), servername=servername
+    )
     console.print(
         f"monitoring {record.where}"
         + (f" (STARTTLS {record.starttls})" if record.starttls else "")
@@ -217,7 +225,7 @@ def endpoints_remove(
     ctx: typer.Context, target: Annotated[str, typer.Argument(metavar="HOST:PORT")]
 ) -> None:
     """Stop monitoring an endpoint (its certificate leaves store endpoints)."""
-    removed = get_app(ctx).endpoints.remove(target)
+    removed = get_app(ctx).changes.remove_endpoint(cli_actor(), target)
     console.print(
         f"stopped monitoring {target}"
         + (f"; {removed} certificate(s) removed from store endpoints" if removed else "")
@@ -316,7 +324,7 @@ def syslog_settings_set(
     flags = {"server": "--server", "ca_pem": "--ca", "servername": "--servername",
              "enabled": "--enable", "app_name": "--app-name"}  # fmt: skip
     try:
-        get_app(ctx).syslog.update_settings(changes)
+        get_app(ctx).changes.save_syslog_settings(cli_actor(), changes)
     except InvalidFieldsError as exc:
         for field, message in exc.errors.items():
             console_err.print(

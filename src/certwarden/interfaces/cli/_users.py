@@ -11,13 +11,17 @@ import typer
 from rich.table import Table
 
 from certwarden.errors import InputError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.services.inventory import iso
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
-
-ACTOR = "cli"
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +71,7 @@ def add(
     app = get_app(ctx)
     password = _password(password_env, password_file, confirm=True)
     info = app.users.add_user(username, password, role)
-    app.users.audit(ACTOR, "user.create", info.username, {"role": info.role})
+    app.changes.record(cli_actor(), "user.create", info.username, {"role": info.role})
     if as_json:
         print_json(info.to_json())
     else:
@@ -104,7 +108,7 @@ def passwd(
     app.users.get(username)  # a clear error before asking for a password
     password = _password(password_env, password_file, confirm=True)
     app.users.set_password(username, password)
-    app.users.audit(ACTOR, "user.update", username, {"password_changed": True})
+    app.changes.record(cli_actor(), "user.update", username, {"password_changed": True})
     console.print(f"password of {username} changed")
 
 
@@ -113,7 +117,7 @@ def remove(ctx: typer.Context, username: str) -> None:
     """Remove a user and their API tokens (never the last admin)."""
     app = get_app(ctx)
     app.users.remove_user(username)
-    app.users.audit(ACTOR, "user.remove", username)
+    app.changes.record(cli_actor(), "user.remove", username)
     console.print(f"removed {username}")
 
 
@@ -127,7 +131,9 @@ def create_token(
     """Create an API token. The secret is printed once; only its hash is kept."""
     app = get_app(ctx)
     info, secret = app.users.create_token(username, name)
-    app.users.audit(ACTOR, "token.create", f"#{info.id}", {"user": username, "name": info.name})
+    app.changes.record(
+        cli_actor(), "token.create", f"#{info.id}", {"user": username, "name": info.name}
+    )
     if as_json:
         print_json(info.to_json() | {"token": secret})
         return
@@ -165,5 +171,5 @@ def revoke(ctx: typer.Context, token_id: int) -> None:
     """Revoke an API token (it stops working at once)."""
     app = get_app(ctx)
     info = app.users.revoke_token(token_id)
-    app.users.audit(ACTOR, "token.revoke", f"#{token_id}", {"user": info.username})
+    app.changes.record(cli_actor(), "token.revoke", f"#{token_id}", {"user": info.username})
     console.print(f"revoked token #{token_id} '{info.name}' of {info.username}")

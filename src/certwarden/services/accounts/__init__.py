@@ -14,13 +14,17 @@ Modules, one job each:
 Nothing here knows about HTTP or cookies; the web layer and the CLI both call it.
 """
 
+from certwarden.services.accounts.audit import CLI_ACTOR, Actor, AuditLog, os_user
 from certwarden.services.accounts.login import AuthenticationError, LoginThrottledError
 from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, UserInfo
 from certwarden.services.accounts.service import UserService
 from certwarden.services.accounts.tokens import TOKEN_PREFIX
 
 __all__ = [
+    "CLI_ACTOR",
     "TOKEN_PREFIX",
+    "Actor",
+    "AuditLog",
     "AuditRecord",
     "AuthenticationError",
     "LoginThrottledError",
@@ -28,4 +32,5 @@ __all__ = [
     "TokenInfo",
     "UserInfo",
     "UserService",
+    "os_user",
 ]
