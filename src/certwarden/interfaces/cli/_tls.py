@@ -1,7 +1,8 @@
 """TLS commands: probe an endpoint, monitored endpoints, syslog forwarding.
 
 certwarden probe HOST:PORT [--starttls smtp|imap|pop3|ldap] [--servername N] [--json]
-                 [--import --store S]           # exit 1 when the policy in force refuses
+                 [--import --store S]           # exit 1: wrong name, untrusted chain, or
+                                                # the revocation policy in force refuses
 certwarden endpoints add|list|remove|probe HOST:PORT [--starttls ...] [--servername N]
 certwarden syslog settings [set --server HOST:6514 --ca FILE [--servername N] [--disable]]
 certwarden syslog forward [--json]              # one forwarding round
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from certwarden.core.ocsp import CertStatus, RevocationResult, describe
@@ -85,7 +87,7 @@ def _status(result: RevocationResult | None) -> str:
     return f"[{colour}]{describe(result)}[/]"
 
 
-def _print_probe(report: ProbeReport) -> None:
+def _print_probe(report: ProbeReport, common_criteria: bool) -> None:
     extra = ", ".join(x for x in (report.protocol, report.cipher) if x)
     how = f" after {report.starttls.value.upper()} STARTTLS" if report.starttls else ""
     console.print(f"[bold]{report.where}[/]{how} ({extra})", soft_wrap=True)
@@ -117,7 +119,30 @@ def _print_probe(report: ProbeReport) -> None:
         colour = {Decision.ALLOW: "green", Decision.WARN: "yellow", Decision.DENY: "red"}[
             verdict.decision
         ]
-        console.print(f"{label}: [{colour}]{verdict.why}[/]", soft_wrap=True)
+        console.print(f"revocation, {label}: [{colour}]{escape(verdict.why)}[/]", soft_wrap=True)
+    name, trust = report.name, report.trust
+    console.print(
+        f"hostname:  {'[green]matches[/]' if name.matched else '[red]DOES NOT MATCH[/]'}: "
+        f"{escape(name.detail)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"chain:     {'[green]trusted[/]' if trust.trusted else '[red]NOT TRUSTED[/]'}: "
+        f"{escape(trust.detail)}",
+        soft_wrap=True,
+    )
+    in_force = "Common Criteria on" if common_criteria else "Common Criteria off"
+    refusals = report.refusals(common_criteria)
+    if refusals:
+        console.print(f"verdict:   [bold red]REFUSED[/] ({in_force}):", soft_wrap=True)
+        for why in refusals:
+            console.print(f"  - {escape(why)}", soft_wrap=True)
+    else:
+        console.print(
+            f"verdict:   [green]accepted[/] ({in_force}): the name matches, the chain is "
+            "trusted and the revocation policy lets it in",
+            soft_wrap=True,
+        )
     if not report.ocsp_enabled:
         console.print(
             "[dim]OCSP is disabled in the settings: TLS clients do not check revocation now; "
@@ -139,11 +164,14 @@ def probe(
     store: Annotated[str | None, typer.Option("--store", help="Store for --import.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Probe a TLS endpoint: chain, stapling, OCSP status, policy verdict.
+    """Probe a TLS endpoint: chain, stapling, OCSP status, name, trust, verdict.
 
     Prints each certificate with its expiry and live OCSP status, whether a
-    stapled response was sent and what it said, and the verdict with Common
-    Criteria mode on and off. Exit 1 when the mode in force refuses it.
+    stapled response was sent and what it said, the revocation verdict with
+    Common Criteria mode on and off, whether the certificate names the host
+    (or --servername; RFC 6125) and whether the chain leads to a certificate in
+    the inventory's trust stores. Exit 1 when any of them refuses it (in the
+    mode in force).
     """
     if import_ and not store:
         raise typer.BadParameter("--import needs --store S", param_hint="--store")
@@ -163,13 +191,13 @@ def probe(
             out["import"] = imported.to_json()
         print_json(out)
     else:
-        _print_probe(report)
+        _print_probe(report, mode)
         if imported is not None:
             console.print(
                 f"imported into {store}: {len(imported.imported)} new, "
                 f"{len(imported.duplicates)} already there"
             )
-    if not report.verdicts[mode].allowed:
+    if report.refusals(mode):
         raise typer.Exit(1)
 
 
