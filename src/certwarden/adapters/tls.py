@@ -321,7 +321,9 @@ def _speaks_http(host: str, port: int, timeout: float) -> bool:
     """After a failed handshake: does a plain HTTP request get an HTTP answer there?"""
     try:
         with socket.create_connection((host, port), timeout=timeout) as plain:
-            plain.sendall(b"HEAD / HTTP/1.0\r\nHost: " + host.encode("ascii", "replace") + b"\r\n\r\n")
+            plain.sendall(
+                b"HEAD / HTTP/1.0\r\nHost: " + host.encode("ascii", "replace") + b"\r\n\r\n"
+            )
             return plain.recv(16).startswith(b"HTTP/")
     except (OSError, UnicodeError):
         return False
