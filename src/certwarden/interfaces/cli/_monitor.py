@@ -546,6 +546,7 @@ def outbox_deliver(
     """Deliver every notice that is due now. Exit code 1 when any could not be delivered."""
     app = get_app(ctx)
     report = app.outbox.deliver_due(app.clock.now())
+    app.changes.record(cli_actor(), "outbox.deliver", "", report.to_json())
     if as_json:
         print_json(report.to_json())
     else:

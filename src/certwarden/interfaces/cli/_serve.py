@@ -275,6 +275,10 @@ def _serve(
             outbox=app.outbox,
         )
         hooks.append(_stopper(runtime))
+        # The demo wrote settings (mail server, OCSP responder): on the record.
+        app.changes.record(
+            "system", "demo.start", "demo", {"notes": runtime.notes, "fresh": runtime.fresh}
+        )
         inbox, notes = runtime.mailbox, runtime.notes
         for note in notes:
             console.print(f"[dim]demo:[/] {note}", highlight=False)

@@ -183,6 +183,19 @@ def probe(
         host, port, starttls=_starttls(starttls), servername=servername, timeout=timeout
     )
     imported = app.probe.import_chain(report, store=store) if import_ and store else None
+    if imported is not None:
+        app.changes.record(
+            cli_actor(),
+            "certificate.import",
+            str(store),
+            {
+                "how": "probe",
+                "endpoint": report.where,
+                "imported": [i.sha256 for i in imported.imported],
+                "imported_count": len(imported.imported),
+                "duplicates": len(imported.duplicates),
+            },
+        )
     mode = app.revocation.security().common_criteria
     if as_json:
         out = report.to_json()
