@@ -237,11 +237,12 @@ def test_mixed_directory_imports_good_and_names_every_bad(app: App, tmp_path: Pa
 
 
 def test_failed_commit_stores_nothing(app: App, tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
+    app.inventory.create_store("vanishing")
     prepared = app.inventory.prepare(
-        [write(tmp_path / "l.pem", pem(pki.leaves[1].cert))], store="tomcat"
+        [write(tmp_path / "l.pem", pem(pki.leaves[1].cert))], store="vanishing"
     )
     before = snapshot(app)
-    app.inventory.delete_store("tomcat", force=True)  # the target vanishes before commit
+    app.inventory.delete_store("vanishing", force=True)  # the target vanishes before commit
     after_delete = snapshot(app)
     with pytest.raises(NotFoundError):
         app.inventory.commit(prepared)

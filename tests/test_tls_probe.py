@@ -82,6 +82,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def cli(tmp_path: Path, world: World) -> Cli:
     runner = Cli(tmp_path / "cli-data", world.pki.now + timedelta(seconds=1))
     assert runner("revocation", "settings", "set", "--enable-ocsp").code == 0
+    # The issuing CA is trusted (in tomcat-trust), as an administrator sets it up:
+    # the chains the servers send then lead to a trust store.
+    ca = str(world.pki.path("ca.pem"))
+    assert runner("import", "--store", "tomcat-trust", ca).code == 0
     return runner
 
 
@@ -152,11 +156,35 @@ def test_probe_human_output(cli: Cli, world: World) -> None:
     assert "good.tls.test" in text and "TLS Test Issuing CA" in text
     assert "stapled OCSP response: sent, valid: good" in text
     assert "Common Criteria on : allowed" in text and "Common Criteria off: allowed" in text
+    assert "hostname:  matches: 127.0.0.1 matches IP:127.0.0.1" in text
+    assert "chain:     trusted: leads to CN=TLS Test Issuing CA" in text
+    assert "verdict:   accepted (Common Criteria off)" in text
     revoked = cli("probe", f"127.0.0.1:{world.revoked.port}")
     assert revoked.code == 1
     assert "stapled OCSP response: not sent" in revoked.stdout
     assert "revoked at" in revoked.stdout and "keyCompromise" in revoked.stdout
-    assert revoked.stdout.count("refused:") == 2
+    assert revoked.stdout.count("Common Criteria o") == 3  # two revocation lines, one verdict
+    assert "verdict:   REFUSED (Common Criteria off):\n  - revocation: refused:" in revoked.stdout
+
+
+def test_probe_a_wrong_servername_is_refused_although_ocsp_says_good(
+    cli: Cli, world: World
+) -> None:
+    code, out = probe_json(cli, f"127.0.0.1:{world.good.port}", "--servername", "wrong.example")
+    assert code == 1
+    assert out["status"]["status"] == "good"  # type: ignore[index]
+    assert out["hostname"]["matched"] is False  # type: ignore[index]
+    assert out["chain_trust"]["trusted"] is True  # type: ignore[index]
+    for mode in ("common_criteria_on", "common_criteria_off"):
+        (why,) = out["refusals"][mode]  # type: ignore[index]
+        assert why.startswith("the name does not match: wrong.example is not among")
+    text = cli("probe", f"127.0.0.1:{world.good.port}", "--servername", "wrong.example")
+    assert text.code == 1
+    assert "hostname:  DOES NOT MATCH: wrong.example is not among the certificate's" in text.stdout
+    assert "verdict:   REFUSED (Common Criteria off)" in text.stdout
+    assert "accepted" not in text.stdout
+    # The right name, sent as SNI: accepted.
+    assert cli("probe", f"127.0.0.1:{world.good.port}", "--servername", "good.tls.test").code == 0
 
 
 @pytest.mark.parametrize("kind", ["smtp", "imap", "pop3", "ldap", "syslog"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certwarden.adapters.db import Database, default_database_url
+from certwarden.adapters.db.engine import sqlite_file
 from certwarden.clock import Clock, ManualClock, SystemClock
 from certwarden.errors import ConfigurationError
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
     from certwarden.services.ari import AriService
+    from certwarden.services.changes import Changes
     from certwarden.services.cluster import ClusterService
     from certwarden.services.inventory import InventoryService, ParseLimits
     from certwarden.services.monitor import MonitorService
@@ -41,7 +43,14 @@ if TYPE_CHECKING:
     from certwarden.services.tls.probe import ProbeService
     from certwarden.services.tls.syslog import SyslogForwarder
 
-__all__ = ["App", "AppConfig", "build_app", "load_config", "prepare_data_dir"]
+__all__ = [
+    "App",
+    "AppConfig",
+    "build_app",
+    "instance_lock_directory",
+    "load_config",
+    "prepare_data_dir",
+]
 
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
@@ -238,6 +247,13 @@ class App:
 
         return AriService(self.db, self.clock)
 
+    @cached_property
+    def changes(self) -> Changes:
+        """Every administrator's change, with its audit entry (UI, API and CLI alike)."""
+        from certwarden.services.changes import Changes
+
+        return Changes(self)
+
     def close(self) -> None:
         if "syslog" in self.__dict__:
             self.syslog.close("certwarden is shutting down")
@@ -273,6 +289,17 @@ def prepare_data_dir(directory: Path) -> list[str]:
         )
     logging.getLogger("certwarden.storage").warning("%s", note)
     return [note]
+
+
+def instance_lock_directory(config: AppConfig) -> Path | None:
+    """Where ``serve`` locks its SQLite database (the data directory, or the directory
+    of a SQLite file given by URL); None for other databases (PostgreSQL: many
+    instances share one). The directory is created when it is the data directory."""
+    if not config.database_url:
+        prepare_data_dir(config.data_dir)
+        return config.data_dir
+    path = sqlite_file(config.database_url)
+    return path.parent if path is not None else None
 
 
 def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = True) -> App:

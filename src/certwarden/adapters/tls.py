@@ -311,8 +311,22 @@ def open_tls(
         raise TlsError(where, f"the TLS handshake did not finish within {timeout:g}s") from exc
     except (SSL.Error, OSError) as exc:
         sock.close()
+        if starttls is None and _speaks_http(host, port, min(timeout, 3.0)):
+            raise TlsError(where, "this port speaks plain HTTP, not TLS") from exc
         raise TlsError(where, f"the TLS handshake failed: {_describe(exc)}") from exc
     return TlsConnection(sock, conn, peer, timeout)
+
+
+def _speaks_http(host: str, port: int, timeout: float) -> bool:
+    """After a failed handshake: does a plain HTTP request get an HTTP answer there?"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as plain:
+            plain.sendall(
+                b"HEAD / HTTP/1.0\r\nHost: " + host.encode("ascii", "replace") + b"\r\n\r\n"
+            )
+            return plain.recv(16).startswith(b"HTTP/")
+    except (OSError, UnicodeError):
+        return False
 
 
 def _is_dns_name(name: str) -> bool:

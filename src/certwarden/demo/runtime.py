@@ -11,7 +11,10 @@ and imports it into the ``demo-…`` stores; starts the demo OCSP responder on
 loopback (on the port the certificates name when it is free, else on another
 one, which the Certificate Revocation settings then name as the configured
 URI); starts a real SMTP server on loopback and points the outbox at it; runs
-the Certificate Expiry Monitor once. On the first start only (a fresh demo
+the Certificate Expiry Monitor once. The settings are written only once both
+servers are up; when the start fails after that (the monitor run, or the web
+server that was to follow, see :meth:`DemoRuntime.undo_settings`) they are
+put back as they were, so they never name a demo server that is not running. On the first start only (a fresh demo
 PKI), it also turns on OCSP, the scheduled revocation check and e-mail
 notices, so later changes an administrator makes are kept.
 
@@ -24,16 +27,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+from certwarden.adapters.db.models import Setting
 from certwarden.clock import Clock
+from certwarden.core.revocation_settings import REVOCATION_SECTION
 from certwarden.demo.mail import DemoMailbox
 from certwarden.demo.pki import DemoPki, build_demo_pki, import_demo
 from certwarden.demo.responder import DemoResponder, load_responder_keys
 from certwarden.services.inventory import InventoryService
 from certwarden.services.monitor import MonitorService
 from certwarden.services.revocation import RevocationService
-from certwarden.services.shared.outbox import OutboxService
+from certwarden.services.shared.outbox import SMTP_SECTION, OutboxService
+from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = ["DEMO_RECIPIENT", "DemoRuntime", "start_demo"]
 
@@ -50,10 +57,27 @@ class DemoRuntime:
     mailbox: DemoMailbox
     fresh: bool
     notes: list[str] = field(default_factory=list)
+    # The settings sections as they were before this start wrote them.
+    previous: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    revocation: RevocationService | None = None
 
     def stop(self) -> None:
         self.responder.stop()
         self.mailbox.stop()
+
+    def undo_settings(self) -> None:
+        """Put back the settings this start wrote (a start that then failed)."""
+        if self.revocation is None or not self.previous:
+            return
+        service = self.revocation
+        with service.db.session() as s:
+            for section, value in self.previous.items():
+                if value is not None:
+                    save_section(s, section, value, service.clock.now())
+                elif (row := s.get(Setting, section)) is not None:
+                    s.delete(row)  # it had not been written before: back to the defaults
+        self.previous = {}
+        log.info("demo: the settings it wrote were put back (the start did not complete)")
 
 
 def start_demo(
@@ -78,15 +102,26 @@ def start_demo(
         responder = DemoResponder(keys, clock, port=wanted_port).start()
     except OSError:
         responder = DemoResponder(keys, clock, port=0).start()
-    mailbox = DemoMailbox(clock).start()
-    runtime = DemoRuntime(pki, responder, mailbox, fresh, notes)
+    try:
+        mailbox = DemoMailbox(clock).start()
+    except BaseException:
+        responder.stop()
+        raise
+    runtime = DemoRuntime(pki, responder, mailbox, fresh, notes, revocation=revocation)
+    with revocation.db.session() as s:
+        runtime.previous = {name: load_section(s, name) for name in _WRITTEN}
     try:
         _configure(runtime, wanted, monitor=monitor, revocation=revocation, outbox=outbox)
         monitor.run_now()
     except BaseException:
         runtime.stop()
+        runtime.undo_settings()
         raise
     return runtime
+
+
+# The sections _configure writes (what undo_settings puts back).
+_WRITTEN = (SMTP_SECTION, "monitor", REVOCATION_SECTION)
 
 
 def _configure(

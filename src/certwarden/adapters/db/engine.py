@@ -37,6 +37,7 @@ __all__ = [
     "Database",
     "default_database_url",
     "secure_sqlite_files",
+    "sqlite_file",
     "storage_error",
 ]
 
@@ -92,6 +93,14 @@ def secure_sqlite_files(database: Path) -> list[str]:
     for note in notes:
         log.warning("%s", note)
     return notes
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, or None (memory, URI filenames, other databases)."""
+    try:
+        return _sqlite_path(url)
+    except Exception as exc:
+        raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
     _ari,
+    _audit,
     _cluster,
     _crl,
     _demo,
@@ -117,6 +118,7 @@ _serve.register(app)
 _tls.register(app)
 _users.register(app)
 _ari.register(app)
+_audit.register(app)
 _cluster.register(app)
 
 

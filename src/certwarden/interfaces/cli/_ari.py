@@ -9,7 +9,7 @@ from rich.table import Table
 
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, NotFoundError
-from certwarden.interfaces.cli._context import console, get_app, print_json
+from certwarden.interfaces.cli._context import cli_actor, console, get_app, print_json
 
 ari_app = typer.Typer(
     help="ACME Renewal Information (RFC 9773): when the CA wants a certificate renewed.",
@@ -20,7 +20,6 @@ directory_app = typer.Typer(
 )
 ari_app.add_typer(directory_app, name="directory")
 
-ACTOR = "cli"
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -53,7 +52,7 @@ def directory_set(
     app = get_app(ctx)
     scope, key = _scope(store, issuer)
     entry = app.ari.set_directory(scope, key, url)
-    app.users.audit(ACTOR, "ari.directory.set", f"{entry.scope}:{entry.key}", entry.to_json())
+    app.changes.record(cli_actor(), "ari.directory.set", f"{entry.scope}:{entry.key}", entry.to_json())
     console.print(f"ARI for {entry.scope} {entry.key}: {entry.url}", markup=False)
 
 
@@ -63,7 +62,7 @@ def directory_remove(ctx: typer.Context, store: StoreOpt = None, issuer: IssuerO
     app = get_app(ctx)
     scope, key = _scope(store, issuer)
     app.ari.remove_directory(scope, key)
-    app.users.audit(ACTOR, "ari.directory.remove", f"{scope}:{key}", {})
+    app.changes.record(cli_actor(), "ari.directory.remove", f"{scope}:{key}", {})
     console.print(f"no more ARI for {scope} {key}", markup=False)
 
 

@@ -13,10 +13,19 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from certwarden.composition import App, build_app, load_config
+from certwarden.composition import App, AppConfig, build_app, load_config
 from certwarden.interfaces.cli._safe import neutralise
+from certwarden.services.accounts.audit import Actor
 
-__all__ = ["CliState", "console", "console_err", "get_app", "print_json"]
+__all__ = [
+    "CliState",
+    "cli_actor",
+    "cli_state",
+    "console",
+    "console_err",
+    "get_app",
+    "print_json",
+]
 
 # No highlighting and no :emoji: codes: what is printed is what the data says
 # (values are escaped with _safe.safe or printed as rich.text.Text).
@@ -34,9 +43,12 @@ class CliState:
     database_url: str | None = None
     _app: App | None = field(default=None, repr=False)
 
+    def config(self) -> AppConfig:
+        return load_config(data_dir=self.data_dir, database_url=self.database_url)
+
     def app(self) -> App:
         if self._app is None:
-            config = load_config(data_dir=self.data_dir, database_url=self.database_url)
+            config = self.config()
             database = config.data_dir / DATABASE_FILE
             fresh = not config.database_url and not database.exists()
             self._app = build_app(config)
@@ -51,13 +63,18 @@ class CliState:
         return self._app
 
 
-def get_app(ctx: typer.Context) -> App:
-    """The wired :class:`App` for this command (built on first use)."""
+def cli_state(ctx: typer.Context) -> CliState:
+    """The root options (--data-dir, --database-url) of this command."""
     state = ctx.find_root().obj
     if not isinstance(state, CliState):  # invoked without the root callback (tests)
         state = CliState()
         ctx.find_root().obj = state
-    app = state.app()
+    return state
+
+
+def get_app(ctx: typer.Context) -> App:
+    """The wired :class:`App` for this command (built on first use)."""
+    app = cli_state(ctx).app()
     ctx.call_on_close(app.close)
     return app
 
@@ -66,6 +83,9 @@ def get_app(ctx: typer.Context) -> App:
 # some terminals obey, and the bidirectional overrides). They can only occur
 # inside strings, where a \u escape means the same character.
 _JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+def cli_actor() -> Actor:
+    """How the audit log names a change made here: ``cli`` and the OS user."""
+    return Actor.cli()
 
 
 def print_json(value: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from certwarden.demo.pki import build_demo_pki, import_demo
-from certwarden.interfaces.cli._context import console, get_app
+from certwarden.interfaces.cli._context import cli_actor, console, get_app
 from certwarden.interfaces.cli._inventory import _table
 from certwarden.interfaces.cli._safe import safe
 from certwarden.services.inventory import ListFilter
@@ -29,6 +29,10 @@ def _init(ctx: typer.Context, directory: Path | None) -> None:
     reports = import_demo(app.inventory, pki)
     imported = sum(len(r.imported) for r in reports)
     dups = sum(len(r.duplicates) for r in reports)
+    if imported:
+        app.changes.record(
+            cli_actor(), "demo.import", "demo-…", {"imported_count": imported, "pki": str(target)}
+        )
     console.print(
         f"demo PKI in {safe(target)}: {imported} certificate(s) imported"
         + (f", {dups} already there" if dups else "")

@@ -15,7 +15,13 @@ from rich.table import Table
 from certwarden.core.durations import parse_duration
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
 from certwarden.interfaces.cli._safe import safe
 from certwarden.services.inventory import CertificateRecord, ImportReport, ListFilter
@@ -23,7 +29,10 @@ from certwarden.services.inventory import CertificateRecord, ImportReport, ListF
 if TYPE_CHECKING:
     from certwarden.composition import App
 
-stores_app = typer.Typer(help="Trust stores: list, create, delete.", no_args_is_help=True)
+stores_app = typer.Typer(
+    help="Trust stores: list, create, delete, empty (built-in stores: empty only).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +73,7 @@ def stores_create(
     description: Annotated[str, typer.Option(help="What the store is for.")] = "",
 ) -> None:
     """Create a trust store."""
-    get_app(ctx).inventory.create_store(name, description)
+    get_app(ctx).changes.create_store(cli_actor(), name, description)
     console.print(f"created store {safe(name)}")
 
 
@@ -76,11 +85,22 @@ def stores_delete(
         bool, typer.Option("--force", help="Also delete the certificates it holds.")
     ] = False,
 ) -> None:
-    """Delete a trust store (a non-empty one only with --force)."""
-    removed = get_app(ctx).inventory.delete_store(name, force=force)
+    """Delete a trust store (a non-empty one only with --force).
+
+    The appliance's built-in stores (tomcat, tomcat-trust, CallManager, ...) and a
+    store a setting names (the trusted-responder store) cannot be deleted: empty them.
+    """
+    removed = get_app(ctx).changes.delete_store(cli_actor(), name, force=force)
     console.print(
         f"deleted store {safe(name)}" + (f" and its {removed} certificate(s)" if removed else "")
     )
+
+
+@stores_app.command("empty")
+def stores_empty(ctx: typer.Context, name: str) -> None:
+    """Delete every certificate a store holds (built-in stores too); the store stays."""
+    removed = get_app(ctx).changes.empty_store(cli_actor(), name)
+    console.print(f"emptied store {name}: {removed} certificate(s) deleted")
 
 
 def _password(password_file: Path | None, password_env: str | None) -> bytes | None:
@@ -171,10 +191,7 @@ def _run_import(
             )
     else:
         prepared = inventory.prepare(paths, store=store, lsc=lsc, password=password, how="cli")
-    upload = getattr(app, "upload", None)
-    if upload is not None:
-        return upload.commit_checked(prepared, force=force)  # type: ignore[no-any-return]
-    return inventory.commit(prepared)
+    return app.changes.commit_import(cli_actor(), prepared, force=force)
 
 
 def _print_report(report: ImportReport, *, limit: int = 50) -> None:
@@ -358,5 +375,5 @@ def delete(
     ref: Annotated[str, typer.Argument(metavar="ID-or-SHA256")],
 ) -> None:
     """Delete one certificate."""
-    record = get_app(ctx).inventory.delete(ref)
+    record = get_app(ctx).changes.delete_certificate(cli_actor(), ref)
     console.print(f"deleted #{record.id} {safe(record.subject)} from {safe(record.store)}")

@@ -9,7 +9,13 @@ import typer
 
 from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.errors import InvalidFieldsError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Col, fit_table, when
 from certwarden.interfaces.cli._options import fields_failed
 from certwarden.interfaces.cli._safe import safe
@@ -148,7 +154,7 @@ def smtp_settings_set(
             "--clear-password, --from, --timeout"
         )
     try:
-        get_app(ctx).outbox.update_smtp_settings(values)
+        get_app(ctx).changes.save_smtp_settings(cli_actor(), values)
     except InvalidFieldsError as exc:
         raise fields_failed(exc, SMTP_FLAGS) from exc
     console.print("SMTP settings saved.")
@@ -242,6 +248,7 @@ def outbox_deliver(
     """Deliver every notice that is due now. Exit code 1 when any could not be delivered."""
     app = get_app(ctx)
     report = app.outbox.deliver_due(app.clock.now())
+    app.changes.record(cli_actor(), "outbox.deliver", "", report.to_json())
     if as_json:
         print_json(report.to_json())
     else:

@@ -12,7 +12,12 @@ import typer
 
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
 from certwarden.errors import InputError, InvalidFieldsError
-from certwarden.interfaces.cli._context import console, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Col, fit_table, span, when
 from certwarden.interfaces.cli._mail import print_delivery
 from certwarden.interfaces.cli._options import fields_failed
@@ -116,11 +121,11 @@ def monitor_settings_set(
             "--lsc/--no-lsc, --emails"
         )
     try:
-        settings = get_app(ctx).monitor.update_settings(values)
+        saved = get_app(ctx).changes.save_monitor_settings(cli_actor(), values)
     except InvalidFieldsError as exc:
         raise fields_failed(exc, MONITOR_FLAGS) from exc
     if as_json:
-        print_json(settings.to_json())
+        print_json(saved)
     else:
         console.print("Certificate Monitor settings saved.")
 
@@ -164,7 +169,7 @@ def monitor_status(
 def monitor_start(ctx: typer.Context) -> None:
     """Start the service (first run 24 hours later; 1 hour if a certificate is within a day)."""
     app = get_app(ctx)
-    started = app.monitor.start()
+    started = app.changes.start_monitor(cli_actor())
     st = app.monitor.status()
     console.print(
         (f"{SERVICE_TITLE} started" if started else f"{SERVICE_TITLE} is already running")
@@ -175,14 +180,14 @@ def monitor_start(ctx: typer.Context) -> None:
 @monitor_app.command("stop")
 def monitor_stop(ctx: typer.Context) -> None:
     """Stop the service (no runs until it is started again)."""
-    stopped = get_app(ctx).monitor.stop()
+    stopped = get_app(ctx).changes.stop_monitor(cli_actor())
     console.print(f"{SERVICE_TITLE} stopped" if stopped else f"{SERVICE_TITLE} is already stopped")
 
 
 @monitor_app.command("restart")
 def monitor_restart(ctx: typer.Context) -> None:
     """Restart the service: the next run is scheduled from now (24 hours, or 1 hour)."""
-    nxt = get_app(ctx).monitor.restart()
+    nxt = get_app(ctx).changes.restart_monitor(cli_actor())
     console.print(
         f"{SERVICE_TITLE} restarted; next run {when(nxt.at)} ({safe(nxt.explanation)})",
         soft_wrap=True,
@@ -200,7 +205,7 @@ def monitor_run_now(
 ) -> None:
     """Run the monitor once, now; then deliver what the outbox holds."""
     app = get_app(ctx)
-    report = app.monitor.run_now()
+    report = app.changes.run_monitor_now(cli_actor())
     delivery = app.outbox.deliver_due(app.clock.now()) if deliver else None
     if as_json:
         print_json({"run": report.to_json(), "delivery": delivery.to_json() if delivery else None})

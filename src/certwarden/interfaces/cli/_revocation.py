@@ -28,7 +28,13 @@ from certwarden.core.revocation_settings import (
 )
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, InvalidFieldsError, ParseError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
 from certwarden.interfaces.cli._ocsp import ocsp_app
 from certwarden.interfaces.cli._options import fields_failed
@@ -269,10 +275,12 @@ def settings_set(
     changes = {k: v for k, v in given.items() if v is not None}
     if not changes:
         raise typer.BadParameter("nothing to change; see --help for the settings")
+    app = get_app(ctx)
     try:
-        new = get_app(ctx).revocation.update_settings(changes)
+        app.changes.save_revocation_settings(cli_actor(), changes)
     except InvalidFieldsError as exc:
         raise fields_failed(exc, REVOCATION_FLAGS) from exc
+    new = app.revocation.settings()
     if not as_json:
         console.print("saved")
     _show_settings(new, as_json)
@@ -357,10 +365,12 @@ def params_set(
         changes["validity_check_frequency_hours"] = frequency
     if not changes:
         raise typer.BadParameter("nothing to change; give --validity-check or --validity-frequency")
+    app = get_app(ctx)
     try:
-        new = get_app(ctx).revocation.update_params(changes)
+        app.changes.save_params(cli_actor(), changes)
     except InvalidFieldsError as exc:
         raise fields_failed(exc, PARAMS_FLAGS) from exc
+    new = app.revocation.params()
     if not as_json:
         console.print("saved")
     _show_params(ctx, new, as_json)
@@ -379,11 +389,12 @@ def common_criteria(
     action = action.strip().lower()
     if action not in {"on", "off", "status"}:
         raise typer.BadParameter(f"{action!r}: use on, off or status", param_hint="ACTION")
-    service = get_app(ctx).revocation
+    app = get_app(ctx)
     if action == "status":
-        on = service.security().common_criteria
+        on = app.revocation.security().common_criteria
     else:
-        on = service.set_common_criteria(action == "on").common_criteria
+        app.changes.set_common_criteria(cli_actor(), action == "on")
+        on = app.revocation.security().common_criteria
     if as_json:
         print_json({"common_criteria": on})
         return
@@ -473,7 +484,7 @@ def check(
         raise typer.BadParameter("name certificates (IDs or SHA-256) or give --all")
     if refs and all_:
         raise typer.BadParameter("give certificate IDs or --all, not both")
-    report = get_app(ctx).revocation.check(refs or [], all_monitored=all_)
+    report = get_app(ctx).changes.check_certificates(cli_actor(), refs or [], all_monitored=all_)
     if as_json:
         print_json(report.to_json())
     else:

@@ -8,28 +8,38 @@ connections), ``syslog.forward(now)`` and ``outbox.deliver_due(now)`` (each
 decides itself whether anything is due; ``now`` comes from the app's clock). On shutdown (Ctrl-C, SIGTERM) the server stops taking requests, the
 loop finishes the round it is in — a monitor run is one transaction, queued
 notices stay queued — and then the process exits.
+
+Before it touches anything (migrations, the first admin, the demo's settings),
+``serve`` takes the data directory's lock (SQLite: one server per database,
+:mod:`certwarden.adapters.instance_lock`) and binds its port: a second server
+on the same data directory, or on a busy port, is refused with nothing written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from certwarden.composition import App
+from certwarden.adapters.instance_lock import InstanceLock
+from certwarden.composition import App, instance_lock_directory
 from certwarden.errors import InputError, LeaseLostError
 from certwarden.interfaces.cli import _logs as logs
-from certwarden.interfaces.cli._context import console, console_err, get_app
+from certwarden.interfaces.cli._context import cli_state, console, console_err, get_app
 from certwarden.interfaces.cli._safe import safe
 
 if TYPE_CHECKING:
+    from certwarden.demo.runtime import DemoRuntime
     from certwarden.interfaces.web.metrics import LoopMetrics
     from certwarden.services.cluster import Lease
 
@@ -214,6 +224,39 @@ def _initial_admin(app: App) -> None:
     )
 
 
+def _check_tls_files(cert: Path, key: Path) -> None:
+    """Load the certificate and key now, before anything is written (not in uvicorn's start)."""
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise InputError(
+            f"--tls-cert {cert} / --tls-key {key}: cannot be used to serve HTTPS "
+            f"({getattr(exc, 'reason', None) or exc}); give a PEM certificate chain and its "
+            "unencrypted PEM private key"
+        ) from exc
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound before anything is written.
+
+    Raises:
+        InputError: the port is busy (another server?) or cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(
+                f"{shown} is already in use (another server is listening there): "
+                "give another --port, or stop that server; nothing was changed"
+            ) from exc
+        raise InputError(f"cannot listen on {shown}: {exc.strerror or exc}") from exc
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -263,13 +306,13 @@ def serve(
     ] = "text",
 ) -> None:
     """Run the web UI, the REST API and the background services."""
-    import uvicorn
-
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("give both --tls-cert and --tls-key, or neither")
     for label, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if path is not None and not path.is_file():
             raise InputError(f"{label} {path}: no such file")
+    if tls_cert is not None and tls_key is not None:
+        _check_tls_files(tls_cert, tls_key)
     if metrics_per_certificate not in {"auto", "always", "never"}:
         raise typer.BadParameter(
             f"{metrics_per_certificate!r}: use auto, always or never",
@@ -281,11 +324,60 @@ def serve(
     if log_format not in logs.LOG_FORMATS:
         raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
     logs.configure_logging(log_level, log_format)
+    options = _ServeOptions(
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        demo=demo,
+        interval=interval,
+        metrics_auth=metrics_auth,
+        metrics_per_certificate=metrics_per_certificate,
+        metrics_refresh=metrics_refresh,
+        log_level=log_level,
+        log_format=log_format,
+        proxies=proxies,
+    )
+    lock_dir = instance_lock_directory(cli_state(ctx).config())
+    lock = InstanceLock.acquire(lock_dir) if lock_dir is not None else None
+    try:
+        listener = listen(host, port)
+        try:
+            _serve(ctx, listener, options)
+        finally:
+            listener.close()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@dataclass(frozen=True)
+class _ServeOptions:
+    tls_cert: Path | None
+    tls_key: Path | None
+    demo: bool
+    interval: float
+    metrics_auth: bool
+    metrics_per_certificate: str
+    metrics_refresh: float
+    log_level: str
+    log_format: str
+    proxies: dict[str, Any]
+
+
+def _serve(ctx: typer.Context, listener: socket.socket, options: _ServeOptions) -> None:
+    import uvicorn
+
+    tls_cert, tls_key, demo, interval = (
+        options.tls_cert,
+        options.tls_key,
+        options.demo,
+        options.interval,
+    )
     app = get_app(ctx)
     _initial_admin(app)
     hooks: list[Any] = []
     inbox = None
     notes: list[str] = []
+    runtime: DemoRuntime | None = None
     if demo:
         from certwarden.demo.runtime import start_demo
 
@@ -298,6 +390,10 @@ def serve(
             outbox=app.outbox,
         )
         hooks.append(_stopper(runtime))
+        # The demo wrote settings (mail server, OCSP responder): on the record.
+        app.changes.record(
+            "system", "demo.start", "demo", {"notes": runtime.notes, "fresh": runtime.fresh}
+        )
         inbox, notes = runtime.mailbox, runtime.notes
         for note in notes:
             console.print(f"[dim]demo:[/] {safe(note)}", highlight=False, soft_wrap=True)
@@ -305,35 +401,51 @@ def serve(
     from certwarden.interfaces.web import create_app  # the web stack only for `serve`
     from certwarden.interfaces.web.metrics import MetricsOptions
 
-    web = create_app(
-        app,
-        demo_inbox=inbox,
-        demo_notes=notes,
-        metrics_public=not metrics_auth,
-        metrics=MetricsOptions(
-            per_certificate=metrics_per_certificate, refresh_seconds=metrics_refresh
-        ),
-        lifespan_hooks=hooks,
-    )
-    # Everything built so far lives as long as the process: keep it out of the
-    # collector's way (fewer full collections under load).
-    gc.freeze()
-    scheme = "https" if tls_cert else "http"
-    shown = f"[{host}]" if ":" in host else host
-    if log_format == "json":
-        log.info("serving on %s://%s:%d/", scheme, shown, port)
-    else:
-        console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
-    config = uvicorn.Config(
-        web,
-        host=host,
-        port=port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        log_level=log_level,
-        log_config=None,  # uvicorn's records go through the handler configured above
-        timeout_graceful_shutdown=30,
-        lifespan="on",
-        **proxies,
-    )
-    uvicorn.Server(config).run()
+    server: uvicorn.Server | None = None
+    try:
+        web = create_app(
+            app,
+            demo_inbox=inbox,
+            demo_notes=notes,
+            metrics_public=not options.metrics_auth,
+            metrics=MetricsOptions(
+                per_certificate=options.metrics_per_certificate,
+                refresh_seconds=options.metrics_refresh,
+            ),
+            lifespan_hooks=hooks,
+        )
+        # Everything built so far lives as long as the process: keep it out of the
+        # collector's way (fewer full collections under load).
+        gc.freeze()
+        host, port = listener.getsockname()[:2]
+        scheme = "https" if tls_cert else "http"
+        shown = f"[{host}]" if ":" in host else host
+        if options.log_format == "json":
+            log.info("serving on %s://%s:%d/", scheme, shown, port)
+        else:
+            console_err.print(
+                f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False
+            )
+        config = uvicorn.Config(
+            web,
+            host=host,
+            port=port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            log_level=options.log_level,
+            log_config=None,  # uvicorn's records go through the handler configured above
+            timeout_graceful_shutdown=30,
+            lifespan="on",
+            **options.proxies,
+        )
+        server = uvicorn.Server(config)
+        server.run(sockets=[listener])
+    finally:
+        if runtime is not None and (server is None or not server.started):
+            # The server never came up: the demo's settings must not name
+            # servers that end with this process.
+            runtime.stop()
+            runtime.undo_settings()
+    if server is None or not server.started:
+        console_err.print("certwarden: the server did not start (see the log above)")
+        raise typer.Exit(1)

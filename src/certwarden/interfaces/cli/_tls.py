@@ -1,7 +1,8 @@
 """TLS commands: probe an endpoint, monitored endpoints, syslog forwarding.
 
 certwarden probe HOST:PORT [--starttls smtp|imap|pop3|ldap] [--servername N] [--json]
-                 [--import --store S]           # exit 1 when the policy in force refuses
+                 [--import --store S]           # exit 1: wrong name, untrusted chain, or
+                                                # the revocation policy in force refuses
 certwarden endpoints add|list|remove|probe HOST:PORT [--starttls ...] [--servername N]
 certwarden syslog settings [set --server HOST:6514 --ca FILE [--servername N] [--disable]]
 certwarden syslog forward [--json]              # one forwarding round
@@ -19,7 +20,13 @@ from certwarden.core.policy import Decision
 from certwarden.core.timefmt import iso_z
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
 from certwarden.errors import InputError, InvalidFieldsError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Cell, Col, fit_table, print_fields
 from certwarden.interfaces.cli._options import fields_failed
 from certwarden.interfaces.cli._safe import safe
@@ -94,7 +101,7 @@ def _status_cell(result: RevocationResult | None) -> Cell:
     return Cell(describe(result), colour)
 
 
-def _print_probe(report: ProbeReport) -> None:
+def _print_probe(report: ProbeReport, common_criteria: bool) -> None:
     extra = ", ".join(x for x in (report.protocol, report.cipher) if x)
     how = f" after {report.starttls.value.upper()} STARTTLS" if report.starttls else ""
     console.print(f"[bold]{safe(report.where)}[/]{how} ({safe(extra)})", soft_wrap=True)
@@ -139,7 +146,30 @@ def _print_probe(report: ProbeReport) -> None:
         colour = {Decision.ALLOW: "green", Decision.WARN: "yellow", Decision.DENY: "red"}[
             verdict.decision
         ]
-        console.print(f"{label}: [{colour}]{safe(verdict.why)}[/]", soft_wrap=True)
+        console.print(f"revocation, {label}: [{colour}]{safe(verdict.why)}[/]", soft_wrap=True)
+    name, trust = report.name, report.trust
+    console.print(
+        f"hostname:  {'[green]matches[/]' if name.matched else '[red]DOES NOT MATCH[/]'}: "
+        f"{safe(name.detail)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"chain:     {'[green]trusted[/]' if trust.trusted else '[red]NOT TRUSTED[/]'}: "
+        f"{safe(trust.detail)}",
+        soft_wrap=True,
+    )
+    in_force = "Common Criteria on" if common_criteria else "Common Criteria off"
+    refusals = report.refusals(common_criteria)
+    if refusals:
+        console.print(f"verdict:   [bold red]REFUSED[/] ({in_force}):", soft_wrap=True)
+        for why in refusals:
+            console.print(f"  - {safe(why)}", soft_wrap=True)
+    else:
+        console.print(
+            f"verdict:   [green]accepted[/] ({in_force}): the name matches, the chain is "
+            "trusted and the revocation policy lets it in",
+            soft_wrap=True,
+        )
     if not report.ocsp_enabled:
         console.print(
             "[dim]OCSP is disabled in the settings: TLS clients do not check revocation now; "
@@ -161,11 +191,14 @@ def probe(
     store: Annotated[str | None, typer.Option("--store", help="Store for --import.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Probe a TLS endpoint: chain, stapling, OCSP status, policy verdict.
+    """Probe a TLS endpoint: chain, stapling, OCSP status, name, trust, verdict.
 
     Prints each certificate with its expiry and live OCSP status, whether a
-    stapled response was sent and what it said, and the verdict with Common
-    Criteria mode on and off. Exit 1 when the mode in force refuses it.
+    stapled response was sent and what it said, the revocation verdict with
+    Common Criteria mode on and off, whether the certificate names the host
+    (or --servername; RFC 6125) and whether the chain leads to a certificate in
+    the inventory's trust stores. Exit 1 when any of them refuses it (in the
+    mode in force).
     """
     if import_ and not store:
         raise typer.BadParameter("--import needs --store S", param_hint="--store")
@@ -177,6 +210,19 @@ def probe(
         host, port, starttls=_starttls(starttls), servername=servername, timeout=timeout
     )
     imported = app.probe.import_chain(report, store=store) if import_ and store else None
+    if imported is not None:
+        app.changes.record(
+            cli_actor(),
+            "certificate.import",
+            str(store),
+            {
+                "how": "probe",
+                "endpoint": report.where,
+                "imported": [i.sha256 for i in imported.imported],
+                "imported_count": len(imported.imported),
+                "duplicates": len(imported.duplicates),
+            },
+        )
     mode = app.revocation.security().common_criteria
     if as_json:
         out = report.to_json()
@@ -185,13 +231,13 @@ def probe(
             out["import"] = imported.to_json()
         print_json(out)
     else:
-        _print_probe(report)
+        _print_probe(report, mode)
         if imported is not None:
             console.print(
                 f"imported into {safe(store)}: {len(imported.imported)} new, "
                 f"{len(imported.duplicates)} already there"
             )
-    if not report.verdicts[mode].allowed:
+    if report.refusals(mode):
         raise typer.Exit(1)
 
 
@@ -206,7 +252,9 @@ def endpoints_add(
     servername: ServerNameOpt = None,
 ) -> None:
     """Monitor an endpoint: probed on each monitor run, its certificates join store endpoints."""
-    record = get_app(ctx).endpoints.add(target, starttls=_starttls(starttls), servername=servername)
+    record = get_app(ctx).changes.add_endpoint(
+        cli_actor(), target, starttls=_starttls(starttls), servername=servername
+    )
     console.print(
         f"monitoring {safe(record.where)}"
         + (f" (STARTTLS {safe(record.starttls)})" if record.starttls else "")
@@ -255,7 +303,7 @@ def endpoints_remove(
     ctx: typer.Context, target: Annotated[str, typer.Argument(metavar="HOST:PORT")]
 ) -> None:
     """Stop monitoring an endpoint (its certificate leaves store endpoints)."""
-    removed = get_app(ctx).endpoints.remove(target)
+    removed = get_app(ctx).changes.remove_endpoint(cli_actor(), target)
     console.print(
         f"stopped monitoring {safe(target)}"
         + (f"; {removed} certificate(s) removed from store endpoints" if removed else "")
@@ -360,7 +408,7 @@ def syslog_settings_set(
     flags = {"server": "--server", "ca_pem": "--ca", "servername": "--servername",
              "enabled": "--enable", "app_name": "--app-name"}  # fmt: skip
     try:
-        get_app(ctx).syslog.update_settings(changes)
+        get_app(ctx).changes.save_syslog_settings(cli_actor(), changes)
     except InvalidFieldsError as exc:
         raise fields_failed(exc, flags) from exc
     _show_syslog(ctx, False)

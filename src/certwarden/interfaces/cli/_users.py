@@ -11,15 +11,19 @@ import typer
 
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
-from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    cli_actor,
+    console,
+    console_err,
+    get_app,
+    print_json,
+)
 from certwarden.interfaces.cli._layout import Col, fit_table
 from certwarden.interfaces.cli._safe import safe
 from certwarden.services.accounts import TokenInfo, token_lifetime
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
-
-ACTOR = "cli"
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +73,7 @@ def add(
     app = get_app(ctx)
     password = _password(password_env, password_file, confirm=True)
     info = app.users.add_user(username, password, role)
-    app.users.audit(ACTOR, "user.create", info.username, {"role": info.role})
+    app.changes.record(cli_actor(), "user.create", info.username, {"role": info.role})
     if as_json:
         print_json(info.to_json())
     else:
@@ -111,7 +115,7 @@ def passwd(
     app.users.get(username)  # a clear error before asking for a password
     password = _password(password_env, password_file, confirm=True)
     app.users.set_password(username, password)
-    app.users.audit(ACTOR, "user.update", username, {"password_changed": True})
+    app.changes.record(cli_actor(), "user.update", username, {"password_changed": True})
     console.print(f"password of {safe(username)} changed")
 
 
@@ -120,7 +124,7 @@ def remove(ctx: typer.Context, username: str) -> None:
     """Remove a user and their API tokens (never the last admin)."""
     app = get_app(ctx)
     app.users.remove_user(username)
-    app.users.audit(ACTOR, "user.remove", username)
+    app.changes.record(cli_actor(), "user.remove", username)
     console.print(f"removed {safe(username)}")
 
 
@@ -129,11 +133,11 @@ def unlock(ctx: typer.Context, username: str) -> None:
     """Forget a user name's failed sign-ins, so that it may sign in at once."""
     app = get_app(ctx)
     had = app.users.unlock(username)
-    app.users.audit(ACTOR, "user.unlock", username, {"had_failures": had})
+    app.changes.record(cli_actor(), "user.unlock", username, {"had_failures": had})
     if had:
-        console.print(f"unlocked {username}: its failed sign-ins are forgotten")
+        console.print(f"unlocked {safe(username)}: its failed sign-ins are forgotten")
     else:
-        console.print(f"{username} had no failed sign-ins to forget")
+        console.print(f"{safe(username)} had no failed sign-ins to forget")
 
 
 @tokens_app.command("create")
@@ -154,8 +158,8 @@ def create_token(
     app = get_app(ctx)
     lifetime = token_lifetime(expires)
     info, secret = app.users.create_token(username, name, scope=scope, lifetime=lifetime)
-    app.users.audit(
-        ACTOR,
+    app.changes.record(
+        cli_actor(),
         "token.create",
         f"#{info.id}",
         {
@@ -228,5 +232,5 @@ def revoke(ctx: typer.Context, token_id: int) -> None:
     """Revoke an API token (it stops working at once)."""
     app = get_app(ctx)
     info = app.users.revoke_token(token_id)
-    app.users.audit(ACTOR, "token.revoke", f"#{token_id}", {"user": info.username})
+    app.changes.record(cli_actor(), "token.revoke", f"#{token_id}", {"user": info.username})
     console.print(f"revoked token #{token_id} '{safe(info.name)}' of {safe(info.username)}")

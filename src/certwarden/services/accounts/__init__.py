@@ -16,12 +16,16 @@ Nothing here knows about HTTP or cookies; the web layer and the CLI both call it
 """
 
 from certwarden.errors import AuthenticationError, LoginBusyError, LoginThrottledError
+from certwarden.services.accounts.audit import CLI_ACTOR, Actor, AuditLog, os_user
 from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.service import UserService
 from certwarden.services.accounts.tokens import TOKEN_PREFIX, token_lifetime
 
 __all__ = [
+    "CLI_ACTOR",
     "TOKEN_PREFIX",
+    "Actor",
+    "AuditLog",
     "AuditRecord",
     "AuthenticationError",
     "LoginBusyError",
@@ -31,5 +35,6 @@ __all__ = [
     "TokenScope",
     "UserInfo",
     "UserService",
+    "os_user",
     "token_lifetime",
 ]

@@ -2,7 +2,7 @@
 
 One object over the inventory's modules, so that callers keep one handle:
 
-    inventory.list_stores() / create_store / delete_store / ensure_store   (stores)
+    inventory.list_stores() / create_store / delete_store / empty_store / ensure_store
     prepared = inventory.prepare(paths, store="tomcat-trust")             (importing: no writes)
     report = inventory.commit(prepared)                                   (one transaction)
     inventory.list(ListFilter(...)) / get / der / delete                  (reads)
@@ -72,6 +72,10 @@ class InventoryService:
     def delete_store(self, name: str, *, force: bool = False) -> int:
         """Delete a store; a non-empty one only with ``force``. Returns certificates removed."""
         return stores.delete_store(self._db, name, force=force)
+
+    def empty_store(self, name: str) -> int:
+        """Delete every certificate in ``name`` (built-in stores too); returns how many."""
+        return stores.empty_store(self._db, name)
 
     def ensure_store(self, name: str, description: str = "") -> None:
         """Create ``name`` if it does not exist (used for stores the product owns)."""

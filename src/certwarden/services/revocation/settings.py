@@ -117,7 +117,11 @@ class RevocationSettingsStore:
         with self._db.session() as s:
             current = load_revocation(s)
             new = current.updated(**dict(changes))
-            if s.scalar(select(Store.id).where(Store.name == new.trusted_responder_store)) is None:
+            # Checked only when it changes: a form that shows the stored name
+            # back must save unchanged, never fall to another store.
+            if new.trusted_responder_store != current.trusted_responder_store and (
+                s.scalar(select(Store.id).where(Store.name == new.trusted_responder_store)) is None
+            ):
                 raise InvalidFieldsError(
                     {
                         "trusted_responder_store": (

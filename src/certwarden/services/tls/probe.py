@@ -3,14 +3,20 @@
     report = app.probe.probe("mail.example.net", 25, starttls=StartTls.SMTP)
     report.chain            # each certificate with its expiry and live OCSP status
     report.stapled          # how the stapled response (if any) was judged
-    report.verdicts         # the policy with Common Criteria mode on and off
+    report.verdicts         # the revocation policy with Common Criteria mode on and off
+    report.name             # does the leaf name the host (RFC 6125)?
+    report.trust            # does the chain lead to the inventory's trust stores?
+    report.refusals(mode)   # every reason a TLS client would refuse it, [] when none
     app.probe.import_chain(report, store="tomcat-trust")
 
 A probe connects (asking for a stapled response), reads the chain and closes.
-It does not refuse anything and records nothing: it reports. The verdict uses
-the same status the connection guard would (a validated staple, else the
-live answer); every non-root certificate of the chain is also asked about
-live, its issuer found in the chain or the inventory.
+It does not refuse anything and records nothing: it reports. The revocation
+verdict uses the same status the connection guard would (a validated staple,
+else the live answer); every non-root certificate of the chain is also asked
+about live, its issuer found in the chain or the inventory. The name and the
+chain's trust are judged apart (:mod:`certwarden.core.server_identity`); the
+anchors are the inventory's certificates, except the ``endpoints`` store's
+(what monitored servers sent is recorded there, not trusted).
 """
 
 from __future__ import annotations
@@ -21,14 +27,24 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.adapters.tls import open_tls
 from certwarden.clock import Clock
 from certwarden.core.certs import CertFacts, Role, facts_from_certificate, signed_by
 from certwarden.core.ocsp import CertStatus, Reason, RevocationResult, expired_result
 from certwarden.core.ocsp.results import Source, describe, iso_z
 from certwarden.core.policy import Verdict, decide
+from certwarden.core.server_identity import (
+    Anchor,
+    ChainTrust,
+    NameMatch,
+    judge_chain,
+    match_hostname,
+)
 from certwarden.core.tls import PeerChain, Stapling, StartTls, StatusSource
 from certwarden.services.inventory import ImportReport, InventoryService
 from certwarden.services.revocation import RevocationService, Target, Trigger
@@ -87,6 +103,20 @@ class ProbeReport:
     source: StatusSource
     verdicts: dict[bool, Verdict]  # Common Criteria mode on (True) / off (False)
     ocsp_enabled: bool
+    name: NameMatch
+    trust: ChainTrust
+
+    def refusals(self, common_criteria: bool) -> list[str]:
+        """Why a TLS client would refuse this server in that mode; empty: it would not."""
+        out = []
+        if not self.name.matched:
+            out.append(f"the name does not match: {self.name.detail}")
+        if not self.trust.trusted:
+            out.append(f"the chain is not trusted: {self.trust.detail}")
+        verdict = self.verdicts[common_criteria]
+        if not verdict.allowed:
+            out.append(f"revocation: {verdict.why}")
+        return out
 
     @property
     def where(self) -> str:
@@ -133,6 +163,12 @@ class ProbeReport:
                 for mode, verdict in sorted(self.verdicts.items())
             },
             "ocsp_enabled": self.ocsp_enabled,
+            "hostname": self.name.to_json(),
+            "chain_trust": self.trust.to_json(),
+            "refusals": {
+                ("common_criteria_on" if mode else "common_criteria_off"): self.refusals(mode)
+                for mode in (True, False)
+            },
         }
 
 
@@ -243,6 +279,9 @@ class ProbeService:
             )
         status, source = self._leaf_status(leaf, stapled, now)
         verdicts = {mode: decide(status, common_criteria=mode) for mode in (True, False)}
+        with self._db.session() as s:
+            anchors = inventory_anchors(s, chain)
+        name = match_hostname(chain[0], peer.servername or peer.host)
         return ProbeReport(
             host=peer.host,
             port=peer.port,
@@ -258,6 +297,8 @@ class ProbeService:
             source=source,
             verdicts=verdicts,
             ocsp_enabled=snapshot.revocation.revocation_enabled,
+            name=name,
+            trust=judge_chain(chain, anchors, now=now),
         )
 
     @staticmethod
@@ -300,3 +341,42 @@ class ProbeService:
         if ids and report.ocsp_enabled:
             self._revocation.check(ids, trigger=Trigger.UPLOAD, use_cache=True)
         return imported
+
+
+# The store monitored endpoints' certificates are recorded in (services/tls/endpoints.py):
+# what a server sent is not trusted for having been seen.
+_NOT_ANCHORS = "endpoints"
+_DEPTH = 8
+
+
+def inventory_anchors(s: Session, chain: list[x509.Certificate]) -> list[Anchor]:
+    """The inventory's certificates that may anchor ``chain``: CA certificates named as
+    the chain's subjects or issuers (and their issuers, up a few levels), and the
+    server certificate itself when it is stored; never the ``endpoints`` store's."""
+    facts = [facts_from_certificate(c) for c in chain]
+    wanted = {f.issuer for f in facts} | {f.subject for f in facts}
+    seen: set[str] = set()
+    found: dict[tuple[str, str], Anchor] = {}
+
+    def rows(condition: Any) -> list[tuple[bytes, str, str, str]]:
+        query = (
+            select(CertificateRow.der, CertificateRow.sha256, CertificateRow.issuer, Store.name)
+            .join(Store, Store.id == CertificateRow.store_id)
+            .where(condition, Store.name != _NOT_ANCHORS)
+            .order_by(CertificateRow.id)
+        )
+        return [tuple(r) for r in s.execute(query)]  # type: ignore[misc]
+
+    for der, sha, _issuer, store in rows(CertificateRow.sha256 == facts[0].sha256):
+        found[(sha, store)] = Anchor(x509.load_der_x509_certificate(der), store)
+    for _ in range(_DEPTH):
+        subjects = sorted(wanted - seen)
+        if not subjects:
+            break
+        seen.update(subjects)
+        for der, sha, issuer, store in rows(
+            CertificateRow.is_ca.is_(True) & CertificateRow.subject.in_(subjects)
+        ):
+            found.setdefault((sha, store), Anchor(x509.load_der_x509_certificate(der), store))
+            wanted.add(issuer)
+    return list(found.values())

@@ -76,8 +76,7 @@ def check_one(ctx: Ctx, who: Admin, ref: str) -> Response:
 def check_many(ctx: Ctx, who: Admin, body: schemas.CheckIn) -> Response:
     """Check the named certificates (IDs or SHA-256), or every monitored one with ``all``."""
     if body.all:
-        report = ctx.app.revocation.check(all_monitored=True)
-        ctx.app.users.audit(who.actor, "revocation.check_all", "", report.counts())
+        report = ctx.app.changes.check_certificates(who.actor, all_monitored=True)
         return json_response(report.to_json())
     if not body.refs:
         raise InputError("name certificates in refs (IDs or SHA-256), or set all to true")

@@ -1,4 +1,4 @@
-"""API: trust stores (list, create, delete)."""
+"""API: trust stores (list, create, delete, empty)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,7 @@ def stores(ctx: Ctx, _who: Viewer, limit: Limit = 100, offset: Offset = 0) -> Re
 )
 def create_store(ctx: Ctx, who: Admin, body: schemas.StoreIn) -> Response:
     """Create a trust store."""
-    info = ctx.app.inventory.create_store(body.name, body.description)
-    ctx.app.users.audit(who.actor, "store.create", body.name, {"description": body.description})
+    info = ctx.app.changes.create_store(who.actor, body.name, body.description)
     return json_response(info.to_json(), 201)
 
 
@@ -45,7 +44,17 @@ def delete_store(
     name: str,
     force: Annotated[bool, Query(description="Also delete the certificates it holds.")] = False,
 ) -> Response:
-    """Delete a trust store (one holding certificates only with ``force``)."""
-    removed = ctx.app.inventory.delete_store(name, force=force)
-    ctx.app.users.audit(who.actor, "store.delete", name, {"certificates_removed": removed})
+    """Delete a trust store (one holding certificates only with ``force``).
+
+    The appliance's built-in stores and a store a setting names (the
+    trusted-responder store) cannot be deleted (409); empty them instead.
+    """
+    removed = ctx.app.changes.delete_store(who.actor, name, force=force)
     return json_response({"deleted": name, "certificates_removed": removed})
+
+
+@router.delete("/stores/{name}/certificates", tags=["stores"], responses=problems(403, 404))
+def empty_store(ctx: Ctx, who: Admin, name: str) -> Response:
+    """Empty a trust store: delete every certificate it holds (built-in stores too)."""
+    removed = ctx.app.changes.empty_store(who.actor, name)
+    return json_response({"emptied": name, "certificates_removed": removed})

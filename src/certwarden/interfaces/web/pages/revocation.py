@@ -133,9 +133,8 @@ def save_revocation(request: Request, ctx: Ctx, who: Admin, form: FormData) -> R
 
 @router.post("/security/revocation/check-all")
 def check_all(request: Request, ctx: Ctx, who: Admin) -> Response:
-    report = ctx.app.revocation.check(all_monitored=True)
+    report = ctx.app.changes.check_certificates(who.actor, all_monitored=True)
     counts = report.counts()
-    ctx.app.users.audit(who.actor, "revocation.check_all", "", counts)
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items() if n)
     return redirect(
         request,

@@ -1,4 +1,5 @@
-"""The trust stores page: the list with counts, creating a store, deleting one."""
+"""The trust stores page: the list with counts, creating a store, deleting or emptying one
+(built-in stores and stores a setting names are only emptied)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,7 @@ def create_store(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
     name, description = form.get("name", "").strip(), form.get("description", "").strip()
 
     def save() -> None:
-        ctx.app.inventory.create_store(name, description)
-        ctx.app.users.audit(who.actor, "store.create", name, {"description": description})
+        ctx.app.changes.create_store(who.actor, name, description)
 
     return STORES.submit(
         request,
@@ -48,6 +48,13 @@ def create_store(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
 
 @router.post("/stores/{name}/delete")
 def delete_store(request: Request, ctx: Ctx, who: Admin, name: str, form: FormData) -> Response:
-    removed = ctx.app.inventory.delete_store(name, force=form.get("force") == "true")
-    ctx.app.users.audit(who.actor, "store.delete", name, {"certificates_removed": removed})
+    ctx.app.changes.delete_store(who.actor, name, force=form.get("force") == "true")
     return redirect(request, "/stores", flash=f"Deleted store {name}.")
+
+
+@router.post("/stores/{name}/empty")
+def empty_store(request: Request, ctx: Ctx, who: Admin, name: str) -> Response:
+    removed = ctx.app.changes.empty_store(who.actor, name)
+    return redirect(
+        request, "/stores", flash=f"Emptied store {name}: {removed} certificate(s) deleted."
+    )
