@@ -16,7 +16,9 @@ The package knows nothing of revocation, the monitor or the interfaces.
 """
 
 from certwarden.services.inventory.records import (
+    PASSWORD_REQUIRED,
     RECORD_COLUMNS,
+    REFUSED_BY_REVOCATION_CHECK,
     CertificateRecord,
     ImportedCertificate,
     ImportReport,
@@ -32,7 +34,9 @@ from certwarden.services.inventory.stores import LSC_STORE
 
 __all__ = [
     "LSC_STORE",
+    "PASSWORD_REQUIRED",
     "RECORD_COLUMNS",
+    "REFUSED_BY_REVOCATION_CHECK",
     "CertificateRecord",
     "ImportReport",
     "ImportedCertificate",

@@ -92,7 +92,14 @@ def deliver(request: Request, ctx: Ctx, who: Admin) -> Response:
     report = ctx.app.outbox.deliver_due()
     ctx.app.users.audit(who.actor, "outbox.deliver", "", report.to_json())
     if report.skipped:
-        return redirect(request, "/control-center", flash=report.skipped, kind="info")
+        # The service words this for the CLI; the page points at its own settings page.
+        text = report.skipped
+        if not ctx.app.outbox.smtp_settings().configured:
+            text = (
+                "No SMTP server is configured (Security > Mail server): "
+                f"{ctx.app.outbox.pending_count()} notice(s) wait in the outbox."
+            )
+        return redirect(request, "/control-center", flash=text, kind="info")
     text = f"Delivered {len(report.sent)} notice(s)"
     if report.failed:
         text += f"; {len(report.failed)} failed and will be retried"
