@@ -211,3 +211,53 @@ async def test_field_errors_use_one_markup_everywhere(setup: WebSetup) -> None:
         Path(__file__).parent.parent / "src/certwarden/interfaces/web/static/style.css"
     ).read_text()
     assert "div.error {" in css and ".field .error" not in css
+
+
+async def test_stop_asks_first_and_changes_nothing_until_confirmed(setup: WebSetup) -> None:
+    app = setup.app
+    app.monitor.start()
+    async with asgi_client(setup.web) as browser:
+        csrf = await login(browser, "admin", ADMIN_PASSWORD)
+        asked = await browser.post("/control-center/monitor/stop", data={"csrf_token": csrf})
+        assert asked.status_code == 200
+        assert "Stop the Certificate Expiry Monitor?" in asked.text
+        assert '<input type="hidden" name="confirm" value="yes">' in asked.text
+        assert 'href="/control-center">Cancel</a>' in asked.text
+        assert app.monitor.status().status.value == "running"
+        done = await browser.post(
+            "/control-center/monitor/stop", data={"csrf_token": csrf, "confirm": "yes"}
+        )
+        assert done.status_code == 303
+        assert app.monitor.status().status.value == "stopped"
+        # The confirmation is a form like any other: without the CSRF token it is refused.
+        forged = await browser.post("/control-center/monitor/start", data={"confirm": "yes"})
+        assert forged.status_code == 403
+        # Start needs no confirmation.
+        started = await browser.post("/control-center/monitor/start", data={"csrf_token": csrf})
+        assert started.status_code == 303 and app.monitor.status().status.value == "running"
+
+
+async def test_common_criteria_on_asks_first_off_does_not(setup: WebSetup) -> None:
+    app = setup.app
+    async with asgi_client(setup.web) as browser:
+        csrf = await login(browser, "admin", ADMIN_PASSWORD)
+        asked = await browser.post(
+            "/security/common-criteria", data={"csrf_token": csrf, "common_criteria": "true"}
+        )
+        assert asked.status_code == 200 and "Turn Common Criteria mode on?" in asked.text
+        assert '<input type="hidden" name="common_criteria" value="true">' in asked.text
+        assert not app.revocation.security().common_criteria
+        done = await browser.post(
+            "/security/common-criteria",
+            data={"csrf_token": csrf, "common_criteria": "true", "confirm": "yes"},
+        )
+        assert done.status_code == 303 and app.revocation.security().common_criteria
+        off = await browser.post(
+            "/security/common-criteria", data={"csrf_token": csrf, "common_criteria": "false"}
+        )
+        assert off.status_code == 303 and not app.revocation.security().common_criteria
+    # The API is for scripts: it takes the change as asked.
+    async with asgi_client(setup.web, setup.admin_token) as api:
+        stop = await api.post("/api/v1/services/monitor/stop")
+        assert stop.status_code == 200, stop.text
+        assert app.monitor.status().status.value == "stopped"

@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from certwarden.composition import App
-from certwarden.errors import InputError
+from certwarden.errors import InputError, NotificationError
 from certwarden.interfaces.web.security import Principal
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.revocation import CheckReport
+from certwarden.services.shared.outbox import TestMailReport
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
@@ -28,6 +29,8 @@ __all__ = [
     "save_params",
     "save_revocation_settings",
     "save_smtp_settings",
+    "send_test_mail",
+    "split_addresses",
 ]
 
 MONITOR_ACTIONS = ("start", "stop", "restart", "run-now")
@@ -122,6 +125,22 @@ def save_smtp_settings(app: App, who: Principal, values: Mapping[str, Any]) -> d
     after = app.outbox.update_smtp_settings(values).to_json()
     app.users.audit(who.actor, "settings.smtp", "smtp", _changed(before, after))
     return after
+
+
+def send_test_mail(app: App, who: Principal, recipients: Sequence[str]) -> TestMailReport:
+    """Send a test message through the mail settings now (its result is audited too)."""
+    try:
+        report = app.outbox.send_test(recipients)
+    except NotificationError as exc:
+        app.users.audit(who.actor, "smtp.test", "smtp", {"to": list(recipients), "error": str(exc)})
+        raise
+    app.users.audit(who.actor, "smtp.test", "smtp", report.to_json())
+    return report
+
+
+def split_addresses(text: str) -> list[str]:
+    """Addresses typed into one field, separated by semicolons or commas."""
+    return [part.strip() for part in text.replace(",", ";").split(";") if part.strip()]
 
 
 def monitor_action(app: App, who: Principal, action: str) -> str:

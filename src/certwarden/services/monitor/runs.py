@@ -138,6 +138,7 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
             recipients=settings.emails,
             subject=digest.subject,
             body=digest.body,
+            link="/",
         )
     nxt: NextRun | None = None
     state.last_run_at = now
