@@ -11,7 +11,7 @@ import pytest
 
 from certwarden.composition import App
 from certwarden.core.notices import subject, validate_public_url, when, with_link
-from certwarden.errors import InvalidFieldsError, NotificationError
+from certwarden.errors import ConflictError, InvalidFieldsError, NotificationError
 from tests.conftest import T0, Cli
 from tests.monitor_helpers import add_cert
 from tests.smtp_fixture import SmtpServer
@@ -123,7 +123,7 @@ def test_the_test_message_says_why_it_was_not_sent(app: App, smtp_server: SmtpSe
     with pytest.raises(InvalidFieldsError) as bad:
         app.outbox.send_test(["not-an-address"])
     assert "not-an-address" in bad.value.errors["to"]
-    with pytest.raises(NotificationError, match="no SMTP server is configured"):
+    with pytest.raises(ConflictError, match="no SMTP server is configured"):
         app.outbox.send_test(["ops@example.org"])
     use_server(app, smtp_server.port)
     smtp_server.refuse("554 5.7.1 Not today")
@@ -152,7 +152,7 @@ async def test_public_url_and_the_test_message_through_the_api(
         bad = await api.patch("/api/v1/settings/smtp", json={"public_url": "javascript:alert(1)"})
         assert bad.status_code == 422 and "public_url" in bad.json()["errors"]
         unsent = await api.post("/api/v1/settings/smtp/test", json={"to": ["ops@example.org"]})
-        assert unsent.status_code == 502 and "no SMTP server" in unsent.json()["detail"]
+        assert unsent.status_code == 409 and "no SMTP server" in unsent.json()["detail"]
         saved = await api.patch(
             "/api/v1/settings/smtp",
             json={
@@ -175,8 +175,7 @@ async def test_public_url_and_the_test_message_through_the_api(
     assert len(smtp_server.messages) == 1
     entries, _ = app.users.list_audit()
     tests = [e for e in entries if e.action == "smtp.test"]
-    assert len(tests) == 2  # the unsent one (with its error) and the sent one
-    assert "error" in tests[-1].details and tests[0].details["recipients"] == ["ops@example.org"]
+    assert len(tests) == 1 and tests[0].details["recipients"] == ["ops@example.org"]
 
 
 async def test_the_mail_page_sends_a_test_message_and_shows_the_result(

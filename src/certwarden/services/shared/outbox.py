@@ -45,7 +45,13 @@ from certwarden.core.expiry import validate_email
 from certwarden.core.notices import subject as notice_subject
 from certwarden.core.notices import when as notice_time
 from certwarden.core.notices import with_link
-from certwarden.errors import InvalidFieldsError, NotFoundError, NotificationError, StorageError
+from certwarden.errors import (
+    ConflictError,
+    InvalidFieldsError,
+    NotFoundError,
+    NotificationError,
+    StorageError,
+)
 from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
@@ -278,8 +284,9 @@ class OutboxService:
 
         Raises:
             InvalidFieldsError: ``{"to": ...}`` when there is no address or one is bad.
-            NotificationError: no server is configured, or it could not be reached,
-                refused the login or the message (the reason in words).
+            ConflictError: no mail server is configured.
+            NotificationError: the server could not be reached, or refused the
+                login or the message (the reason in words).
         """
         now = now or self._clock.now()
         addresses: list[str] = []
@@ -293,7 +300,7 @@ class OutboxService:
             raise InvalidFieldsError({"to": "; ".join(problems) or "give at least one address"})
         settings = self.smtp_settings()
         if not settings.configured:
-            raise NotificationError("no SMTP server is configured: no test message was sent")
+            raise ConflictError("no SMTP server is configured: no test message was sent")
         title = notice_subject("Test message", "mail delivery works")
         body = with_link(
             f"This is a test message sent by certwarden at {notice_time(now)} through "

@@ -52,7 +52,7 @@ def change_smtp_settings(
     return json_response(save_smtp_settings(ctx.app, who, body))
 
 
-@router.post("/settings/smtp/test", tags=["settings"], responses=problems(403, 422, 502))
+@router.post("/settings/smtp/test", tags=["settings"], responses=problems(403, 409, 422, 502))
 def send_test_mail(
     ctx: Ctx,
     who: Admin,
@@ -61,7 +61,8 @@ def send_test_mail(
         Body(examples=[{"to": ["pki@example.org"]}]),
     ],
 ) -> Response:
-    """Send a test message now through the mail settings; 502 says why it was not sent."""
+    """Send a test message now through the mail settings: 409 when no server is
+    configured, 502 (with the reason) when the server could not be reached or refused it."""
     to = body.get("to")
     if isinstance(to, str):
         to = split_addresses(to)
