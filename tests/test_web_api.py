@@ -53,6 +53,7 @@ SAMPLE = {
     "token_id": "1",
     "entry_id": "1",
     "action": "start",
+    "endpoint_id": "1",
 }
 PUBLIC = {"/login", "/health", "/api/v1/health", "/favicon.ico", "/metrics"}
 
@@ -456,7 +457,9 @@ async def test_control_center_controls_the_monitor(setup: WebSetup, clock: Manua
         assert (await admin.post("/api/v1/services/monitor/explode")).status_code == 422
     async with asgi_client(setup.web) as browser:
         csrf = await login(browser, "admin", ADMIN_PASSWORD)
-        done = await browser.post("/control-center/monitor/stop", data={"csrf_token": csrf})
+        done = await browser.post(
+            "/control-center/monitor/stop", data={"csrf_token": csrf, "confirm": "yes"}
+        )
         assert done.status_code == 303
         page = await browser.get("/control-center")
         assert 'id="monitor-status">Stopped' in page.text

@@ -16,19 +16,24 @@ from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.revocation import CheckReport
 from certwarden.services.shared.outbox import TestMailReport
+from certwarden.services.tls import EndpointProbe, EndpointRecord
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "MONITOR_ACTIONS",
+    "add_endpoint",
     "check_certificates",
     "delete_certificate",
     "import_upload",
     "monitor_action",
+    "probe_endpoints",
+    "remove_endpoint",
     "save_common_criteria",
     "save_monitor_settings",
     "save_params",
     "save_revocation_settings",
     "save_smtp_settings",
+    "save_syslog_settings",
     "send_test_mail",
     "split_addresses",
 ]
@@ -124,6 +129,46 @@ def save_smtp_settings(app: App, who: Principal, values: Mapping[str, Any]) -> d
     before = app.outbox.stored_smtp_settings().to_json()
     after = app.outbox.update_smtp_settings(values).to_json()
     app.users.audit(who.actor, "settings.smtp", "smtp", _changed(before, after))
+    return after
+
+
+def add_endpoint(
+    app: App, who: Principal, target: str, starttls: str | None, servername: str | None
+) -> EndpointRecord:
+    record = app.endpoints.add(target, starttls=starttls or None, servername=servername or None)
+    app.users.audit(
+        who.actor,
+        "endpoint.add",
+        record.where,
+        {"starttls": record.starttls, "servername": record.servername},
+    )
+    return record
+
+
+def remove_endpoint(app: App, who: Principal, target: str | int) -> tuple[EndpointRecord, int]:
+    """Stop monitoring an endpoint: the record as it was and the certificates removed."""
+    record = app.endpoints.get(target)
+    removed = app.endpoints.remove(record.id)
+    app.users.audit(who.actor, "endpoint.remove", record.where, {"certificates_removed": removed})
+    return record, removed
+
+
+def probe_endpoints(app: App, who: Principal, target: str | int | None) -> list[EndpointProbe]:
+    """Probe one endpoint (or all) now and record what each served."""
+    results = [app.endpoints.probe_one(target)] if target is not None else app.endpoints.probe_all()
+    app.users.audit(
+        who.actor,
+        "endpoint.probe",
+        str(target) if target is not None else "all",
+        {"probed": [r.to_json() for r in results]},
+    )
+    return results
+
+
+def save_syslog_settings(app: App, who: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
+    before = app.syslog.settings().to_json()
+    after = app.syslog.update_settings(values).to_json()
+    app.users.audit(who.actor, "settings.syslog", "syslog", _changed(before, after))
     return after
 
 
