@@ -210,7 +210,7 @@ async def test_field_errors_use_one_markup_everywhere(setup: WebSetup) -> None:
     css = (
         Path(__file__).parent.parent / "src/certwarden/interfaces/web/static/style.css"
     ).read_text()
-    assert "div.error {" in css and ".field .error" not in css
+    assert 'div.error[id^="e-"] {' in css and ".field .error" not in css
 
 
 async def test_stop_asks_first_and_changes_nothing_until_confirmed(setup: WebSetup) -> None:
