@@ -91,6 +91,10 @@ async def test_add_probe_and_remove_an_endpoint_from_the_page(
         after = await browser.get("/endpoints")
         assert f"Stopped monitoring {target}" in after.text
         assert app.endpoints.list() == []
+        twice = await browser.post(f"/endpoints/{record.id}/remove", data={"csrf_token": csrf})
+        assert twice.status_code == 303
+        gone = await browser.get("/endpoints")
+        assert "not monitored any more" in gone.text and "certwarden endpoints" not in gone.text
     entries, _ = app.users.list_audit()
     actions = [e.action for e in entries]
     assert {"endpoint.add", "endpoint.probe", "endpoint.remove"} <= set(actions)

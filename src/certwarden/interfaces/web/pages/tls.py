@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from certwarden.core.tls import StartTls, parse_host_port
-from certwarden.errors import ConflictError, InputError, InvalidFieldsError
+from certwarden.errors import ConflictError, InputError, InvalidFieldsError, NotFoundError
 from certwarden.interfaces.web.actions import (
     add_endpoint,
     probe_endpoints,
@@ -96,9 +96,16 @@ def probe_all(request: Request, ctx: Ctx, who: Admin) -> Response:
     return _probed(request, probe_endpoints(ctx.app, who, None))
 
 
+GONE = "That endpoint is not monitored any more (removed meanwhile?)."
+
+
 @router.post("/endpoints/{endpoint_id}/probe")
 def probe_one(request: Request, ctx: Ctx, who: Admin, endpoint_id: RowId) -> Response:
-    return _probed(request, probe_endpoints(ctx.app, who, endpoint_id))
+    try:
+        results = probe_endpoints(ctx.app, who, endpoint_id)
+    except NotFoundError:
+        return redirect(request, "/endpoints", flash=GONE, kind="error")
+    return _probed(request, results)
 
 
 def _probed(request: Request, results: list[Any]) -> Response:
@@ -123,7 +130,10 @@ def _probed(request: Request, results: list[Any]) -> Response:
 
 @router.post("/endpoints/{endpoint_id}/remove")
 def remove(request: Request, ctx: Ctx, who: Admin, endpoint_id: RowId) -> Response:
-    record, removed = remove_endpoint(ctx.app, who, endpoint_id)
+    try:
+        record, removed = remove_endpoint(ctx.app, who, endpoint_id)
+    except NotFoundError:
+        return redirect(request, "/endpoints", flash=GONE, kind="error")
     text = f"Stopped monitoring {record.where}"
     if removed:
         text += f"; {removed} certificate(s) left the store endpoints"
