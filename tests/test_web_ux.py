@@ -139,6 +139,8 @@ async def test_a_browser_gets_a_404_page_and_an_api_client_json(setup: WebSetup)
         assert wants_json.status_code == 404 and wants_json.json() == {"detail": "Not Found"}
         api = await browser.get("/api/v1/no-such-thing", headers=HTML)
         assert api.status_code == 404 and api.headers["content-type"] == "application/json"
+        button = await browser.get("/control-center/monitor/stop", headers=HTML)
+        assert button.status_code == 405 and "<h1>Not a page</h1>" in button.text
         missing = await browser.get("/certificates/999999", headers=HTML)
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
     async with asgi_client(setup.web, setup.admin_token) as token_client:

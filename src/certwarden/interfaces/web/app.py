@@ -265,6 +265,7 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
                 401: "Not signed in",
                 403: "Not allowed",
                 404: "Not found",
+                405: "Not a page",
                 409: "Conflict",
                 422: "Not accepted",
                 429: "Too many requests",
@@ -297,6 +298,10 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
             )
         if exc.status_code == 404 and exc.detail == "Not Found":
             return page_error(request, 404, f"there is no page at {request.url.path}")
+        if exc.status_code == 405:
+            return page_error(
+                request, 405, f"{request.url.path} is the target of a button, not a page to open"
+            )
         return page_error(request, exc.status_code, str(exc.detail))
 
     @web.exception_handler(RequestValidationError)
