@@ -157,7 +157,7 @@ def test_force_stores_refused_certificates_with_their_status(cli: Cli, setup: Se
     assert forced.code == 0, forced
     report = json.loads(forced.stdout)
     assert len(report["imported"]) == 1
-    assert any("--force" in n for n in report["notes"])
+    assert any("stored despite the revocation check, as asked" in n for n in report["notes"])
     shown = json.loads(cli("show", str(report["imported"][0]["id"]), "--json").stdout)
     assert shown["revocation"]["status"] == "revoked"
     assert shown["revocation"]["reason"] == "keyCompromise"

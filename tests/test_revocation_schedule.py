@@ -185,6 +185,9 @@ def test_status_change_records_an_alert_and_queues_a_notice_at_once(sched: App, 
     assert notice.kind == "revocation"
     assert notice.recipients == ["pki-team@example.test", "oncall@example.test"]
     assert "watched.schedule.test" in notice.subject and "revoked" in notice.subject
+    # The one subject style of every notice.
+    assert notice.subject.startswith("[certwarden] Revocation status: CN=watched.schedule.test")
+    assert notice.subject.endswith(" is now revoked")
     assert "keyCompromise" in notice.body
     assert notice.next_attempt_at == notice.created_at  # due now, not at the next digest
     # The same status again is not a change: no new alert, no new notice.

@@ -54,6 +54,7 @@ SAMPLE = {
     "entry_id": "1",
     "action": "start",
     "sha256": "0" * 64,
+    "endpoint_id": "1",
 }
 PUBLIC = {"/login", "/health", "/api/v1/health", "/favicon.ico", "/metrics"}
 
@@ -457,7 +458,9 @@ async def test_control_center_controls_the_monitor(setup: WebSetup, clock: Manua
         assert (await admin.post("/api/v1/services/monitor/explode")).status_code == 422
     async with asgi_client(setup.web) as browser:
         csrf = await login(browser, "admin", ADMIN_PASSWORD)
-        done = await browser.post("/control-center/monitor/stop", data={"csrf_token": csrf})
+        done = await browser.post(
+            "/control-center/monitor/stop", data={"csrf_token": csrf, "confirm": "yes"}
+        )
         assert done.status_code == 303
         page = await browser.get("/control-center")
         assert 'id="monitor-status">Stopped' in page.text

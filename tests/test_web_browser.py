@@ -223,6 +223,7 @@ def test_stop_and_start_the_monitor_in_the_control_center(page: Page, app: App) 
     status = page.locator("#monitor-status")
     expect(status).to_have_text("Running")
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_disabled()
+    page.once("dialog", lambda dialog: dialog.accept())  # "Stop the ... Monitor?"
     page.get_by_role("button", name="Stop", exact=True).click()
     expect(status).to_have_text("Stopped")
     assert app.monitor.status().status.value == "stopped"

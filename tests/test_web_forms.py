@@ -155,7 +155,7 @@ SAVED: list[Any] = [
     ),
     pytest.param(
         "/security/common-criteria",
-        {"common_criteria": "true"},
+        {"common_criteria": "true", "confirm": "yes"},  # confirmed (test_web_ux: unconfirmed)
         "Common Criteria mode is now on.",
         lambda app: app.revocation.security().common_criteria,
         id="common-criteria",

@@ -90,11 +90,14 @@ class ParseError(InputError):
     Attributes:
         source: the file name (or other label) the bytes came from.
         problem: what is wrong with it, in words.
+        code: a stable name for the kind of problem when an interface words
+            its own remedy (``"password_required"``); empty otherwise.
     """
 
-    def __init__(self, source: str | Path, problem: str) -> None:
+    def __init__(self, source: str | Path, problem: str, *, code: str = "") -> None:
         self.source = str(source)
         self.problem = problem
+        self.code = code
         super().__init__(f"{self.source}: {problem}")
 
 

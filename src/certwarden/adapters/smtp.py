@@ -36,11 +36,13 @@ import aiosmtplib
 
 from certwarden.adapters.tls import chain_from_ssl_object
 from certwarden.core.expiry import validate_email
+from certwarden.core.notices import validate_public_url
 from certwarden.errors import InvalidFieldsError, NotificationError, SmtpDeliveryError
 
 __all__ = [
     "DEFAULT_SMTP",
     "SMTP_ENV",
+    "SMTP_FIELDS",
     "Security",
     "ServerCertificateCheck",
     "ServerChainCheck",
@@ -69,6 +71,7 @@ class SmtpSettings:
     password: str = ""
     from_address: str = "certwarden@localhost.localdomain"
     timeout_seconds: float = 30.0
+    public_url: str = ""  # the UI's address, for the link at the end of every notice
 
     @property
     def configured(self) -> bool:
@@ -83,6 +86,7 @@ class SmtpSettings:
             "password": self.password if reveal_password else ("(set)" if self.password else ""),
             "from_address": self.from_address,
             "timeout_seconds": self.timeout_seconds,
+            "public_url": self.public_url,
         }
 
     def to_stored(self) -> dict[str, Any]:
@@ -102,6 +106,9 @@ SMTP_ENV = {
     "from_address": "CERTWARDEN_SMTP_FROM",
     "timeout_seconds": "CERTWARDEN_SMTP_TIMEOUT",
 }
+
+# Every stored field: the SMTP ones (each with its variable) and the UI's public URL.
+SMTP_FIELDS = (*SMTP_ENV, "public_url")
 
 _HOST = re.compile(
     r"^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|"
@@ -123,8 +130,8 @@ def validate_smtp_settings(
         InvalidFieldsError: naming every bad field.
     """
     errors: dict[str, str] = {}
-    for name in sorted(set(values) - set(SMTP_ENV)):
-        errors[name] = f"unknown SMTP setting {name!r}; known: {', '.join(SMTP_ENV)}"
+    for name in sorted(set(values) - set(SMTP_FIELDS)):
+        errors[name] = f"unknown SMTP setting {name!r}; known: {', '.join(SMTP_FIELDS)}"
     out = base
     if "host" in values:
         host = str(values["host"] or "").strip()
@@ -185,6 +192,11 @@ def validate_smtp_settings(
                 errors["timeout_seconds"] = (
                     f"SMTP timeout: {timeout:g}s is out of range; use 1 to 300"
                 )
+    if "public_url" in values:
+        try:
+            out = replace(out, public_url=validate_public_url(str(values["public_url"] or "")))
+        except ValueError as exc:
+            errors["public_url"] = f"Public URL: {exc}"
     if out.password and not out.username and not errors:
         errors["username"] = "SMTP username: a password is set but no username"
     if errors:

@@ -24,7 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certwarden.core.durations import parse_duration
-from certwarden.core.timefmt import iso_z
+from certwarden.core.notices import subject as notice_subject
+from certwarden.core.notices import when as notice_time
 from certwarden.errors import InvalidFieldsError
 
 __all__ = [
@@ -437,8 +438,8 @@ class Digest:
     body: str
 
 
-def _fmt(when: datetime) -> str:
-    return iso_z(when) or ""
+def _fmt(moment: datetime) -> str:
+    return notice_time(moment)
 
 
 def order_for_digest(items: Iterable[DueCertificate], now: datetime) -> list[DueCertificate]:
@@ -460,7 +461,7 @@ def compose_digest(items: Sequence[DueCertificate], now: datetime) -> Digest:
         parts.append(f"{len(expired)} expired")
     if expiring:
         parts.append(f"{len(expiring)} expiring")
-    subject = f"[certwarden] Certificate expiry: {', '.join(parts) or 'nothing due'}"
+    subject = notice_subject("Certificate expiry", ", ".join(parts) or "nothing due")
     lines = [
         f"Certificate Expiry Monitor run at {_fmt(now)}.",
         "",

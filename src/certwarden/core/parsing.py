@@ -34,7 +34,10 @@ from certwarden.core.pem import pem_blocks
 from certwarden.core.pkcs12_cost import check_pkcs12_cost
 from certwarden.errors import ParseError
 
-__all__ = ["LoadedFile", "load_certificates"]
+__all__ = ["PASSWORD_REQUIRED", "LoadedFile", "load_certificates"]
+
+# ParseError.code of a PKCS#12 file given without its password.
+PASSWORD_REQUIRED = "password_required"  # noqa: S105 - a code, not a password
 
 _KEY_LABELS = {
     b"PRIVATE KEY",
@@ -189,6 +192,7 @@ def _load_pkcs12(data: bytes, source: str, password: bytes | None) -> LoadedFile
                 source,
                 "is PKCS#12 protected by a password; give it with --password-file or "
                 "--password-env",
+                code=PASSWORD_REQUIRED,
             ) from exc
         raise ParseError(source, "wrong PKCS#12 password, or the file is damaged") from exc
     certs: list[x509.Certificate] = []

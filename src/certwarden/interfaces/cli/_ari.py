@@ -52,7 +52,9 @@ def directory_set(
     app = get_app(ctx)
     scope, key = _scope(store, issuer)
     entry = app.ari.set_directory(scope, key, url)
-    app.changes.record(cli_actor(), "ari.directory.set", f"{entry.scope}:{entry.key}", entry.to_json())
+    app.changes.record(
+        cli_actor(), "ari.directory.set", f"{entry.scope}:{entry.key}", entry.to_json()
+    )
     console.print(f"ARI for {entry.scope} {entry.key}: {entry.url}", markup=False)
 
 

@@ -83,6 +83,8 @@ def get_app(ctx: typer.Context) -> App:
 # some terminals obey, and the bidirectional overrides). They can only occur
 # inside strings, where a \u escape means the same character.
 _JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
 def cli_actor() -> Actor:
     """How the audit log names a change made here: ``cli`` and the OS user."""
     return Actor.cli()

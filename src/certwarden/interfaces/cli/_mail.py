@@ -39,6 +39,7 @@ SMTP_FLAGS = {
     "password": "--password-env",
     "from_address": "--from",
     "timeout_seconds": "--timeout",
+    "public_url": "--public-url",
 }
 
 
@@ -121,6 +122,14 @@ def smtp_settings_set(
     timeout: Annotated[
         str | None, typer.Option("--timeout", help="Seconds to wait for the server (1-300).")
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url",
+            help="The web UI's address (http:// or https://); every notice links back "
+            "to it ('' for no link).",
+        ),
+    ] = None,
 ) -> None:
     """Change the SMTP settings. Every field is checked; nothing is saved when any is bad."""
     values: dict[str, Any] = {}
@@ -131,6 +140,7 @@ def smtp_settings_set(
         ("username", username),
         ("from_address", sender),
         ("timeout_seconds", timeout),
+        ("public_url", public_url),
     ):
         if value is not None:
             values[field] = value
@@ -151,7 +161,7 @@ def smtp_settings_set(
     if not values:
         raise typer.BadParameter(
             "give at least one of --host, --port, --security, --username, --password-env, "
-            "--clear-password, --from, --timeout"
+            "--clear-password, --from, --timeout, --public-url"
         )
     try:
         get_app(ctx).changes.save_smtp_settings(cli_actor(), values)

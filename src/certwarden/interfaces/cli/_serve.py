@@ -423,9 +423,7 @@ def _serve(ctx: typer.Context, listener: socket.socket, options: _ServeOptions) 
         if options.log_format == "json":
             log.info("serving on %s://%s:%d/", scheme, shown, port)
         else:
-            console_err.print(
-                f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False
-            )
+            console_err.print(f"certwarden: serving on {scheme}://{shown}:{port}/", highlight=False)
         config = uvicorn.Config(
             web,
             host=host,

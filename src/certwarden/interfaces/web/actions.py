@@ -12,24 +12,32 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from certwarden.composition import App
-from certwarden.errors import ConflictingWriteError
+from certwarden.errors import ConflictingWriteError, NotificationError
 from certwarden.interfaces.web.security import Principal
 from certwarden.services.changes import MONITOR_ACTIONS
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.revocation import CheckReport
+from certwarden.services.shared.outbox import TestMailReport
+from certwarden.services.tls import EndpointProbe, EndpointRecord
 
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "MONITOR_ACTIONS",
+    "add_endpoint",
     "check_certificates",
     "delete_certificate",
     "import_upload",
     "monitor_action",
+    "probe_endpoints",
+    "remove_endpoint",
     "save_common_criteria",
     "save_monitor_settings",
     "save_params",
     "save_revocation_settings",
     "save_smtp_settings",
+    "save_syslog_settings",
+    "send_test_mail",
+    "split_addresses",
 ]
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -88,6 +96,55 @@ def save_common_criteria(app: App, who: Principal, on: bool) -> dict[str, Any]:
 
 def save_smtp_settings(app: App, who: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
     return app.changes.save_smtp_settings(who.actor, values)
+
+
+def add_endpoint(
+    app: App, who: Principal, target: str, starttls: str | None, servername: str | None
+) -> EndpointRecord:
+    return app.changes.add_endpoint(
+        who.actor, target, starttls=starttls or None, servername=servername or None
+    )
+
+
+def remove_endpoint(app: App, who: Principal, target: str | int) -> tuple[EndpointRecord, int]:
+    """Stop monitoring an endpoint: the record as it was and the certificates removed."""
+    record = app.endpoints.get(target)
+    removed = app.changes.remove_endpoint(who.actor, record.id)
+    return record, removed
+
+
+def probe_endpoints(app: App, who: Principal, target: str | int | None) -> list[EndpointProbe]:
+    """Probe one endpoint (or all) now and record what each served."""
+    results = [app.endpoints.probe_one(target)] if target is not None else app.endpoints.probe_all()
+    app.changes.record(
+        who.actor,
+        "endpoint.probe",
+        str(target) if target is not None else "all",
+        {"probed": [r.to_json() for r in results]},
+    )
+    return results
+
+
+def save_syslog_settings(app: App, who: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
+    return app.changes.save_syslog_settings(who.actor, values)
+
+
+def send_test_mail(app: App, who: Principal, recipients: Sequence[str]) -> TestMailReport:
+    """Send a test message through the mail settings now (its result is audited too)."""
+    try:
+        report = app.outbox.send_test(recipients)
+    except NotificationError as exc:
+        app.changes.record(
+            who.actor, "smtp.test", "smtp", {"to": list(recipients), "error": str(exc)}
+        )
+        raise
+    app.changes.record(who.actor, "smtp.test", "smtp", report.to_json())
+    return report
+
+
+def split_addresses(text: str) -> list[str]:
+    """Addresses typed into one field, separated by semicolons or commas."""
+    return [part.strip() for part in text.replace(",", ";").split(";") if part.strip()]
 
 
 def monitor_action(app: App, who: Principal, action: str) -> str:

@@ -15,11 +15,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import certwarden
 from certwarden.composition import App
@@ -92,8 +93,16 @@ def _status_for(exc: CertwardenError) -> int:
 
 
 def _wants_json(request: Request) -> bool:
+    """API clients get JSON (API paths, /metrics, tokens, ``Accept: application/json``);
+    a browser gets a page."""
     path = request.url.path
-    return path.startswith("/api/") or path == "/metrics" or principal_of(request) is None
+    if path.startswith("/api/") and path != "/api/docs":
+        return True
+    principal = principal_of(request)
+    if path == "/metrics" or principal is None or principal.via == "token":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
 
 
 HTML_CSP = (
@@ -361,6 +370,7 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
                 401: "Not signed in",
                 403: "Not allowed",
                 404: "Not found",
+                405: "Not a page",
                 409: "Conflict",
                 422: "Not accepted",
                 429: "Too many requests",
@@ -385,11 +395,18 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
             return JSONResponse(body, status_code=status, headers=headers)
         return page_error(request, status, exc.diagnostics())
 
-    @web.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's class: also the 404/405 of a path no route matches.
+    @web.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_json(request):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            return page_error(request, 404, f"there is no page at {request.url.path}")
+        if exc.status_code == 405:
+            return page_error(
+                request, 405, f"{request.url.path} is the target of a button, not a page to open"
             )
         return page_error(request, exc.status_code, str(exc.detail))
 

@@ -67,7 +67,7 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
             "Inventory",
             [("Certificates", "/certificates")]
             + ([("Upload", "/certificates/upload")] if who.is_admin else [])
-            + [("Trust stores", "/stores")],
+            + [("Trust stores", "/stores"), ("Monitored endpoints", "/endpoints")],
         ),
         (
             "Security",
@@ -86,6 +86,7 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
                 ("Control Center", "/control-center"),
                 ("Alert log", "/alerts"),
                 ("Notice outbox", "/outbox"),
+                ("Syslog forwarding", "/operations/syslog"),
             ]
             + ([("Captured mail (demo)", "/mail")] if ctx.demo_inbox is not None else []),
         ),

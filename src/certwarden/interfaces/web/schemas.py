@@ -133,6 +133,7 @@ class ImportedOut(_Open):
 class RejectionOut(_Open):
     file: str
     problem: str
+    code: str | None = None
 
 
 class ImportReportOut(_Open):

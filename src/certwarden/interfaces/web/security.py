@@ -157,6 +157,10 @@ def _cookies(header: str) -> dict[str, str]:
     return out
 
 
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((v for k, v in scope.get("headers", ()) if k == name), b"")
+
+
 def _is_public(path: str, metrics_public: bool) -> bool:
     if path in {"/login", "/health", "/api/v1/health", "/favicon.ico"}:
         return True
@@ -252,7 +256,10 @@ class AuthGate:
         if principal is not None or _is_public(path, self.metrics_public):
             await self.app(scope, receive, send)
             return
-        if path.startswith("/api/") or path == "/metrics" or bearer or bad_authorization:
+        # The API docs are a page: a browser signs in first (API clients get JSON).
+        docs_in_browser = path == "/api/docs" and b"text/html" in _header(scope, b"accept")
+        api = (path.startswith("/api/") and not docs_in_browser) or path == "/metrics"
+        if api or bearer or bad_authorization:
             detail = (
                 "the API token is not valid (unknown, revoked, expired, or its user is disabled)"
                 if bearer

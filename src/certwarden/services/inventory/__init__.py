@@ -18,7 +18,9 @@ The package knows nothing of revocation, the monitor or the interfaces.
 
 from certwarden.services.inventory.bounded import ParseLimits
 from certwarden.services.inventory.records import (
+    PASSWORD_REQUIRED,
     RECORD_COLUMNS,
+    REFUSED_BY_REVOCATION_CHECK,
     CertificateRecord,
     ImportedCertificate,
     ImportReport,
@@ -33,7 +35,9 @@ from certwarden.services.inventory.stores import LSC_STORE
 
 __all__ = [
     "LSC_STORE",
+    "PASSWORD_REQUIRED",
     "RECORD_COLUMNS",
+    "REFUSED_BY_REVOCATION_CHECK",
     "CertificateRecord",
     "ImportReport",
     "ImportedCertificate",

@@ -153,7 +153,8 @@ def _prepare(
     for source, parts in by_source.items():
         problem = _merged_problem(parts)
         if problem is not None:
-            prepared.rejected.append(Rejection(source, problem))
+            code = parts[0].code if len(parts) == 1 else ""
+            prepared.rejected.append(Rejection(source, problem, code))
             continue
         for digested_part in parts:
             prepared.notes.extend(f"{source}: {note}" for note in digested_part.notes)

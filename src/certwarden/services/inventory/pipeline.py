@@ -80,6 +80,7 @@ class Digested:
     items: tuple[tuple[bytes, CertFacts], ...]
     problem: str | None
     notes: tuple[str, ...]
+    code: str = ""  # the ParseError's code, when it has one
 
 
 def digest(job: Job) -> Digested:
@@ -97,7 +98,7 @@ def digest(job: Job) -> Digested:
             data, job.source, password=job.password, first_block=job.first_block
         )
     except ParseError as exc:
-        return Digested(job.source, job.part, (), exc.problem, ())
+        return Digested(job.source, job.part, (), exc.problem, (), exc.code)
     items = []
     for number, cert in enumerate(loaded.certificates, start=1):
         der = cert.public_bytes(Encoding.DER)

@@ -19,10 +19,13 @@ from cryptography import x509
 from certwarden.adapters.db.models import CertificateRow
 from certwarden.clock import ensure_utc
 from certwarden.core.certs import CertFacts
+from certwarden.core.parsing import PASSWORD_REQUIRED
 from certwarden.core.timefmt import iso_z
 
 __all__ = [
+    "PASSWORD_REQUIRED",
     "RECORD_COLUMNS",
+    "REFUSED_BY_REVOCATION_CHECK",
     "CertificateRecord",
     "ImportReport",
     "ImportedCertificate",
@@ -60,15 +63,34 @@ class StoreInfo:
         }
 
 
+# Rejection codes (see Rejection.code); PASSWORD_REQUIRED is core.parsing's.
+REFUSED_BY_REVOCATION_CHECK = "refused_by_revocation_check"
+
+
 @dataclass(frozen=True)
 class Rejection:
-    """A file (or one certificate in it) that was not imported, and why."""
+    """A file (or one certificate in it) that was not imported, and why.
+
+    Attributes:
+        source: the file (name as given).
+        problem: what is wrong, in words (with the CLI's remedy where there is one).
+        code: a stable name for the kind of refusal, for interfaces that word
+            their own remedy: ``"password_required"`` (PKCS#12 without its
+            password), ``"refused_by_revocation_check"`` (the upload check
+            denied it; storing it anyway is possible); empty otherwise.
+        finding: for a coded refusal, the problem without any remedy.
+    """
 
     source: str
     problem: str
+    code: str = ""
+    finding: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"file": self.source, "problem": self.problem}
+        out = {"file": self.source, "problem": self.problem}
+        if self.code:
+            out["code"] = self.code
+        return out
 
 
 @dataclass(frozen=True)

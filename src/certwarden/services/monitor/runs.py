@@ -148,6 +148,7 @@ def run(
             recipients=settings.emails,
             subject=digest.subject,
             body=digest.body,
+            link="/",
         )
     nxt: NextRun | None = None
     state.last_run_at = now

@@ -24,8 +24,10 @@ from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, OcspCheck, OcspResponse
+from certwarden.core.notices import subject as notice_subject
+from certwarden.core.notices import when as notice_time
 from certwarden.core.ocsp import CertStatus, RevocationResult
-from certwarden.core.ocsp.results import describe, iso_z
+from certwarden.core.ocsp.results import describe
 from certwarden.core.policy import decide
 from certwarden.services.revocation.model import CheckOutcome, Target, Trigger
 from certwarden.services.revocation.settings import load_monitor
@@ -184,17 +186,18 @@ def _notify(s: Session, changes: Sequence[CheckOutcome], now: datetime) -> int:
         for c in changes
     ]
     first = changes[0]
-    subject = (
-        f"certwarden: {first.subject} is now {first.result.status.value}"
+    subject = notice_subject(
+        "Revocation status",
+        f"{first.subject} is now {first.result.status.value.replace('_', ' ')}"
         if len(changes) == 1
-        else f"certwarden: revocation status changed for {len(changes)} certificates"
+        else f"{len(changes)} certificates changed",
     )
     key = hashlib.sha256(
         "\n".join(f"{c.certificate_id}:{c.sha256}:{c.result.status}" for c in changes).encode()
         + now.isoformat().encode()
     ).hexdigest()
     body = (
-        f"Revocation check at {iso_z(now)}: the revocation status of "
+        f"Revocation check at {notice_time(now)}: the revocation status of "
         f"{len(changes)} certificate(s) changed.\n\n" + "\n".join(lines) + "\n"
     )
     queued = enqueue(
@@ -205,6 +208,7 @@ def _notify(s: Session, changes: Sequence[CheckOutcome], now: datetime) -> int:
         recipients=list(monitor.emails),
         subject=subject,
         body=body,
+        link="/alerts",
     )
     return 1 if queued else 0
 

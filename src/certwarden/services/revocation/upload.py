@@ -20,6 +20,7 @@ from certwarden.core.certs import signed_by
 from certwarden.core.ocsp.results import describe
 from certwarden.core.policy import Decision, decide
 from certwarden.services.inventory import (
+    REFUSED_BY_REVOCATION_CHECK,
     ImportReport,
     InventoryService,
     PreparedImport,
@@ -116,16 +117,20 @@ class UploadCheck:
                 if force:
                     notes.append(
                         f"{sources[target.sha256]}: {target.subject} stored despite the "
-                        f"revocation check (--force): {describe(result)}"
+                        f"revocation check, as asked: {describe(result)}"
                     )
                 else:
                     exclude.add(target.sha256)
+                    finding = (
+                        f"{target.subject} refused by the revocation check: "
+                        f"{describe(result)} ({verdict.why}); nothing was stored for it"
+                    )
                     rejected.append(
                         Rejection(
                             sources[target.sha256],
-                            f"{target.subject} refused by the revocation check: "
-                            f"{describe(result)} ({verdict.why}); nothing was stored for it; "
-                            "use --force to store it with its status recorded",
+                            f"{finding}; use --force to store it with its status recorded",
+                            REFUSED_BY_REVOCATION_CHECK,
+                            finding,
                         )
                     )
             elif verdict.decision is Decision.WARN:

@@ -42,9 +42,19 @@ from certwarden.adapters.smtp import (
     validate_smtp_settings,
 )
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.expiry import validate_email
 from certwarden.core.keys import is_sealed
+from certwarden.core.notices import subject as notice_subject
+from certwarden.core.notices import when as notice_time
+from certwarden.core.notices import with_link
 from certwarden.core.timefmt import iso_z
-from certwarden.errors import InvalidFieldsError, NotFoundError, NotificationError, StorageError
+from certwarden.errors import (
+    ConflictError,
+    InvalidFieldsError,
+    NotFoundError,
+    NotificationError,
+    StorageError,
+)
 from certwarden.services.shared.keyring import Keyring
 from certwarden.services.shared.settings_store import load_section, save_section
 
@@ -54,6 +64,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxService",
     "OutboxState",
+    "TestMailReport",
     "backoff",
     "enqueue",
 ]
@@ -89,8 +100,12 @@ def enqueue(
     recipients: Sequence[str],
     subject: str,
     body: str,
+    link: str = "/",
 ) -> bool:
     """Add a notice to the outbox in the caller's transaction.
+
+    When the mail settings name the UI's ``public_url``, the body ends with a
+    link to ``link`` (a path of the UI) there.
 
     Returns False (and stores nothing) when a notice with ``dedupe_key`` exists:
     a notice is never queued twice.
@@ -107,7 +122,7 @@ def enqueue(
             dedupe_key=dedupe_key,
             recipients=list(recipients),
             subject=subject,
-            body=body,
+            body=with_link(body, _public_url(session), link),
             state=OutboxState.PENDING.value,
             attempts=0,
             next_attempt_at=now,
@@ -116,6 +131,14 @@ def enqueue(
         )
     )
     return True
+
+
+def _public_url(session: Session) -> str:
+    stored = load_section(session, SMTP_SECTION) or {}
+    try:
+        return validate_smtp_settings(stored).public_url
+    except InvalidFieldsError:
+        return ""  # a broken section is reported where the settings are read
 
 
 @dataclass(frozen=True)
@@ -179,6 +202,28 @@ class DeliveryReport:
             "failed": {str(k): v for k, v in self.failed.items()},
             "waiting": self.waiting,
             "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
+class TestMailReport:
+    """A test message the mail server accepted (:meth:`OutboxService.send_test`)."""
+
+    __test__ = False  # not a pytest test class
+
+    at: datetime
+    server: str
+    recipients: tuple[str, ...]
+    subject: str
+    refused: dict[str, str] = field(default_factory=dict)  # address -> server reply
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso_z(self.at),
+            "server": self.server,
+            "recipients": list(self.recipients),
+            "subject": self.subject,
+            "refused": dict(self.refused),
         }
 
 
@@ -272,6 +317,50 @@ class OutboxService:
             new = validate_smtp_settings(values, stored)
             save_section(s, SMTP_SECTION, self._sealed(new), now)
         return new
+
+    def send_test(self, recipients: Sequence[str], now: datetime | None = None) -> TestMailReport:
+        """Send one test message now, straight to the mail server (it is not queued),
+        through the same transport and server check as every notice.
+
+        Raises:
+            InvalidFieldsError: ``{"to": ...}`` when there is no address or one is bad.
+            ConflictError: no mail server is configured.
+            NotificationError: the server could not be reached, or refused the
+                login or the message (the reason in words).
+        """
+        now = now or self._clock.now()
+        addresses: list[str] = []
+        problems: list[str] = []
+        for raw in recipients:
+            try:
+                addresses.append(validate_email(raw))
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems or not addresses:
+            raise InvalidFieldsError({"to": "; ".join(problems) or "give at least one address"})
+        settings = self.smtp_settings()
+        if not settings.configured:
+            raise ConflictError("no SMTP server is configured: no test message was sent")
+        title = notice_subject("Test message", "mail delivery works")
+        body = with_link(
+            f"This is a test message sent by certwarden at {notice_time(now)} through "
+            f"{settings.host}:{settings.port} ({settings.security.value}).\n\n"
+            "If you read it, expiry and revocation notices reach you the same way.\n",
+            settings.public_url,
+            "/security/mail",
+        )
+        message = build_message(
+            sender=settings.from_address,
+            recipients=addresses,
+            subject=title,
+            body=body,
+            message_id=_message_id(f"test:{now.isoformat()}:{','.join(addresses)}"),
+            date=now,
+        )
+        refused = self._transport_factory(settings).send(message)
+        return TestMailReport(
+            now, f"{settings.host}:{settings.port}", tuple(addresses), title, refused
+        )
 
     # ---------------------------------------------------------------- reading
 

@@ -21,6 +21,7 @@ under ``/api/v1`` with the token scheme, the CSRF rule and the 401 answer:
 * :mod:`.revocation` — OCSP check history, checks on demand, revocation settings
 * :mod:`.monitor` — the Certificate Expiry Monitor: settings, status, control
 * :mod:`.notices` — alert log, outbox, mail server settings, demo mail
+* :mod:`.tls` — monitored TLS endpoints, syslog forwarding settings
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from certwarden.interfaces.web.api import (
     overview,
     revocation,
     stores,
+    tls,
 )
 from certwarden.interfaces.web.api.common import bearer, csrf_for_cookie_sessions, problems
 
@@ -45,5 +47,5 @@ router = APIRouter(
     dependencies=[Depends(bearer), Depends(csrf_for_cookie_sessions)],
     responses=problems(),
 )
-for _module in (overview, accounts, stores, certificates, revocation, monitor, notices):
+for _module in (overview, accounts, stores, certificates, revocation, monitor, notices, tls):
     router.include_router(_module.router)

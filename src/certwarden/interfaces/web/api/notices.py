@@ -9,9 +9,9 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from certwarden.core.timefmt import iso_z
-from certwarden.errors import NotFoundError
-from certwarden.interfaces.web import schemas
-from certwarden.interfaces.web.actions import save_smtp_settings
+from certwarden.errors import InvalidFieldsError, NotFoundError
+from certwarden.interfaces.web import actions, schemas
+from certwarden.interfaces.web.actions import save_smtp_settings, split_addresses
 from certwarden.interfaces.web.api.common import Limit, Offset, json_response, page, problems
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer
 
@@ -50,6 +50,25 @@ def change_smtp_settings(
     ],
 ) -> Response:
     return json_response(save_smtp_settings(ctx.app, who, body))
+
+
+@router.post("/settings/smtp/test", tags=["settings"], responses=problems(403, 409, 422, 502))
+def send_test_mail(
+    ctx: Ctx,
+    who: Admin,
+    body: Annotated[
+        dict[str, Any],
+        Body(examples=[{"to": ["pki@example.org"]}]),
+    ],
+) -> Response:
+    """Send a test message now through the mail settings: 409 when no server is
+    configured, 502 (with the reason) when the server could not be reached or refused it."""
+    to = body.get("to")
+    if isinstance(to, str):
+        to = split_addresses(to)
+    if not isinstance(to, list) or not all(isinstance(a, str) for a in to):
+        raise InvalidFieldsError({"to": "give a list of e-mail addresses"})
+    return json_response(actions.send_test_mail(ctx.app, who, to).to_json())
 
 
 @router.get("/outbox", tags=["outbox"])

@@ -12,6 +12,7 @@ One module per area, each with its own router, assembled here:
 * :mod:`.upload`, :mod:`.certificates`, :mod:`.stores` — the inventory
 * :mod:`.monitor`, :mod:`.revocation`, :mod:`.mail` — the Security settings; :mod:`.crls`
 * :mod:`.operations` — Control Center, alert log, notice outbox, captured mail
+* :mod:`.tls` — monitored TLS endpoints, syslog forwarding
 * :mod:`.account`, :mod:`.admin` — your account; users, API tokens, audit log
 """
 
@@ -30,6 +31,7 @@ from certwarden.interfaces.web.pages import (
     operations,
     revocation,
     stores,
+    tls,
     upload,
 )
 from certwarden.interfaces.web.pages.forms import csrf_protect
@@ -51,5 +53,6 @@ for _module in (
     revocation,
     crls,
     mail,
+    tls,
 ):
     router.include_router(_module.router)

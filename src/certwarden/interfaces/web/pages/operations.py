@@ -13,7 +13,7 @@ from certwarden.composition import App
 from certwarden.errors import CertwardenError, NotFoundError
 from certwarden.interfaces.web.actions import monitor_action
 from certwarden.interfaces.web.context import Admin, Ctx, Viewer
-from certwarden.interfaces.web.pages.forms import int_param, row_id_param
+from certwarden.interfaces.web.pages.forms import FormData, int_param, row_id_param
 from certwarden.interfaces.web.rendering import query_url, redirect, render
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import Page
@@ -75,11 +75,35 @@ def control_center(request: Request, ctx: Ctx, who: Viewer) -> Response:
         pending=app.outbox.pending_count(),
         failing=app.overview.outbox_failing(),
         smtp=app.outbox.smtp_settings(),
+        stop_question=f"{STOP_QUESTION} {STOP_CONSEQUENCES[0]}",
     )
 
 
+STOP_QUESTION = "Stop the Certificate Expiry Monitor?"
+STOP_CONSEQUENCES = (
+    "No monitor runs are scheduled while it is stopped: no certificate is checked "
+    "for expiry and no expiry notice is sent until someone starts it again.",
+    "Runs already recorded and notices already queued are kept.",
+)
+
+
 @router.post("/control-center/monitor/{action}")
-def control(request: Request, ctx: Ctx, who: Admin, action: str) -> Response:
+def control(request: Request, ctx: Ctx, who: Admin, action: str, form: FormData) -> Response:
+    if action == "stop" and form.get("confirm") != "yes":
+        return render(
+            request,
+            ctx,
+            who,
+            "confirm.html",
+            title=STOP_QUESTION,
+            active="/control-center",
+            crumbs=[("Control Center", "/control-center")],
+            consequences=STOP_CONSEQUENCES,
+            action="/control-center/monitor/stop",
+            hidden={},
+            confirm_label="Stop the monitor",
+            cancel="/control-center",
+        )
     try:
         message = monitor_action(ctx.app, who, action)
     except CertwardenError as exc:
@@ -92,7 +116,14 @@ def deliver(request: Request, ctx: Ctx, who: Admin) -> Response:
     report = ctx.app.outbox.deliver_due()
     ctx.app.users.audit(who.actor, "outbox.deliver", "", report.to_json())
     if report.skipped:
-        return redirect(request, "/control-center", flash=report.skipped, kind="info")
+        # The service words this for the CLI; the page points at its own settings page.
+        text = report.skipped
+        if not ctx.app.outbox.smtp_settings().configured:
+            text = (
+                "No SMTP server is configured (Security > Mail server): "
+                f"{ctx.app.outbox.pending_count()} notice(s) wait in the outbox."
+            )
+        return redirect(request, "/control-center", flash=text, kind="info")
     text = f"Delivered {len(report.sent)} notice(s)"
     if report.failed:
         text += f"; {len(report.failed)} failed and will be retried"

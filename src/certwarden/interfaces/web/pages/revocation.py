@@ -19,7 +19,7 @@ from certwarden.interfaces.web.actions import (
 )
 from certwarden.interfaces.web.context import Admin, Ctx, Viewer, WebContext
 from certwarden.interfaces.web.pages.forms import FormData, FormPage
-from certwarden.interfaces.web.rendering import redirect
+from certwarden.interfaces.web.rendering import redirect, render
 from certwarden.services.revocation import SERVICE_NAME as REVOCATION_SERVICE
 
 __all__ = ["router"]
@@ -51,7 +51,11 @@ def _policy_context(ctx: WebContext) -> dict[str, Any]:
     table = [
         (s.value, POLICY_TABLE[(False, s)].value, POLICY_TABLE[(True, s)].value) for s in statuses
     ]
-    return {"on": ctx.app.revocation.security().common_criteria, "table": table}
+    return {
+        "on": ctx.app.revocation.security().common_criteria,
+        "table": table,
+        "cc_question": f"{CC_QUESTION} {CC_CONSEQUENCES[0]}",
+    }
 
 
 REVOCATION = FormPage(
@@ -170,9 +174,34 @@ def common_criteria(request: Request, ctx: Ctx, who: Viewer) -> Response:
     return COMMON_CRITERIA.show(request, ctx, who)
 
 
+CC_QUESTION = "Turn Common Criteria mode on?"
+CC_CONSEQUENCES = (
+    "Connections are then refused unless OCSP said good: a responder that cannot be "
+    "reached, or answers unknown, blocks the connection (syslog forwarding, the mail "
+    "server check, long-lived connections) and refuses uploads it cannot vouch for.",
+    "Make sure the OCSP responders answer before you turn it on.",
+)
+
+
 @router.post("/security/common-criteria")
 def save_cc(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Response:
     on = form.get("common_criteria") == "true"
+    turning_on = on and not ctx.app.revocation.security().common_criteria
+    if turning_on and form.get("confirm") != "yes":
+        return render(
+            request,
+            ctx,
+            who,
+            "confirm.html",
+            title=CC_QUESTION,
+            active="/security/common-criteria",
+            crumbs=[("Security", "/security/common-criteria")],
+            consequences=CC_CONSEQUENCES,
+            action="/security/common-criteria",
+            hidden={"common_criteria": "true"},
+            confirm_label="Turn Common Criteria mode on",
+            cancel="/security/common-criteria",
+        )
     # A checkbox cannot be wrong: nothing is refused, any error is the handlers'.
     return COMMON_CRITERIA.submit(
         request,

@@ -14,6 +14,12 @@ from certwarden.interfaces.web.actions import MAX_UPLOAD_BYTES, import_upload
 from certwarden.interfaces.web.context import Admin, Ctx
 from certwarden.interfaces.web.pages.forms import FormPage
 from certwarden.interfaces.web.rendering import form_values
+from certwarden.services.inventory import (
+    PASSWORD_REQUIRED,
+    REFUSED_BY_REVOCATION_CHECK,
+    ImportReport,
+    Rejection,
+)
 
 __all__ = ["router"]
 
@@ -27,6 +33,33 @@ UPLOAD = FormPage(
 )
 
 
+# The services word their refusals for the CLI (--password-file, --force);
+# the page says what to do on the page instead, by the refusal's code.
+PASSWORD_FIELD = "PKCS#12 password"  # noqa: S105 - a field label
+STORE_ANYWAY = "Store anyway"
+
+
+def in_page_words(rejection: Rejection) -> str:
+    """What the upload page says about a rejected file."""
+    if rejection.code == PASSWORD_REQUIRED:
+        return (
+            "is PKCS#12 protected by a password: enter the password in the "
+            f"{PASSWORD_FIELD} field and upload the file again"
+        )
+    if rejection.code == REFUSED_BY_REVOCATION_CHECK and rejection.finding:
+        return (
+            f"{rejection.finding}; to store it with its status recorded, "
+            f"tick {STORE_ANYWAY} and upload the file again"
+        )
+    return rejection.problem
+
+
+def _rejections(report: ImportReport | None) -> list[tuple[str, str]]:
+    if report is None:
+        return []
+    return [(r.source, in_page_words(r)) for r in report.rejected]
+
+
 @router.get("/certificates/upload", response_class=HTMLResponse)
 def upload_form(request: Request, ctx: Ctx, who: Admin) -> Response:
     return UPLOAD.show(
@@ -37,6 +70,7 @@ def upload_form(request: Request, ctx: Ctx, who: Admin) -> Response:
         store=request.query_params.get("store", "tomcat-trust"),
         lsc=False,
         report=None,
+        rejections=[],
     )
 
 
@@ -97,4 +131,5 @@ async def upload(
         store=store,
         lsc=form.get("lsc") == "true",
         report=report,
+        rejections=_rejections(report),
     )
