@@ -269,3 +269,16 @@ def test_ocsp_query_with_and_without_legacy(tmp_path: Path, legacy: LegacyPki) -
     good = cli(*args, "--allow-legacy-signatures", "--json")
     assert good.code == 0, good
     assert '"good"' in good.stdout
+
+
+def test_openssl_echoes_a_32_octet_nonce(legacy_app: App, legacy: LegacyPki) -> None:
+    """Issue 10 item 5 against a real responder: with the nonce required, a Good
+    means openssl echoed the 32-octet nonce certwarden sent (RFC 9654 2.1)."""
+    from certwarden.core.ocsp.request import NONCE_LENGTH
+
+    assert NONCE_LENGTH == 32
+    legacy_app.revocation.update_settings({"nonce": "require"})
+    result, _ = legacy_app.revocation.query(
+        legacy.leaf, legacy.ca.cert, url=legacy.responder.url, allow_legacy_signatures=True
+    )
+    assert result.status is CertStatus.GOOD, result

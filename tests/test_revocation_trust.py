@@ -505,3 +505,19 @@ def test_weak_flag_column_is_stored(app: App, pki: Pki, tmp_path: Path) -> None:
     (leaf_id,) = _stored(app, pki, tmp_path / "w.pem")
     with app.db.session() as s:
         assert s.get(CertificateRow, leaf_id).weak_signature is True  # type: ignore[union-attr]
+
+
+def test_certificate_whose_two_signature_algorithms_differ_is_not_signed(pki: Pki) -> None:
+    """RFC 5280 4.1.1.2: signatureAlgorithm must equal tbsCertificate.signature."""
+    from certwarden.core import _der
+    from certwarden.core.signatures import certificate_signature_algorithm
+
+    der = pki.rsa_leaf.cert_der()
+    top = _der.children(der, _der.read_tlv(der))
+    sha384 = _der.sequence(_der.encode_oid("1.2.840.113549.1.1.12"), _der.encode_null())
+    odd = x509.load_der_x509_certificate(
+        _der.sequence(top[0].whole(der), sha384, top[2].whole(der))
+    )
+    assert certificate_signature_algorithm(odd).family == "unsupported"
+    assert not signed_by(odd, pki.rsa_ca.cert)
+    assert signed_by(pki.rsa_leaf.cert, pki.rsa_ca.cert)

@@ -29,6 +29,8 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "RESPONSE_UNDERSTOOD",
     "SINGLE_RESPONSE_UNDERSTOOD",
     "TLS_CA_UNDERSTOOD",
+    "relies_on_unsupported",
     "unsupported_critical",
     "unsupported_critical_problem",
 ]
@@ -94,6 +97,28 @@ def unsupported_critical(
     ]
 
 
+@functools.lru_cache(maxsize=4096)
+def _critical_oids(cert: x509.Certificate) -> tuple[str, ...] | str:
+    """The dotted OIDs of ``cert``'s critical extensions, or why they cannot be read.
+
+    Memoised (equal DER, equal answer): the TLS guard asks for every chain
+    certificate of every connection, and cryptography builds the extension
+    objects afresh each time.
+    """
+    try:
+        return tuple(ext.oid.dotted_string for ext in cert.extensions if ext.critical)
+    except (ValueError, x509.DuplicateExtension) as exc:
+        return str(exc)
+
+
+def relies_on_unsupported(
+    cert: x509.Certificate, understood: frozenset[str] = CERTIFICATE_UNDERSTOOD
+) -> bool:
+    """Cheap test: does ``cert`` carry a critical extension not in ``understood``?"""
+    critical = _critical_oids(cert)
+    return isinstance(critical, str) or any(oid not in understood for oid in critical)
+
+
 def unsupported_critical_problem(
     cert: x509.Certificate, what: str, understood: frozenset[str] = CERTIFICATE_UNDERSTOOD
 ) -> str | None:
@@ -101,10 +126,10 @@ def unsupported_critical_problem(
 
     An unreadable extension list counts as not understood too.
     """
-    try:
-        found = unsupported_critical(cert.extensions, understood)
-    except (ValueError, x509.DuplicateExtension) as exc:
-        return f"{what} has extensions that cannot be read ({exc}) (RFC 5280 4.2)"
+    critical = _critical_oids(cert)
+    if isinstance(critical, str):
+        return f"{what} has extensions that cannot be read ({critical}) (RFC 5280 4.2)"
+    found = [oid for oid in critical if oid not in understood]
     if not found:
         return None
     return (

@@ -236,12 +236,16 @@ def _certificate_algorithm_fields(der: bytes) -> tuple[bytes, bytes]:
     TBSCertificate ::= SEQUENCE { version [0] EXPLICIT DEFAULT v1, serialNumber,
     signature AlgorithmIdentifier, ... } (RFC 5280 4.1).
     """
-    top = _der.children(der, _der.read_tlv(der))
-    if len(top) != 3:
-        raise _der.DerError("a Certificate is a SEQUENCE of three fields")
-    tbs_fields = _der.children(der, top[0])
-    inner = tbs_fields[2] if tbs_fields and tbs_fields[0].tag == 0xA0 else tbs_fields[1]
-    return inner.whole(der), top[1].whole(der)
+    # Read just the elements on the way (no full walk: this runs for every
+    # certificate of a bulk import).
+    top = _der.read_tlv(der)
+    tbs = _der.read_tlv(der, top.content_start, top.end)
+    field = _der.read_tlv(der, tbs.content_start, tbs.end)
+    if field.tag == 0xA0:  # version [0], then serialNumber
+        field = _der.read_tlv(der, field.end, tbs.end)
+    inner = _der.read_tlv(der, field.end, tbs.end)  # signature AlgorithmIdentifier
+    outer = _der.read_tlv(der, tbs.end, top.end)
+    return inner.whole(der), outer.whole(der)
 
 
 def certificate_signature_algorithm(cert: x509.Certificate) -> SignatureAlgorithm:

@@ -61,6 +61,7 @@ from certwarden.core.certs import facts_from_certificate, find_issuer
 from certwarden.core.extensions import (
     CERTIFICATE_UNDERSTOOD,
     TLS_CA_UNDERSTOOD,
+    relies_on_unsupported,
     unsupported_critical_problem,
 )
 from certwarden.core.ocsp import (
@@ -116,12 +117,14 @@ def _chain_refusal(peer: PeerChain) -> tuple[RevocationResult, StatusSource] | N
     refused in both modes (a status check could not make it acceptable).
     """
     for position, cert in enumerate(peer.certificates):
+        understood = CERTIFICATE_UNDERSTOOD if position == 0 else TLS_CA_UNDERSTOOD
+        if not relies_on_unsupported(cert, understood):
+            continue
         what = (
             f"the server certificate {cert.subject.rfc4514_string()}"
             if position == 0
             else f"the chain certificate #{position + 1} {cert.subject.rfc4514_string()}"
         )
-        understood = CERTIFICATE_UNDERSTOOD if position == 0 else TLS_CA_UNDERSTOOD
         problem = unsupported_critical_problem(cert, what, understood)
         if problem is not None:
             result = RevocationResult.could_not_tell(
