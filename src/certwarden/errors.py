@@ -10,7 +10,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
-    │   └── ConflictingWriteError  the database refused a write racing another one
+    │   └── ConflictingWriteError  a write racing another one (a unique row); also a StorageError
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── OcspError             OCSP transport failures (carry a could-not-tell reason)
     ├── NotificationError     mail could not be handed to the server
@@ -111,12 +111,6 @@ class ConflictError(CertwardenError):
     """The operation contradicts what is stored (e.g. deleting a non-empty store)."""
 
 
-class ConflictingWriteError(ConflictError):
-    """The database refused a write that conflicts with a row written at the same time
-    (a unique constraint). The message never holds the SQL (the log has it); callers
-    that know what raced say it in their own words ("duplicate", "a run is in progress")."""
-
-
 class ConfigurationError(CertwardenError):
     """The deployment is misconfigured (database URL, data directory, ...)."""
 
@@ -154,6 +148,13 @@ class BusyError(CertwardenError):
 
 class StorageError(CertwardenError):
     """The database failed or is not at the expected schema."""
+
+
+class ConflictingWriteError(ConflictError, StorageError):
+    """The database refused a write that conflicts with a row written at the same time
+    (a unique constraint): HTTP 409. The message never holds the SQL (the log has it);
+    callers that know what raced say it in their own words ("duplicate", "a run is in
+    progress")."""
 
 
 class TlsError(CertwardenError):
