@@ -68,7 +68,8 @@ def test_a_racing_insert_is_a_conflicting_write_without_sql(app: App) -> None:
     values.pop("id")
     with pytest.raises(ConflictingWriteError) as info, app.db.session() as s:
         s.execute(insert(CertificateRow), [values])  # what a second writer would do
-    assert isinstance(info.value, ConflictError) and not isinstance(info.value, StorageError)
+    assert isinstance(info.value, ConflictError) and isinstance(info.value, StorageError)
+    assert "UNIQUE constraint failed" in str(info.value)
     assert not any(word in str(info.value) for word in SQL_WORDS), str(info.value)
 
 

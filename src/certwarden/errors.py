@@ -11,7 +11,7 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │   └── InvalidFieldsError  fields (settings, users, queries) with bad values, by name
     ├── NotFoundError         a certificate, store or object that does not exist
     ├── ConflictError         the operation contradicts what is stored
-    │   └── ConflictingWriteError  the database refused a write racing another one
+    │   └── ConflictingWriteError  a write racing another one (a unique row); also a StorageError
     ├── ConfigurationError    the deployment itself is misconfigured
     ├── AuthenticationError   a login or token was refused (never says which part was wrong)
     │   └── LoginThrottledError   too many failed logins lately (retry_after)
@@ -157,12 +157,6 @@ class ConflictError(CertwardenError):
     """The operation contradicts what is stored (e.g. deleting a non-empty store)."""
 
 
-class ConflictingWriteError(ConflictError):
-    """The database refused a write that conflicts with a row written at the same time
-    (a unique constraint). The message never holds the SQL (the log has it); callers
-    that know what raced say it in their own words ("duplicate", "a run is in progress")."""
-
-
 class ConfigurationError(CertwardenError):
     """The deployment is misconfigured (database URL, data directory, ...)."""
 
@@ -224,6 +218,13 @@ class BusyError(CertwardenError):
 
 class StorageError(CertwardenError):
     """The database failed or is not at the expected schema."""
+
+
+class ConflictingWriteError(ConflictError, StorageError):
+    """The database refused a write that conflicts with a row written at the same time
+    (a unique constraint): HTTP 409. The message never holds the SQL (the log has it);
+    callers that know what raced say it in their own words ("duplicate", "a run is in
+    progress")."""
 
 
 class TlsError(CertwardenError):

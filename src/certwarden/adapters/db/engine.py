@@ -256,21 +256,27 @@ class Database:
         self.engine.dispose()
 
 
-def storage_error(exc: SQLAlchemyError) -> StorageError | ConflictingWriteError:
+def storage_error(exc: SQLAlchemyError) -> StorageError:
     """The error to raise for a database failure: the full text (with its SQL
-    statement and parameters) goes to the log, the message only says what failed.
+    statement and parameters) goes to the log; the message says what failed,
+    in the database's first line, without the statement.
 
-    A unique-constraint violation is a :class:`ConflictingWriteError`: another
-    writer stored the same row first.
+    A unique-constraint violation is a :class:`ConflictingWriteError` (also a
+    StorageError): another writer stored the same row first.
     """
     log.warning("database error: %s", exc)
-    if isinstance(exc, IntegrityError):
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    lines = str(orig).strip().splitlines() if orig is not None else []
+    what = f"{type(orig).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    if isinstance(exc, IntegrityError) and _is_unique_violation(orig):
         return ConflictingWriteError(
-            "the database refused a change that conflicts with one stored at the same time"
+            "the database refused a change that conflicts with one stored at the same "
+            f"time ({what})"
         )
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-        return StorageError(
-            f"database error: {type(exc.orig).__name__}: {first[:200]}".rstrip(": ")
-        )
-    return StorageError(f"database error: {type(exc).__name__} (the server log has the details)")
+    return StorageError(f"database error: {what}")
+
+
+def _is_unique_violation(orig: object) -> bool:
+    if str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "") == "23505":
+        return True  # PostgreSQL unique_violation
+    return str(orig).startswith("UNIQUE constraint failed")  # SQLite
