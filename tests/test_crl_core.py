@@ -557,3 +557,17 @@ def test_index_grows_when_the_first_entries_mislead_the_estimate(ca: FakeCA) -> 
     for entry in (*long, *short):
         assert crl.index.entry(crl.index.find(serial_key(entry.serial))).serial == entry.serial
     assert crl.index.find(serial_key(4000)) == -1
+
+
+def test_a_bad_crl_of_another_scope_does_not_spoil_a_good_one(ca: FakeCA) -> None:
+    cert = issue_with_dp(ca, "two-sources.test", urls=["http://crl.test/shard1.crl"]).cert
+    full = make_crl(ca, [], number=3)  # no IDP: every certificate of the CA
+    forged_shard = tamper_signature(
+        make_crl(ca, [], number=3, idp=_idp("http://crl.test/shard1.crl"))
+    )
+    assert _judge(ca, cert, full, forged_shard).status is CertStatus.GOOD
+    # Alone, the forged shard decides nothing but its failure.
+    assert _judge(ca, cert, forged_shard).reason is Reason.BAD_SIGNATURE
+    # A listing in the trusted CRL is a trusted answer whatever the other says.
+    listed = make_crl(ca, [Revoke(cert.serial_number, reason=KEY_COMPROMISE)], number=4)
+    assert _judge(ca, cert, listed, forged_shard).status is CertStatus.REVOKED

@@ -107,24 +107,32 @@ def _header(data: bytes, pos: int, limit: int) -> tuple[int, int]:
 
 
 def _time(data: bytes, pos: int) -> datetime:
+    """A UTCTime or GeneralizedTime (RFC 5280 4.1.2.5) as cryptography validated it."""
     tag, length = data[pos], data[pos + 1]
-    text = data[pos + 2 : pos + 2 + length].decode("ascii")
+    p = pos + 2
+    # Digit arithmetic, not int(bytes): this runs for every revoked answer.
     if tag == 0x17 and length == 13:  # UTCTime YYMMDDHHMMSSZ; RFC 5280 4.1.2.5.1
-        year = int(text[0:2])
+        year = (data[p] - 48) * 10 + data[p + 1] - 48
         year += 1900 if year >= 50 else 2000
-        rest = text[2:]
+        p += 2
     elif tag == 0x18 and length == 15:  # GeneralizedTime YYYYMMDDHHMMSSZ
-        year = int(text[0:4])
-        rest = text[4:]
+        year = (
+            (data[p] - 48) * 1000
+            + (data[p + 1] - 48) * 100
+            + (data[p + 2] - 48) * 10
+            + data[p + 3]
+            - 48
+        )
+        p += 4
     else:
         raise CrlIndexError("a revocation time that is neither UTCTime nor GeneralizedTime")
     return datetime(
         year,
-        int(rest[0:2]),
-        int(rest[2:4]),
-        int(rest[4:6]),
-        int(rest[6:8]),
-        int(rest[8:10]),
+        (data[p] - 48) * 10 + data[p + 1] - 48,
+        (data[p + 2] - 48) * 10 + data[p + 3] - 48,
+        (data[p + 4] - 48) * 10 + data[p + 5] - 48,
+        (data[p + 6] - 48) * 10 + data[p + 7] - 48,
+        (data[p + 8] - 48) * 10 + data[p + 9] - 48,
         tzinfo=UTC,
     )
 
@@ -173,6 +181,7 @@ class CrlIndex:
     __slots__ = (
         "_crl_issuer",
         "_data",
+        "_end",
         "_group_starts",
         "_groups",
         "_mask",
@@ -193,8 +202,10 @@ class CrlIndex:
         unknown_critical: tuple[str, ...],
         problems: tuple[str, ...],
         crl_issuer: bytes,
+        end: int,
     ) -> None:
         self._crl_issuer = crl_issuer
+        self._end = end
         self._data = data
         self._starts = starts
         self._serials = serials
@@ -271,7 +282,10 @@ class CrlIndex:
         return RevokedEntry(serial, revoked_at, reason, invalidity, issuer)
 
     def _entry_end(self, number: int) -> int:
-        return _der.read_tlv(self._data, self._starts[number]).end
+        # Entries are contiguous: one ends where the next starts.
+        if number + 1 < len(self._starts):
+            return self._starts[number + 1]
+        return self._end
 
     def entries(self) -> Iterator[RevokedEntry]:
         """Every entry in CRL order, one at a time."""
@@ -359,7 +373,15 @@ def build_index(
             "an entry carries certificateIssuer but the CRL is not indirect (RFC 5280 5.3.3)"
         )
     return CrlIndex(
-        data, starts, serials, table, groups, tuple(sorted(unknown)), tuple(problems), crl_issuer
+        data,
+        starts,
+        serials,
+        table,
+        groups,
+        tuple(sorted(unknown)),
+        tuple(problems),
+        crl_issuer,
+        end,
     )
 
 
