@@ -571,3 +571,34 @@ def test_a_bad_crl_of_another_scope_does_not_spoil_a_good_one(ca: FakeCA) -> Non
     # A listing in the trusted CRL is a trusted answer whatever the other says.
     listed = make_crl(ca, [Revoke(cert.serial_number, reason=KEY_COMPROMISE)], number=4)
     assert _judge(ca, cert, listed, forged_shard).status is CertStatus.REVOKED
+
+
+def test_a_serial_listed_many_times_is_indexed_once(ca: FakeCA, leaf: x509.Certificate) -> None:
+    # Chaining every copy would make indexing quadratic in the copies.
+    copies = [
+        Revoke(leaf.serial_number, at=T0 - (i + 1) * timedelta(minutes=1)) for i in range(3000)
+    ]
+    crl = load_crl(make_crl(ca, copies))
+    assert len(crl.index) == 3000
+    assert len(crl.index._duplicates) == 2999
+    number = crl.index.find(serial_key(leaf.serial_number))
+    assert number == 0  # the first listing answers
+    assert _judge(ca, leaf, make_crl(ca, copies)).revoked_at == T0 - timedelta(minutes=1)
+
+
+def test_indirect_crl_with_one_serial_for_two_issuers(ca: FakeCA) -> None:
+    signer = crl_issuer_cert(ca, "Shared-Serial CRL Issuer")
+    point = _indirect_point(signer.cert.subject)
+    cert = issue_with_dp(ca, "shared.test", points=[point]).cert
+    idp = _idp("http://crl.test/indirect.crl", indirect_crl=True)
+    der = make_crl(
+        signer,
+        [
+            Revoke(cert.serial_number, reason=x509.ReasonFlags.superseded),  # the CRL issuer's own
+            Revoke(cert.serial_number, certificate_issuer=ca.cert.subject, reason=KEY_COMPROMISE),
+        ],
+        idp=idp,
+    )
+    result = judge(cert, ca.cert, [load_crl(der)], now=T0, crl_issuers=[signer.cert])
+    assert result.status is CertStatus.REVOKED
+    assert result.revocation_reason == "keyCompromise"

@@ -75,6 +75,8 @@ class CrlIndexError(ValueError):
 
 def serial_key(serial: int) -> bytes:
     """The content octets of ``serial`` as a DER INTEGER (minimal two's complement)."""
+    if serial >= 0:  # one octet more than the bits need when the top bit is set
+        return serial.to_bytes(serial.bit_length() // 8 + 1, "big")
     raw = serial.to_bytes(max(1, (serial.bit_length() + 8) // 8), "big", signed=True)
     # X.690 8.3.2: no redundant leading 0x00 / 0xFF octet (negative serials exist).
     while len(raw) > 1 and (
@@ -181,6 +183,7 @@ class CrlIndex:
     __slots__ = (
         "_crl_issuer",
         "_data",
+        "_duplicates",
         "_end",
         "_group_starts",
         "_groups",
@@ -203,7 +206,9 @@ class CrlIndex:
         problems: tuple[str, ...],
         crl_issuer: bytes,
         end: int,
+        duplicates: array[int],
     ) -> None:
+        self._duplicates = duplicates
         self._crl_issuer = crl_issuer
         self._end = end
         self._data = data
@@ -242,11 +247,22 @@ class CrlIndex:
             if not number:
                 return -1
             at = serials[number - 1]
-            if data[at + 2 : at + 2 + data[at + 1]] == key and (
-                issuer is None or self._issuer_matches(number - 1, issuer)
-            ):
-                return number - 1
+            if data[at + 2 : at + 2 + data[at + 1]] == key:
+                if issuer is None or self._issuer_matches(number - 1, issuer):
+                    return number - 1
+                return self._repeated(number - 1, issuer)
             slot = (slot + 1) & mask
+
+    def _repeated(self, first: int, issuer: bytes) -> int:
+        """The first later entry of the same serial whose issuer matches, or -1."""
+        duplicates = self._duplicates
+        at = bisect.bisect_left(duplicates, first << 32)
+        while at < len(duplicates) and duplicates[at] >> 32 == first:
+            number = duplicates[at] & 0xFFFFFFFF
+            if self._issuer_matches(number, issuer):
+                return number
+            at += 1
+        return -1
 
     def _issuer_matches(self, number: int, issuer: bytes) -> bool:
         group = bisect.bisect_right(self._group_starts, number) - 1
@@ -326,6 +342,7 @@ def build_index(
     append = serials.append
     append_start = starts.append
     groups: list[tuple[int, bytes]] = []
+    duplicates = array("Q")  # (first entry << 32 | later entry) for repeated serials
     unknown: set[str] = set()
     problems: list[str] = []
     reason_only = _REASON_ONLY
@@ -359,10 +376,20 @@ def build_index(
             append_start(pos)
             append(at)
             number += 1
-            slot = hash(data[at + 2 : serial_end]) & mask
-            while table[slot]:
+            key = data[at + 2 : serial_end]
+            slot = hash(key) & mask
+            other = table[slot]
+            while other:
+                # A serial listed again is kept aside, not chained: a CRL of a
+                # million copies of one serial must not cost a million squared.
+                held = serials[other - 1]
+                if data[held + 2 : held + 2 + data[held + 1]] == key:
+                    duplicates.append((other - 1) << 32 | (number - 1))
+                    break
                 slot = (slot + 1) & mask
-            table[slot] = number
+                other = table[slot]
+            else:
+                table[slot] = number
             pos = entry_end
     except (IndexError, _der.DerError) as exc:
         raise CrlIndexError(f"entry {number + 1} is malformed: {exc}") from exc
@@ -382,6 +409,7 @@ def build_index(
         tuple(problems),
         crl_issuer,
         end,
+        array("Q", sorted(duplicates)),
     )
 
 
@@ -411,10 +439,17 @@ def _rehash(data: bytes, serials: array[int], size: int) -> array[int]:
     table = array("I", bytes(4 * size))
     mask = size - 1
     for number, at in enumerate(serials, start=1):
-        slot = hash(data[at + 2 : at + 2 + data[at + 1]]) & mask
-        while table[slot]:
+        key = data[at + 2 : at + 2 + data[at + 1]]
+        slot = hash(key) & mask
+        other = table[slot]
+        while other:
+            held = serials[other - 1]
+            if data[held + 2 : held + 2 + data[held + 1]] == key:
+                break  # a repeated serial: already in ``duplicates``
             slot = (slot + 1) & mask
-        table[slot] = number
+            other = table[slot]
+        else:
+            table[slot] = number
     return table
 
 
