@@ -557,3 +557,48 @@ def test_index_grows_when_the_first_entries_mislead_the_estimate(ca: FakeCA) -> 
     for entry in (*long, *short):
         assert crl.index.entry(crl.index.find(serial_key(entry.serial))).serial == entry.serial
     assert crl.index.find(serial_key(4000)) == -1
+
+
+def test_a_bad_crl_of_another_scope_does_not_spoil_a_good_one(ca: FakeCA) -> None:
+    cert = issue_with_dp(ca, "two-sources.test", urls=["http://crl.test/shard1.crl"]).cert
+    full = make_crl(ca, [], number=3)  # no IDP: every certificate of the CA
+    forged_shard = tamper_signature(
+        make_crl(ca, [], number=3, idp=_idp("http://crl.test/shard1.crl"))
+    )
+    assert _judge(ca, cert, full, forged_shard).status is CertStatus.GOOD
+    # Alone, the forged shard decides nothing but its failure.
+    assert _judge(ca, cert, forged_shard).reason is Reason.BAD_SIGNATURE
+    # A listing in the trusted CRL is a trusted answer whatever the other says.
+    listed = make_crl(ca, [Revoke(cert.serial_number, reason=KEY_COMPROMISE)], number=4)
+    assert _judge(ca, cert, listed, forged_shard).status is CertStatus.REVOKED
+
+
+def test_a_serial_listed_many_times_is_indexed_once(ca: FakeCA, leaf: x509.Certificate) -> None:
+    # Chaining every copy would make indexing quadratic in the copies.
+    copies = [
+        Revoke(leaf.serial_number, at=T0 - (i + 1) * timedelta(minutes=1)) for i in range(3000)
+    ]
+    crl = load_crl(make_crl(ca, copies))
+    assert len(crl.index) == 3000
+    assert len(crl.index._duplicates) == 2999
+    number = crl.index.find(serial_key(leaf.serial_number))
+    assert number == 0  # the first listing answers
+    assert _judge(ca, leaf, make_crl(ca, copies)).revoked_at == T0 - timedelta(minutes=1)
+
+
+def test_indirect_crl_with_one_serial_for_two_issuers(ca: FakeCA) -> None:
+    signer = crl_issuer_cert(ca, "Shared-Serial CRL Issuer")
+    point = _indirect_point(signer.cert.subject)
+    cert = issue_with_dp(ca, "shared.test", points=[point]).cert
+    idp = _idp("http://crl.test/indirect.crl", indirect_crl=True)
+    der = make_crl(
+        signer,
+        [
+            Revoke(cert.serial_number, reason=x509.ReasonFlags.superseded),  # the CRL issuer's own
+            Revoke(cert.serial_number, certificate_issuer=ca.cert.subject, reason=KEY_COMPROMISE),
+        ],
+        idp=idp,
+    )
+    result = judge(cert, ca.cert, [load_crl(der)], now=T0, crl_issuers=[signer.cert])
+    assert result.status is CertStatus.REVOKED
+    assert result.revocation_reason == "keyCompromise"

@@ -75,6 +75,8 @@ class CrlIndexError(ValueError):
 
 def serial_key(serial: int) -> bytes:
     """The content octets of ``serial`` as a DER INTEGER (minimal two's complement)."""
+    if serial >= 0:  # one octet more than the bits need when the top bit is set
+        return serial.to_bytes(serial.bit_length() // 8 + 1, "big")
     raw = serial.to_bytes(max(1, (serial.bit_length() + 8) // 8), "big", signed=True)
     # X.690 8.3.2: no redundant leading 0x00 / 0xFF octet (negative serials exist).
     while len(raw) > 1 and (
@@ -107,24 +109,32 @@ def _header(data: bytes, pos: int, limit: int) -> tuple[int, int]:
 
 
 def _time(data: bytes, pos: int) -> datetime:
+    """A UTCTime or GeneralizedTime (RFC 5280 4.1.2.5) as cryptography validated it."""
     tag, length = data[pos], data[pos + 1]
-    text = data[pos + 2 : pos + 2 + length].decode("ascii")
+    p = pos + 2
+    # Digit arithmetic, not int(bytes): this runs for every revoked answer.
     if tag == 0x17 and length == 13:  # UTCTime YYMMDDHHMMSSZ; RFC 5280 4.1.2.5.1
-        year = int(text[0:2])
+        year = (data[p] - 48) * 10 + data[p + 1] - 48
         year += 1900 if year >= 50 else 2000
-        rest = text[2:]
+        p += 2
     elif tag == 0x18 and length == 15:  # GeneralizedTime YYYYMMDDHHMMSSZ
-        year = int(text[0:4])
-        rest = text[4:]
+        year = (
+            (data[p] - 48) * 1000
+            + (data[p + 1] - 48) * 100
+            + (data[p + 2] - 48) * 10
+            + data[p + 3]
+            - 48
+        )
+        p += 4
     else:
         raise CrlIndexError("a revocation time that is neither UTCTime nor GeneralizedTime")
     return datetime(
         year,
-        int(rest[0:2]),
-        int(rest[2:4]),
-        int(rest[4:6]),
-        int(rest[6:8]),
-        int(rest[8:10]),
+        (data[p] - 48) * 10 + data[p + 1] - 48,
+        (data[p + 2] - 48) * 10 + data[p + 3] - 48,
+        (data[p + 4] - 48) * 10 + data[p + 5] - 48,
+        (data[p + 6] - 48) * 10 + data[p + 7] - 48,
+        (data[p + 8] - 48) * 10 + data[p + 9] - 48,
         tzinfo=UTC,
     )
 
@@ -173,6 +183,8 @@ class CrlIndex:
     __slots__ = (
         "_crl_issuer",
         "_data",
+        "_duplicates",
+        "_end",
         "_group_starts",
         "_groups",
         "_mask",
@@ -193,8 +205,12 @@ class CrlIndex:
         unknown_critical: tuple[str, ...],
         problems: tuple[str, ...],
         crl_issuer: bytes,
+        end: int,
+        duplicates: array[int],
     ) -> None:
+        self._duplicates = duplicates
         self._crl_issuer = crl_issuer
+        self._end = end
         self._data = data
         self._starts = starts
         self._serials = serials
@@ -231,11 +247,22 @@ class CrlIndex:
             if not number:
                 return -1
             at = serials[number - 1]
-            if data[at + 2 : at + 2 + data[at + 1]] == key and (
-                issuer is None or self._issuer_matches(number - 1, issuer)
-            ):
-                return number - 1
+            if data[at + 2 : at + 2 + data[at + 1]] == key:
+                if issuer is None or self._issuer_matches(number - 1, issuer):
+                    return number - 1
+                return self._repeated(number - 1, issuer)
             slot = (slot + 1) & mask
+
+    def _repeated(self, first: int, issuer: bytes) -> int:
+        """The first later entry of the same serial whose issuer matches, or -1."""
+        duplicates = self._duplicates
+        at = bisect.bisect_left(duplicates, first << 32)
+        while at < len(duplicates) and duplicates[at] >> 32 == first:
+            number = duplicates[at] & 0xFFFFFFFF
+            if self._issuer_matches(number, issuer):
+                return number
+            at += 1
+        return -1
 
     def _issuer_matches(self, number: int, issuer: bytes) -> bool:
         group = bisect.bisect_right(self._group_starts, number) - 1
@@ -271,7 +298,10 @@ class CrlIndex:
         return RevokedEntry(serial, revoked_at, reason, invalidity, issuer)
 
     def _entry_end(self, number: int) -> int:
-        return _der.read_tlv(self._data, self._starts[number]).end
+        # Entries are contiguous: one ends where the next starts.
+        if number + 1 < len(self._starts):
+            return self._starts[number + 1]
+        return self._end
 
     def entries(self) -> Iterator[RevokedEntry]:
         """Every entry in CRL order, one at a time."""
@@ -312,6 +342,7 @@ def build_index(
     append = serials.append
     append_start = starts.append
     groups: list[tuple[int, bytes]] = []
+    duplicates = array("Q")  # (first entry << 32 | later entry) for repeated serials
     unknown: set[str] = set()
     problems: list[str] = []
     reason_only = _REASON_ONLY
@@ -345,10 +376,20 @@ def build_index(
             append_start(pos)
             append(at)
             number += 1
-            slot = hash(data[at + 2 : serial_end]) & mask
-            while table[slot]:
+            key = data[at + 2 : serial_end]
+            slot = hash(key) & mask
+            other = table[slot]
+            while other:
+                # A serial listed again is kept aside, not chained: a CRL of a
+                # million copies of one serial must not cost a million squared.
+                held = serials[other - 1]
+                if data[held + 2 : held + 2 + data[held + 1]] == key:
+                    duplicates.append((other - 1) << 32 | (number - 1))
+                    break
                 slot = (slot + 1) & mask
-            table[slot] = number
+                other = table[slot]
+            else:
+                table[slot] = number
             pos = entry_end
     except (IndexError, _der.DerError) as exc:
         raise CrlIndexError(f"entry {number + 1} is malformed: {exc}") from exc
@@ -359,7 +400,16 @@ def build_index(
             "an entry carries certificateIssuer but the CRL is not indirect (RFC 5280 5.3.3)"
         )
     return CrlIndex(
-        data, starts, serials, table, groups, tuple(sorted(unknown)), tuple(problems), crl_issuer
+        data,
+        starts,
+        serials,
+        table,
+        groups,
+        tuple(sorted(unknown)),
+        tuple(problems),
+        crl_issuer,
+        end,
+        array("Q", sorted(duplicates)),
     )
 
 
@@ -389,10 +439,17 @@ def _rehash(data: bytes, serials: array[int], size: int) -> array[int]:
     table = array("I", bytes(4 * size))
     mask = size - 1
     for number, at in enumerate(serials, start=1):
-        slot = hash(data[at + 2 : at + 2 + data[at + 1]]) & mask
-        while table[slot]:
+        key = data[at + 2 : at + 2 + data[at + 1]]
+        slot = hash(key) & mask
+        other = table[slot]
+        while other:
+            held = serials[other - 1]
+            if data[held + 2 : held + 2 + data[held + 1]] == key:
+                break  # a repeated serial: already in ``duplicates``
             slot = (slot + 1) & mask
-        table[slot] = number
+            other = table[slot]
+        else:
+            table[slot] = number
     return table
 
 

@@ -81,8 +81,7 @@ def _final(result: RevocationResult) -> _Plan:
 
 
 def _describe(crl: Crl) -> str:
-    number = f"#{crl.number}" if crl.number is not None else "(no number)"
-    return f"CRL {number} from {crl.source}"
+    return crl.label
 
 
 class CrlJudge:
@@ -159,14 +158,24 @@ class CrlJudge:
                 source=Source.CRL,
             )
         uses: list[_Use] = []
+        failed: list[RevocationResult] = []
         for group in in_scope.values():
             use = self._use(ref, group)
             if isinstance(use, RevocationResult):
-                return use
-            uses.append(use)
+                failed.append(use)
+            else:
+                uses.append(use)
+        if not uses:
+            return failed[0]
         covered = frozenset().union(*(u.reasons for u in uses))
         evidence = self._evidence(uses[0])
-        return _Plan(tuple(uses), self._good(uses[0], covered, evidence), evidence)
+        good = self._good(uses[0], covered, evidence)
+        if covered != ALL_REASONS and failed:
+            # Not listed, and what would have covered the rest failed: say why.
+            good = failed[0]
+        # A scope whose CRLs all failed spoils nothing when trusted CRLs of
+        # other scopes cover every reason; a listing in a trusted CRL stands.
+        return _Plan(tuple(uses), good, evidence)
 
     def _use(
         self, ref: CertRef, group: list[tuple[CrlCheck, frozenset[x509.ReasonFlags]]]

@@ -182,6 +182,12 @@ class Crl:
         default_factory=dict, repr=False, compare=False
     )
 
+    @cached_property
+    def label(self) -> str:
+        """``CRL #12 from http://...``: how messages name it."""
+        number = f"#{self.number}" if self.number is not None else "(no number)"
+        return f"CRL {number} from {self.source}"
+
     @property
     def is_delta(self) -> bool:
         return self.base_number is not None

@@ -24,7 +24,7 @@ from certwarden.clock import SystemClock
 from certwarden.composition import load_config
 from certwarden.core.crl import Crl, CrlParseError, load_crl
 from certwarden.core.crl.offline import CrlVerdict, judge_saved_crl
-from certwarden.core.ocsp.results import describe
+from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, get_app, print_json
@@ -117,17 +117,16 @@ def show_cmd(
             print_json({"file": where, "error": exc.problem, "reason": str(exc.reason)})
             raise typer.Exit(1) from exc
         raise
-    data = crl.to_json()
     if as_json:
-        print_json({"file": where, **data})
+        print_json({"file": where, **crl.to_json()})
         return
     _say(f"{where}: contents only, not verified (judge it with `certwarden crl verify`)")
-    _print_crl(data)
-    entries = data["entries"]
-    _say(f"entries: {len(entries)}")
-    for entry in entries:
-        extra = f", invalid since {entry['invalidity_date']}" if entry["invalidity_date"] else ""
-        _say(f"  {entry['serial']}  {entry['revoked_at']}  {entry['reason'] or '-'}{extra}")
+    _print_crl(crl.to_json(entries=False))
+    _say(f"entries: {len(crl.index)}")
+    # One entry at a time: a CRL of a million entries is not held as a list.
+    for entry in crl.index.entries():
+        extra = f", invalid since {iso_z(entry.invalidity_date)}" if entry.invalidity_date else ""
+        _say(f"  {entry.serial:x}  {iso_z(entry.revoked_at)}  {entry.reason or '-'}{extra}")
 
 
 def _print_crl(data: dict[str, Any]) -> None:
