@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from certwarden.adapters.db.engine import HEAD_REVISION
 from tests.conftest import POSTGRES_URL, T0, _postgres_available
 from tests.pki_files import pem, small_pki, write
 
@@ -176,7 +177,7 @@ def test_two_processes_migrate_a_new_sqlite_database_at_once(tmp_path: Path) -> 
         data_dir = tmp_path / f"data{attempt}"
         for code, out, err in _start_together(data_dir, ""):
             assert code == 0, err
-            assert out.strip() == "0001"
+            assert out.strip() == HEAD_REVISION
     assert (data_dir / "certwarden.db.migrate-lock").exists()
 
 
@@ -212,4 +213,4 @@ def test_two_processes_migrate_a_new_postgres_schema_at_once(
         url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
         for code, out, err in _start_together(tmp_path, url):
             assert code == 0, err
-            assert out.strip() == "0001"
+            assert out.strip() == HEAD_REVISION
