@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certwarden.core.ocsp import _der
+from certwarden.core import _der
 from certwarden.demo.devpki import DevCA, Issued, KeyType, PrivateKey
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "ResponderId",
     "Status",
     "make_response",
+    "resign",
     "unsuccessful",
 ]
 
@@ -246,14 +247,23 @@ class FakeCA:
         not_after: datetime | None = None,
         key_type: KeyType = "ec",
         with_eku: bool = True,
+        ocsp_nocheck: bool | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        key_usage: x509.KeyUsage | None = None,
+        ocsp_url: str | None = None,
     ) -> Issued:
-        """A delegated OCSP responder certificate (id-kp-OCSPSigning unless ``with_eku=False``)."""
+        """A delegated OCSP responder certificate (id-kp-OCSPSigning unless ``with_eku=False``;
+        id-pkix-ocsp-nocheck with the EKU unless ``ocsp_nocheck=False``)."""
         return self.dev.issue_ocsp_responder(
             name,
             not_before=not_before or self.now - 10 * DAY,
             not_after=not_after or self.now + 300 * DAY,
             key_type=key_type,
             with_eku=with_eku,
+            ocsp_nocheck=ocsp_nocheck,
+            extensions=extensions,
+            key_usage=key_usage,
+            ocsp_url=ocsp_url,
         )
 
     # -- OCSP ----------------------------------------------------------------
@@ -305,6 +315,37 @@ class FakeCA:
         path = directory / f"{stem}.pem"
         path.write_bytes(self.issued.cert_pem())
         return path
+
+
+def resign(
+    issued: Issued,
+    key: PrivateKey,
+    *,
+    digest: hashes.HashAlgorithm | None = None,
+    pss: bool = False,
+) -> Issued:
+    """``issued``'s certificate signed again by ``key`` with ``digest`` (default SHA-1).
+
+    ``cryptography`` refuses to sign certificates with SHA-1, which legacy
+    PKIs still do, so the signature fields are rewritten here by DER surgery:
+    both AlgorithmIdentifiers (tbsCertificate.signature and
+    Certificate.signatureAlgorithm, RFC 5280 4.1.1.2) and the signature.
+    ``openssl x509 -sha1`` makes the same certificates (test_legacy_signatures
+    checks that certwarden reads openssl's too).
+    """
+    digest = digest or hashes.SHA1()
+    der = issued.cert_der()
+    top = _der.children(der, _der.read_tlv(der))
+    tbs = top[0].whole(der)
+    fields = _der.children(tbs, _der.read_tlv(tbs))
+    at = 2 if fields[0].tag == 0xA0 else 1
+    algorithm, _ = _sign(key, b"probe", digest, pss)
+    new_tbs = _der.sequence(*(algorithm if i == at else f.whole(tbs) for i, f in enumerate(fields)))
+    _, signature = _sign(key, new_tbs, digest, pss)
+    cert = x509.load_der_x509_certificate(
+        _der.sequence(new_tbs, algorithm, _der.tlv(_der.BIT_STRING, b"\x00" + signature))
+    )
+    return Issued(cert, issued.key)
 
 
 def unsuccessful(status: UnsuccessfulStatus) -> bytes:

@@ -151,7 +151,7 @@ def test_status_start_stop_restart(cli: Cli) -> None:
     status = cli("monitor", "status")
     assert status.code == 0
     assert "Certificate Expiry Monitor: Running" in status.stdout
-    assert "next run:  2026-06-02 12:00:00 UTC (in 1d)" in status.stdout
+    assert "next run:  2026-06-02T12:00:00Z (in 1d)" in status.stdout
     assert "24 hours after the (re)start" in status.stdout
     assert "already running" in cli("monitor", "start").stdout
     assert "stopped" in cli("monitor", "stop").stdout
@@ -180,9 +180,9 @@ def test_simulate_three_days_switches_from_24_hour_to_hourly_runs(cli: Cli, tmp_
     assert result.code == 0, result
     lines = [line for line in result.stdout.splitlines() if line.startswith("│ 2026-")]
     # first run 24 h after the start, then hourly once soon.test is within a day
-    assert lines[0].startswith("│ 2026-06-02 12:00:00 │ 1d ")
+    assert lines[0].startswith("│ 2026-06-02T12:00:00Z │ 1d ")
     assert "expiring CN=soon.test" in lines[0]
-    assert lines[1].startswith("│ 2026-06-02 13:00:00 │ 1h ")
+    assert lines[1].startswith("│ 2026-06-02T13:00:00Z │ 1h ")
     assert len(lines) == 49
     assert "nothing stored or sent" in result.stdout
 

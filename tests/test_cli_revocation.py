@@ -25,6 +25,7 @@ DEFAULTS = {
     "enable_revocation_check": False,
     "hash_algorithm": "sha1",
     "max_age_hours": 24,
+    "legacy_signatures": "refuse",
     "method": "post",
     "nonce": "send",
     "responder_source": "certificate",

@@ -470,3 +470,90 @@ def test_no_crl_at_all(ca: FakeCA, other: x509.Certificate) -> None:
     result = judge(other, ca.cert, [], now=T0)
     assert result.status is CertStatus.COULD_NOT_TELL
     assert result.source is Source.CRL
+
+
+# -- more of RFC 5280 6.3.3 -----------------------------------------------------------
+
+
+def test_relative_idp_name_matches_the_certificates_full_name(ca: FakeCA) -> None:
+    rdn = x509.RelativeDistinguishedName(
+        [x509.NameAttribute(x509.NameOID.COMMON_NAME, "Partition 7")]
+    )
+    full = x509.DirectoryName(x509.Name([*ca.cert.subject.rdns, rdn]))
+    cert = issue_with_dp(
+        ca, "p7.test", points=[x509.DistributionPoint([full], None, None, None)]
+    ).cert
+    idp = _idp(None, relative_name=rdn)
+    assert _judge(ca, cert, make_crl(ca, [], idp=idp)).status is CertStatus.GOOD
+    other_rdn = x509.RelativeDistinguishedName(
+        [x509.NameAttribute(x509.NameOID.COMMON_NAME, "Partition 8")]
+    )
+    result = _judge(ca, cert, make_crl(ca, [], idp=_idp(None, relative_name=other_rdn)))
+    assert result.reason is Reason.CRL_SCOPE_MISMATCH
+
+
+def test_distribution_point_reasons_limit_what_a_crl_answers(ca: FakeCA) -> None:
+    point = x509.DistributionPoint(
+        [x509.UniformResourceIdentifier(URL)], None, frozenset({KEY_COMPROMISE}), None
+    )
+    cert = issue_with_dp(ca, "reasons.test", points=[point]).cert
+    # The only DP covers keyCompromise alone: not listed is not "good".
+    result = _judge(ca, cert, make_crl(ca, []))
+    assert result.status is CertStatus.COULD_NOT_TELL
+    assert result.reason is Reason.CRL_SCOPE_MISMATCH
+    listed = make_crl(ca, [Revoke(cert.serial_number, reason=KEY_COMPROMISE)])
+    assert _judge(ca, cert, listed).status is CertStatus.REVOKED
+
+
+def test_delta_of_another_partition_is_not_applied(ca: FakeCA) -> None:
+    one = issue_with_dp(ca, "d1.test", urls=["http://crl.test/shard1.crl"]).cert
+    base = make_crl(ca, [], number=5, idp=_idp("http://crl.test/shard1.crl"))
+    other_delta = make_crl(
+        ca,
+        [Revoke(one.serial_number)],
+        number=6,
+        delta_base=5,
+        idp=_idp("http://crl.test/shard2.crl"),
+    )
+    assert _judge(ca, one, base, other_delta).status is CertStatus.GOOD
+
+
+def test_certificate_issuer_entry_in_a_crl_that_is_not_indirect(
+    ca: FakeCA, other: x509.Certificate
+) -> None:
+    der = make_crl(ca, [Revoke(77, certificate_issuer=ca.cert.subject)])
+    assert _judge(ca, other, der).reason is Reason.MALFORMED_CRL
+
+
+@pytest.mark.parametrize("key_type", ["ec", "rsa", "ed25519"])
+def test_signature_algorithms(key_type: str) -> None:
+    root = FakeCA.root(f"Alg Root {key_type}", key_type=key_type)  # type: ignore[arg-type]
+    cert = issue_with_dp(root, "alg.test").cert
+    der = make_crl(root, [Revoke(cert.serial_number, reason=KEY_COMPROMISE)])
+    assert _judge(root, cert, der).status is CertStatus.REVOKED
+    assert _judge(root, cert, tamper_signature(der)).reason is Reason.BAD_SIGNATURE
+
+
+def test_a_large_crl_with_random_serials(ca: FakeCA) -> None:
+    import random
+
+    rnd = random.Random(5)
+    serials = list({rnd.getrandbits(rnd.choice([8, 64, 127, 159])) | 1 for _ in range(3000)})
+    crl = load_crl(make_crl(ca, [Revoke(s) for s in serials]))
+    assert len(crl.index) == len(serials)
+    assert all(crl.index.entry(crl.index.find(serial_key(s))).serial == s for s in serials)
+    absent = {rnd.getrandbits(100) for _ in range(3000)} - set(serials)
+    assert all(crl.index.find(serial_key(s)) == -1 for s in absent)
+
+
+def test_index_grows_when_the_first_entries_mislead_the_estimate(ca: FakeCA) -> None:
+    # 64 long entries first (big serials, reason, invalidity date), then many short ones.
+    long = [
+        Revoke(2**150 + i, reason=KEY_COMPROMISE, invalidity_date=T0 - 9 * DAY) for i in range(64)
+    ]
+    short = [Revoke(i) for i in range(1, 4000)]
+    crl = load_crl(make_crl(ca, [*long, *short]))
+    assert len(crl.index) == 64 + 3999
+    for entry in (*long, *short):
+        assert crl.index.entry(crl.index.find(serial_key(entry.serial))).serial == entry.serial
+    assert crl.index.find(serial_key(4000)) == -1

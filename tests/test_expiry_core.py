@@ -252,7 +252,7 @@ def test_digest_lists_expired_first_with_every_field() -> None:
     assert "Store:      CallManager-trust" in gone
     assert "Serial:     1A2B" in gone
     assert f"SHA-256:    {items[1].sha256}" in gone
-    assert "Expired:    2026-05-30 12:00:00 UTC" in gone
+    assert "Expired:    2026-05-30T12:00:00Z" in gone
     assert "Days left:  -2.0" in gone
     assert "Days left:  0.5" in body
     assert items[1].kind(NOW) is NoticeKind.EXPIRED

@@ -600,6 +600,17 @@ ATTACKS: dict[str, Case] = {
         alg="sha256",
     ),
     # -- signature algorithms -------------------------------------------------
+    "rsa-pkcs1-sha1-refused-by-default": Case(
+        lambda p: _rsa_signed(
+            p,
+            "1.2.840.113549.1.1.5",
+            _der.encode_null(),
+            lambda tbs: _rsa_key(p).sign(tbs, padding.PKCS1v15(), hashes.SHA1()),
+        ),
+        reason=Reason.WEAK_SIGNATURE_ALGORITHM,
+        cert="rsa_leaf",
+        issuer="rsa_ca",
+    ),
     "md5-with-rsa": Case(
         lambda p: _rsa_signed(
             p,
@@ -607,7 +618,7 @@ ATTACKS: dict[str, Case] = {
             _der.encode_null(),
             lambda tbs: _rsa_key(p).sign(tbs, padding.PKCS1v15(), hashes.MD5()),
         ),
-        reason=Reason.BAD_SIGNATURE,
+        reason=Reason.WEAK_SIGNATURE_ALGORITHM,
         cert="rsa_leaf",
         issuer="rsa_ca",
     ),
@@ -775,7 +786,7 @@ ATTACKS: dict[str, Case] = {
         lambda p: _resign(
             _good(p), p.ca.key, _add_single_extension("1.2.3.4.5", b"\x05\x00", critical=True)
         ),
-        reason=Reason.MALFORMED_RESPONSE,
+        reason=Reason.UNSUPPORTED_CRITICAL_EXTENSION,
     ),
     "critical-unknown-single-extension-on-a-revoked-answer": Case(
         lambda p: _resign(
@@ -783,7 +794,7 @@ ATTACKS: dict[str, Case] = {
             p.ca.key,
             _add_single_extension("1.2.3.4.5", b"\x05\x00", critical=True),
         ),
-        reason=Reason.MALFORMED_RESPONSE,
+        reason=Reason.UNSUPPORTED_CRITICAL_EXTENSION,
     ),
     "critical-unknown-response-extension": Case(
         lambda p: _resign(
@@ -791,7 +802,7 @@ ATTACKS: dict[str, Case] = {
             p.ca.key,
             _set_response_extensions(_extension("1.2.3.4.5", b"\x05\x00", critical=True)),
         ),
-        reason=Reason.MALFORMED_RESPONSE,
+        reason=Reason.UNSUPPORTED_CRITICAL_EXTENSION,
     ),
     # -- encoding -------------------------------------------------------------
     "responsebytes-of-a-non-basic-type": Case(
@@ -884,9 +895,10 @@ ACCEPTED: dict[str, Case] = {
         lambda p: p.ca.response(p.ca.answer(p.leaf.cert, "revoked", revoked_at=T0 + 10 * DAY)),
         CertStatus.REVOKED,
     ),
-    # Judgment: SHA-1 RSA signatures are still accepted (many deployed responders,
-    # e.g. older AD CS, sign with it); MD5 is refused (see ATTACKS).
-    "rsa-pkcs1-sha1-is-accepted": Case(
+    # Judgment (issue 10 item 2): SHA-1 RSA signatures are accepted only when the
+    # administrator accepts legacy signatures (many deployed responders, e.g. older
+    # AD CS, sign with it); refused by default (ATTACKS); MD5 never.
+    "rsa-pkcs1-sha1-is-accepted-when-legacy-accepted": Case(
         lambda p: _rsa_signed(
             p,
             "1.2.840.113549.1.1.5",
@@ -896,6 +908,7 @@ ACCEPTED: dict[str, Case] = {
         CertStatus.GOOD,
         cert="rsa_leaf",
         issuer="rsa_ca",
+        options=ValidationOptions(accept_legacy_signatures=True),
     ),
     "rsa-pss-honest-parameters": Case(
         lambda p: _rsa_signed(p, PSS_OID, _pss_params(), _pss_sha256_salt32(p)),
@@ -1035,12 +1048,15 @@ def test_batch_critical_single_extension_on_any_answer_refuses_all(pki: Pki) -> 
         der, cert_ids=[pki.cid(pki.leaf), pki.cid(pki.leaf2)], issuers=[pki.ca.cert] * 2, now=T0
     )
     assert {(r.status, r.reason) for r in results} == {
-        (CertStatus.COULD_NOT_TELL, Reason.MALFORMED_RESPONSE)
+        (CertStatus.COULD_NOT_TELL, Reason.UNSUPPORTED_CRITICAL_EXTENSION)
     }
     assert "single response #2" in results[0].detail
 
 
 # ------------------------------------------------------------------ the cache
+
+
+OPTIONS = ValidationOptions()
 
 
 def _result(status: CertStatus, **kw: Any) -> RevocationResult:
@@ -1053,15 +1069,23 @@ def test_cache_never_serves_one_certid_for_another(pki: Pki) -> None:
     same-named issuer, and serials that differ only in sign are all distinct."""
     cache = ResponseCache()
     sha1 = pki.cid(pki.leaf)
-    cache.put(sha1, _result(CertStatus.GOOD), T0)
-    assert cache.get(sha1, T0) is not None
-    assert cache.get(pki.cid(pki.leaf, alg="sha256"), T0) is None
-    assert cache.get(pki.cid(pki.leaf, pki.impostor), T0) is None
-    assert cache.get(pki.cid(pki.leaf, pki.other), T0) is None
+    cache.put(sha1, _result(CertStatus.GOOD), T0, options=OPTIONS)
+    assert cache.get(sha1, T0, trusted_responders=(), options=OPTIONS) is not None
+    assert (
+        cache.get(pki.cid(pki.leaf, alg="sha256"), T0, trusted_responders=(), options=OPTIONS)
+        is None
+    )
+    assert (
+        cache.get(pki.cid(pki.leaf, pki.impostor), T0, trusted_responders=(), options=OPTIONS)
+        is None
+    )
+    assert (
+        cache.get(pki.cid(pki.leaf, pki.other), T0, trusted_responders=(), options=OPTIONS) is None
+    )
     positive = CertId(HashAlgorithm.SHA1, b"\x01" * 20, b"\x02" * 20, 0x1F)
     negative = CertId(HashAlgorithm.SHA1, b"\x01" * 20, b"\x02" * 20, -0x1F)
-    cache.put(positive, _result(CertStatus.REVOKED), T0)
-    assert cache.get(negative, T0) is None
+    cache.put(positive, _result(CertStatus.REVOKED), T0, options=OPTIONS)
+    assert cache.get(negative, T0, trusted_responders=(), options=OPTIONS) is None
     assert len({c.key() for c in (sha1, pki.cid(pki.leaf, alg="sha256"), positive, negative)}) == 4
 
 
@@ -1073,20 +1097,25 @@ def test_cache_keeps_could_not_tell_as_could_not_tell_only_for_the_backoff(pki: 
     refused = _result(
         CertStatus.COULD_NOT_TELL, reason=Reason.NONCE_MISMATCH, next_update=T0 + 7 * DAY
     )
-    cache.put(cid, refused, T0)
-    got = cache.get(cid, T0 + 4 * MINUTE)
+    cache.put(cid, refused, T0, options=OPTIONS)
+    got = cache.get(cid, T0 + 4 * MINUTE, trusted_responders=(), options=OPTIONS)
     assert got is not None and got.status is CertStatus.COULD_NOT_TELL
     assert got.reason is Reason.NONCE_MISMATCH
-    assert cache.get(cid, T0 + 5 * MINUTE) is None
+    assert cache.get(cid, T0 + 5 * MINUTE, trusted_responders=(), options=OPTIONS) is None
 
 
 def test_cache_failure_never_erases_revoked_and_news_replace_good(pki: Pki) -> None:
     cache = ResponseCache()
     cid = pki.cid(pki.leaf)
-    cache.put(cid, _result(CertStatus.GOOD), T0)
-    cache.put(cid, _result(CertStatus.REVOKED, revoked_at=T0), T0 + MINUTE)
-    cache.put(cid, _result(CertStatus.COULD_NOT_TELL, reason=Reason.TIMEOUT), T0 + 2 * MINUTE)
-    got = cache.get(cid, T0 + 3 * MINUTE)
+    cache.put(cid, _result(CertStatus.GOOD), T0, options=OPTIONS)
+    cache.put(cid, _result(CertStatus.REVOKED, revoked_at=T0), T0 + MINUTE, options=OPTIONS)
+    cache.put(
+        cid,
+        _result(CertStatus.COULD_NOT_TELL, reason=Reason.TIMEOUT),
+        T0 + 2 * MINUTE,
+        options=OPTIONS,
+    )
+    got = cache.get(cid, T0 + 3 * MINUTE, trusted_responders=(), options=OPTIONS)
     assert got is not None and got.status is CertStatus.REVOKED
 
 
@@ -1106,11 +1135,16 @@ def test_cache_drops_a_trusted_responder_answer_once_the_responder_is_withdrawn(
     assert validated.trust_model is TrustModel.TRUSTED_RESPONDER
     cache = ResponseCache()
     cid = pki.cid(pki.leaf)
-    cache.put(cid, validated, T0)
-    assert cache.get(cid, T0, trusted_responders=[pki.trp.cert]) is validated
+    cache.put(cid, validated, T0, options=OPTIONS)
+    assert cache.get(cid, T0, trusted_responders=[pki.trp.cert], options=OPTIONS) is validated
     # Withdrawn: another responder is designated now, not this one.
-    assert cache.get(cid, T0 + MINUTE, trusted_responders=[pki.trp_no_eku.cert]) is None
-    assert cache.get(cid, T0 + MINUTE, trusted_responders=[pki.trp.cert]) is None  # dropped
+    assert (
+        cache.get(cid, T0 + MINUTE, trusted_responders=[pki.trp_no_eku.cert], options=OPTIONS)
+        is None
+    )
+    assert (
+        cache.get(cid, T0 + MINUTE, trusted_responders=[pki.trp.cert], options=OPTIONS) is None
+    )  # dropped
 
     # Still designated, but expired since: dropped as well.
     (by_expiring,) = verify_response(
@@ -1121,13 +1155,16 @@ def test_cache_drops_a_trusted_responder_answer_once_the_responder_is_withdrawn(
         trusted_responders=[pki.trp_expired.cert],
     )
     assert by_expiring.status is CertStatus.GOOD
-    cache.put(cid, by_expiring, T0 - MINUTE)
-    assert cache.get(cid, T0 - SECOND, trusted_responders=[pki.trp_expired.cert]) is not None
-    assert cache.get(cid, T0, trusted_responders=[pki.trp_expired.cert]) is None
+    cache.put(cid, by_expiring, T0 - MINUTE, options=OPTIONS)
+    assert (
+        cache.get(cid, T0 - SECOND, trusted_responders=[pki.trp_expired.cert], options=OPTIONS)
+        is not None
+    )
+    assert cache.get(cid, T0, trusted_responders=[pki.trp_expired.cert], options=OPTIONS) is None
 
     # The issuing CA's own answers do not depend on the designated responders.
-    cache.put(cid, _result(CertStatus.GOOD, trust_model=TrustModel.ISSUER), T0)
-    assert cache.get(cid, T0, trusted_responders=[]) is not None
+    cache.put(cid, _result(CertStatus.GOOD, trust_model=TrustModel.ISSUER), T0, options=OPTIONS)
+    assert cache.get(cid, T0, trusted_responders=[], options=OPTIONS) is not None
 
 
 # ------------------------------------------------------------------ the policy
@@ -1138,7 +1175,7 @@ def _every_result() -> list[RevocationResult]:
         RevocationResult(CertStatus.GOOD),
         RevocationResult(CertStatus.REVOKED, revoked_at=T0, revocation_reason="keyCompromise"),
         RevocationResult(CertStatus.REVOKED, revoked_at=T0, revocation_reason="certificateHold"),
-        RevocationResult(CertStatus.REVOKED, reason=Reason.EXPIRED, revoked_at=T0),
+        RevocationResult(CertStatus.REVOKED, expired=True, revoked_at=T0),
         RevocationResult(CertStatus.UNKNOWN),
     ]
     out += [RevocationResult.could_not_tell(reason, f"because {reason}") for reason in Reason]
@@ -1166,6 +1203,9 @@ def test_policy_never_allows_without_a_good_answer(common_criteria: bool) -> Non
     assert [k for k, v in POLICY_TABLE.items() if v is Decision.ALLOW] == [
         (True, CertStatus.GOOD),
         (False, CertStatus.GOOD),
+        # Not checked by design (ocsp-nocheck responders, RFC 6960 4.2.2.2.1): issue 10 item 4.
+        (True, CertStatus.EXEMPT),
+        (False, CertStatus.EXEMPT),
     ]
 
 
@@ -1176,6 +1216,6 @@ def test_an_expired_certificate_is_revoked_whatever_a_response_says(pki: Pki) ->
     assert expired_result(pki.leaf.cert, not_after) is None
     expired = expired_result(pki.leaf.cert, not_after + timedelta(microseconds=1))
     assert expired is not None
-    assert (expired.status, expired.reason) == (CertStatus.REVOKED, Reason.EXPIRED)
+    assert (expired.status, expired.reason, expired.expired) == (CertStatus.REVOKED, None, True)
     for cc in (True, False):
         assert decide(expired, common_criteria=cc).decision is Decision.DENY

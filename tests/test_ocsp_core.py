@@ -31,6 +31,7 @@ from certwarden.core.ocsp import (
     Reason,
     ResponseCache,
     RevocationResult,
+    SingleAnswer,
     TrustModel,
     ValidationOptions,
     _der,
@@ -44,6 +45,7 @@ from certwarden.core.ocsp import (
     verify_response,
 )
 from certwarden.core.ocsp.signature import parse_signature_algorithm, verify_signature
+from certwarden.core.ocsp.validate import step_next_update
 from certwarden.demo.devpki import DevCA, Issued
 from tests.fakeca import DAY, T0, FakeCA, unsuccessful
 
@@ -598,7 +600,9 @@ def test_every_failure_is_listed_first_decides(pki: Pki) -> None:
     assert "nextUpdate" in result.problems[1] and "nonce" in result.problems[2]
 
 
-def test_unknown_critical_extension_is_malformed(pki: Pki) -> None:
+def test_unknown_critical_response_extension_is_not_understood(pki: Pki) -> None:
+    """RFC 6960 4.4 / RFC 5280 4.2: a critical response extension certwarden does not
+    process makes the response untrusted, with its own reason (issue 10 item 1)."""
     # cryptography's builder writes any extension it is given; mark one critical.
     builder = (
         ocsp.OCSPResponseBuilder()
@@ -620,8 +624,9 @@ def test_unknown_critical_extension_is_malformed(pki: Pki) -> None:
     )
     der = builder.sign(pki.ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)  # type: ignore[arg-type]
     (result,) = verify_response(der, cert_ids=[pki.cid(pki.leaf)], issuers=[pki.ca.cert], now=T0)
-    assert result.reason is Reason.MALFORMED_RESPONSE
-    assert "critical" in result.detail
+    assert result.status is CertStatus.COULD_NOT_TELL
+    assert result.reason is Reason.UNSUPPORTED_CRITICAL_EXTENSION
+    assert "1.2.3.4.5" in result.detail and "critical" in result.detail
 
 
 def test_conflicting_duplicate_answers_are_refused(pki: Pki) -> None:
@@ -736,8 +741,9 @@ def test_signature_algorithm_must_fit_the_key() -> None:
     assert "cannot come from an RSA key" in (
         verify_signature(rsa_key.public_key(), ecdsa, data, signature) or ""
     )
+    # MD5 is understood (so it can be diagnosed: core/algorithms.py refuses it always).
     md5 = parse_signature_algorithm("1.2.840.113549.1.1.4", None)
-    assert md5.family == "unsupported"
+    assert (md5.family, md5.digest) == ("rsa", "md5")
     assert verify_signature(rsa_key.public_key(), md5, data, b"x") is not None
     no_params = parse_signature_algorithm("1.2.840.113549.1.1.10", None)
     assert no_params.family == "unsupported"
@@ -979,9 +985,10 @@ def test_expired_result_notafter_inclusive(pki: Pki) -> None:
     assert expired_result(pki.leaf.cert, not_after) is None
     result = expired_result(pki.leaf.cert, not_after + timedelta(microseconds=1))
     assert result is not None
-    assert (result.status, result.reason, result.revoked_at) == (
+    assert (result.status, result.reason, result.expired, result.revoked_at) == (
         CertStatus.REVOKED,
-        Reason.EXPIRED,
+        None,  # expiry is not a could-not-tell reason
+        True,
         not_after,
     )
 
@@ -1019,45 +1026,88 @@ def _good(this_update: datetime, next_update: datetime | None) -> RevocationResu
     return RevocationResult(CertStatus.GOOD, this_update=this_update, next_update=next_update)
 
 
+SKEW = ValidationOptions().skew
+OPTIONS = ValidationOptions()
+
+
 @pytest.mark.parametrize(
-    ("result", "usable_until"),
+    ("result", "last_usable"),
     [
-        pytest.param(_good(T0, T0 + 6 * timedelta(hours=1)), T0 + 6 * timedelta(hours=1), id="until-nextUpdate"),
-        pytest.param(_good(T0, T0 + 30 * DAY), T0 + 7 * DAY, id="bounded-by-max-lifetime"),
+        pytest.param(_good(T0, T0 + 6 * timedelta(hours=1)), T0 + 6 * timedelta(hours=1) + SKEW, id="until-nextUpdate-plus-skew"),
+        pytest.param(_good(T0, T0 + 30 * DAY), T0 + 7 * DAY - timedelta(seconds=1), id="bounded-by-max-lifetime"),
         pytest.param(_good(T0 - timedelta(hours=20), None), T0 + 4 * timedelta(hours=1), id="no-nextUpdate-max-age"),
-        pytest.param(RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"), T0 + 5 * MINUTE, id="failure-backoff"),
+        pytest.param(RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"), T0 + 5 * MINUTE - timedelta(seconds=1), id="failure-backoff"),
     ],
 )  # fmt: skip
-def test_cache_lifetimes(result: RevocationResult, usable_until: datetime) -> None:
+def test_cache_lifetimes(result: RevocationResult, last_usable: datetime) -> None:
+    """The cache serves a validated answer exactly while validation would accept it."""
     cache = ResponseCache()
-    cache.put(_cid(1), result, T0)
-    assert cache.get(_cid(1), usable_until - timedelta(seconds=1)) == result
-    assert cache.get(_cid(1), usable_until) is None
+    cache.put(_cid(1), result, T0, options=OPTIONS)
+    assert cache.get(_cid(1), last_usable, trusted_responders=(), options=OPTIONS) == result
+    after = last_usable + timedelta(seconds=1)
+    assert cache.get(_cid(1), after, trusted_responders=(), options=OPTIONS) is None
     assert len(cache) == 0
+
+
+def test_cache_obeys_the_validators_max_age() -> None:
+    """Issue 10 item 3: with max_age 1 h, an answer without nextUpdate is served from
+    the cache for an hour (as validation would accept it), not for a cache default of 24 h."""
+    strict = ValidationOptions(max_age=timedelta(hours=1))
+    cache = ResponseCache()
+    answer = _good(T0, None)
+    cache.put(_cid(1), answer, T0, options=strict)
+    assert cache.get(_cid(1), T0 + timedelta(minutes=59), trusted_responders=(), options=strict)
+    assert (
+        cache.get(_cid(1), T0 + timedelta(hours=2), trusted_responders=(), options=strict) is None
+    )
+    # And the same rule as validation's, to the second.
+    single = SingleAnswer("sha1", b"", b"", 1, None, CertStatus.GOOD, T0, None, None, None)
+    assert step_next_update(single, T0 + timedelta(hours=2), strict)
+    cache.put(_cid(2), answer, T0, options=OPTIONS)
+    assert (
+        cache.get(_cid(2), T0 + timedelta(hours=2), trusted_responders=(), options=strict) is None
+    )
+
+
+def test_cache_get_needs_the_trust_inputs() -> None:
+    """Fail closed: the trusted-responder re-check cannot be skipped by a default."""
+    cache = ResponseCache()
+    with pytest.raises(TypeError):
+        cache.get(_cid(1), T0)  # type: ignore[call-arg]
 
 
 def test_cache_does_not_store_already_stale_and_keeps_valid_over_failure() -> None:
     cache = ResponseCache()
-    cache.put(_cid(1), _good(T0 - 2 * DAY, T0 - DAY), T0)
-    assert cache.get(_cid(1), T0) is None
+    cache.put(_cid(1), _good(T0 - 2 * DAY, T0 - DAY), T0, options=OPTIONS)
+    assert cache.get(_cid(1), T0, trusted_responders=(), options=OPTIONS) is None
     good = _good(T0, T0 + DAY)
-    cache.put(_cid(2), good, T0)
-    cache.put(_cid(2), RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"), T0 + MINUTE)
-    assert cache.get(_cid(2), T0 + 2 * MINUTE) == good
+    cache.put(_cid(2), good, T0, options=OPTIONS)
+    cache.put(
+        _cid(2),
+        RevocationResult.could_not_tell(Reason.TIMEOUT, "slow"),
+        T0 + MINUTE,
+        options=OPTIONS,
+    )
+    assert cache.get(_cid(2), T0 + 2 * MINUTE, trusted_responders=(), options=OPTIONS) == good
     revoked = RevocationResult(CertStatus.REVOKED, this_update=T0 + MINUTE, next_update=T0 + DAY)
-    cache.put(_cid(2), revoked, T0 + MINUTE)
-    assert cache.get(_cid(2), T0 + 2 * MINUTE) == revoked
+    cache.put(_cid(2), revoked, T0 + MINUTE, options=OPTIONS)
+    assert cache.get(_cid(2), T0 + 2 * MINUTE, trusted_responders=(), options=OPTIONS) == revoked
 
 
 def test_cache_is_bounded_lru() -> None:
     cache = ResponseCache(max_entries=2)
     for serial in (1, 2):
-        cache.put(_cid(serial), _good(T0, T0 + DAY), T0)
-    assert cache.get(_cid(1), T0) is not None  # 1 is now most recently used
-    cache.put(_cid(3), _good(T0, T0 + DAY), T0)
+        cache.put(_cid(serial), _good(T0, T0 + DAY), T0, options=OPTIONS)
+    assert (
+        cache.get(_cid(1), T0, trusted_responders=(), options=OPTIONS) is not None
+    )  # 1 is now most recently used
+    cache.put(_cid(3), _good(T0, T0 + DAY), T0, options=OPTIONS)
     assert len(cache) == 2
-    assert cache.get(_cid(2), T0) is None
-    assert cache.get(_cid(1), T0) is not None and cache.get(_cid(3), T0) is not None
+    assert cache.get(_cid(2), T0, trusted_responders=(), options=OPTIONS) is None
+    assert (
+        cache.get(_cid(1), T0, trusted_responders=(), options=OPTIONS) is not None
+        and cache.get(_cid(3), T0, trusted_responders=(), options=OPTIONS) is not None
+    )
 
 
 # ------------------------------------------------------------- never Good by accident

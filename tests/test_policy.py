@@ -64,10 +64,13 @@ def test_why_names_the_reason() -> None:
 
 def test_table_is_complete_and_rendered() -> None:
     assert set(POLICY_TABLE) == {(cc, s) for cc in (True, False) for s in CertStatus}
-    # Only GOOD ever allows outright; REVOKED never allows.
+    # Only GOOD (and EXEMPT, not checked by design) allows outright; REVOKED never allows.
     assert {k for k, v in POLICY_TABLE.items() if v is Decision.ALLOW} == {
         (True, CertStatus.GOOD),
         (False, CertStatus.GOOD),
+        # Not checked by design: ocsp-nocheck responders (RFC 6960 4.2.2.2.1).
+        (True, CertStatus.EXEMPT),
+        (False, CertStatus.EXEMPT),
     }
     table = render_table()
     assert "| `revoked` | deny | deny |" in table

@@ -202,7 +202,7 @@ def test_issuer_candidates_are_stored_cas_by_subject_across_batches(app: App) ->
         # The signature decides between the two: the scheduled checks, the
         # upload check and the TLS guard all ask this.
         assert StoredIssuers(s).find(leaf, facts_from_certificate(leaf)) == second.cert
-    assert app.tls.find_issuer(leaf, []) == (second.cert, "inventory")
+    assert app.tls.locate_issuer(leaf, []) == (second.cert, "inventory")
 
 
 def test_trusted_responders_are_the_ocsp_signers_of_the_named_store(app: App) -> None:

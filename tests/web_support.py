@@ -54,7 +54,7 @@ class WebSetup:
 
 def make_setup(app: App, **options: Any) -> WebSetup:
     """``app`` with users ``admin`` and ``viewer``, a token each, and its web app."""
-    app.__dict__["users"] = UserService(app.db, app.clock, hasher=FAST_HASHER)
+    app.__dict__["users"] = UserService(app.db, app.clock, hasher=FAST_HASHER, keyring=app.keyring)
     app.users.add_user("admin", ADMIN_PASSWORD, "admin")
     app.users.add_user("viewer", VIEWER_PASSWORD, "viewer")
     _, admin_token = app.users.create_token("admin", "tests")
@@ -108,11 +108,14 @@ class Served:
 
 
 @contextmanager
-def serve_in_thread(web: FastAPI) -> Iterator[Served]:
-    """Run ``web`` under uvicorn in a thread on a free 127.0.0.1 port."""
+def serve_in_thread(web: FastAPI, **options: Any) -> Iterator[Served]:
+    """Run ``web`` under uvicorn in a thread on a free 127.0.0.1 port
+    (``options``: more uvicorn settings, e.g. ``serve``'s proxy options)."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            web, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
     )
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()

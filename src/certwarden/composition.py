@@ -12,7 +12,7 @@ import platform
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,10 +27,13 @@ from certwarden.errors import ConfigurationError
 if TYPE_CHECKING:
     from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
     from certwarden.services.accounts import UserService
-    from certwarden.services.inventory import InventoryService
+    from certwarden.services.ari import AriService
+    from certwarden.services.cluster import ClusterService
+    from certwarden.services.inventory import InventoryService, ParseLimits
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
+    from certwarden.services.shared.keyring import Keyring
     from certwarden.services.shared.outbox import OutboxService
     from certwarden.services.tls import TlsGuard
     from certwarden.services.tls.connections import ConnectionRegistry
@@ -42,9 +45,12 @@ __all__ = ["App", "AppConfig", "build_app", "load_config", "prepare_data_dir"]
 
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
-# The data directory holds the database (session key, password hashes, SMTP
-# password) and the demo PKI's keys: its owner only, whatever the umask.
+LEASE_ENV = "CERTWARDEN_CLUSTER_LEASE_SECONDS"
+# The data directory holds the database (password hashes), the secret file
+# (session signing, the sealed SMTP password) and the demo PKI's keys: its
+# owner only, whatever the umask.
 DATA_DIR_MODE = 0o700
+SECRET_FILE_ENV = "CERTWARDEN_SECRET_FILE"  # noqa: S105 - a variable name
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,18 @@ class AppConfig:
     data_dir: Path
     database_url: str
     fixed_now: datetime | None = None
+    # Several instances on one database: how long a job's lease lasts without renewal.
+    lease_seconds: int = 30
+    # None: <data_dir>/secret.key
+    secret_file: Path | None = None
+
+    @property
+    def secret_path(self) -> Path:
+        from certwarden.adapters.secret_file import SECRET_FILE_NAME
+
+        return self.secret_file or self.data_dir / SECRET_FILE_NAME
+    # How long one upload may take to parse, and how many at once (None: the defaults).
+    upload_limits: ParseLimits | None = None
 
 
 def load_config(
@@ -72,7 +90,19 @@ def load_config(
             raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} is not an ISO-8601 time") from exc
         if fixed.tzinfo is None:
             raise ConfigurationError(f"{FIXED_NOW_ENV}={raw!r} needs a UTC offset, e.g. Z")
-    return AppConfig(data_dir=directory, database_url=url, fixed_now=fixed)
+    lease = 30
+    if raw := env.get(LEASE_ENV):
+        if not raw.strip().isdigit() or not 2 <= int(raw) <= 3600:
+            raise ConfigurationError(f"{LEASE_ENV}={raw!r}: give whole seconds from 2 to 3600")
+        lease = int(raw)
+    secret = Path(env[SECRET_FILE_ENV]) if env.get(SECRET_FILE_ENV) else None
+    return AppConfig(
+        data_dir=directory,
+        database_url=url,
+        fixed_now=fixed,
+        lease_seconds=lease,
+        secret_file=secret,
+    )
 
 
 class App:
@@ -87,7 +117,9 @@ class App:
     def inventory(self) -> InventoryService:
         from certwarden.services.inventory import InventoryService
 
-        return InventoryService(self.db, self.clock)
+        if self.config.upload_limits is None:
+            return InventoryService(self.db, self.clock)
+        return InventoryService(self.db, self.clock, upload_limits=self.config.upload_limits)
 
     @cached_property
     def monitor(self) -> MonitorService:
@@ -103,7 +135,11 @@ class App:
 
         # CERTWARDEN_SMTP_* variables override the stored SMTP settings.
         return OutboxService(
-            self.db, self.clock, environ=os.environ, transport_factory=self._smtp_transport
+            self.db,
+            self.clock,
+            environ=os.environ,
+            transport_factory=self._smtp_transport,
+            keyring=self.keyring,
         )
 
     def _smtp_transport(self, settings: SmtpSettings) -> SmtpTransport:
@@ -113,10 +149,25 @@ class App:
         return SmtpTransport(settings, server_chain_check=self.tls.smtp_chain_check)
 
     @cached_property
+    def keyring(self) -> Keyring:
+        """Keys from the secret file (read, or created 0600, on first use)."""
+        from certwarden.services.shared.keyring import Keyring
+
+        return Keyring(self._load_secret, self.db, self.clock)
+
+    def _load_secret(self) -> bytes:
+        from certwarden.adapters.secret_file import load_or_create_secret
+
+        path = self.config.secret_path
+        if self.config.secret_file is None:
+            prepare_data_dir(path.parent)
+        return load_or_create_secret(path)
+
+    @cached_property
     def users(self) -> UserService:
         from certwarden.services.accounts import UserService
 
-        return UserService(self.db, self.clock)
+        return UserService(self.db, self.clock, keyring=self.keyring)
 
     @cached_property
     def overview(self) -> OverviewService:
@@ -171,6 +222,21 @@ class App:
 
         return EndpointService(self.db, self.clock, self.probe, self.inventory, self.revocation)
 
+    @cached_property
+    def cluster(self) -> ClusterService:
+        """This instance among those sharing the database: its node and job leases."""
+        from certwarden.services.cluster import ClusterService
+
+        lease = timedelta(seconds=self.config.lease_seconds)
+        return ClusterService(self.db, self.clock, lease=lease)
+
+    @cached_property
+    def ari(self) -> AriService:
+        """ACME Renewal Information (RFC 9773): the CA's suggested renewal windows."""
+        from certwarden.services.ari import AriService
+
+        return AriService(self.db, self.clock)
+
     def close(self) -> None:
         if "syslog" in self.__dict__:
             self.syslog.close("certwarden is shutting down")
@@ -202,7 +268,7 @@ def prepare_data_dir(directory: Path) -> list[str]:
     else:
         note = (
             f"tightened the permissions of the data directory {directory} from "
-            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the session key and password hashes)"
+            f"{mode:04o} to {DATA_DIR_MODE:04o} (it holds the secret file and the password hashes)"
         )
     logging.getLogger("certwarden.storage").warning("%s", note)
     return [note]
@@ -217,6 +283,28 @@ def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = 
         prepare_data_dir(config.data_dir)
         url = default_database_url(config.data_dir)
     database = Database(url)
+    app = App(config, clock, database)
     if migrate:
         database.upgrade()
-    return App(config, clock, database)
+        _seal_clear_secrets(app)
+    return app
+
+
+def _seal_clear_secrets(app: App) -> None:
+    """An SMTP password stored in clear text (before sealing) is sealed now.
+
+    A cheap read first: the mail stack is loaded only when there is one.
+    """
+    from certwarden.core.keys import is_sealed
+    from certwarden.errors import StorageError
+    from certwarden.services.shared.settings_store import load_section
+
+    try:
+        with app.db.session() as s:
+            password = (load_section(s, "smtp") or {}).get("password")
+        if password and not is_sealed(password):
+            app.outbox.seal_clear_password()
+    except StorageError as exc:  # a read-only database: serve anyway, say so
+        logging.getLogger("certwarden.storage").warning(
+            "could not seal the stored SMTP password: %s", exc.diagnostics()[:300]
+        )

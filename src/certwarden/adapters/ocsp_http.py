@@ -47,7 +47,7 @@ import aiohttp
 
 from certwarden.core.ocsp.request import get_url
 from certwarden.core.ocsp.results import Reason
-from certwarden.errors import OcspError
+from certwarden.errors import OcspFetchError
 
 __all__ = [
     "OCSP_REQUEST_TYPE",
@@ -87,25 +87,6 @@ class HttpOptions:
             raise ValueError("connect_timeout must be positive and at most total_timeout")
         if self.max_response_bytes < 1 or self.max_in_flight < 1:
             raise ValueError("max_response_bytes and max_in_flight must be positive")
-
-
-class OcspFetchError(OcspError):
-    """No usable HTTP answer came back from a responder.
-
-    Attributes:
-        code: the could-not-tell :class:`Reason`.
-        url: the responder URL.
-        detail: one sentence for a person ("HTTP 500 from http://...").
-        http_status: the status for ``http_error`` (else None).
-    """
-
-    def __init__(self, code: Reason, url: str, detail: str, http_status: int | None = None):
-        super().__init__(code.value, url, detail)
-        self.code = code
-        self.http_status = http_status
-
-    def diagnostics(self) -> str:
-        return self.detail
 
 
 class OcspTransport(Protocol):

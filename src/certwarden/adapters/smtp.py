@@ -36,7 +36,7 @@ import aiosmtplib
 
 from certwarden.adapters.tls import chain_from_ssl_object
 from certwarden.core.expiry import validate_email
-from certwarden.errors import InvalidFieldsError, NotificationError
+from certwarden.errors import InvalidFieldsError, NotificationError, SmtpDeliveryError
 
 __all__ = [
     "DEFAULT_SMTP",
@@ -193,20 +193,6 @@ def validate_smtp_settings(
 
 
 # ----------------------------------------------------------------- delivering
-
-
-class SmtpDeliveryError(NotificationError):
-    """Delivery failed.
-
-    Attributes:
-        server_level: True when the failure concerns the server as a whole
-            (unreachable, timed out, TLS or login failed): other messages
-            would fail the same way now. False when only this message was refused.
-    """
-
-    def __init__(self, message: str, *, server_level: bool) -> None:
-        self.server_level = server_level
-        super().__init__(message)
 
 
 class ServerCertificateCheck(Protocol):

@@ -14,10 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from certwarden.core.algorithms import LEGACY_OIDS, is_legacy
+from certwarden.core.signatures import (
+    PSS_OID,
+    certificate_signature_algorithm,
+    verify_certificate_signature,
+)
 
 __all__ = [
     "CertFacts",
@@ -88,6 +95,8 @@ class CertFacts:
     crl_uris: tuple[str, ...]
     subject_key_id: str | None
     authority_key_id: str | None
+    # Signed with SHA-1 or MD5 (core/algorithms.py): legacy, refused unless accepted.
+    weak_signature: bool = False
 
     @property
     def is_ocsp_signer(self) -> bool:
@@ -226,20 +235,35 @@ def facts_from_certificate(cert: x509.Certificate, der: bytes | None = None) -> 
         crl_uris=tuple(sys.intern(u) for u in crl),
         subject_key_id=ski_hex,
         authority_key_id=aki_hex,
+        weak_signature=_weak_signature(cert, oid.dotted_string),
     )
 
 
-def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s key verifies ``cert``'s signature and names match.
-
-    Uses :meth:`Certificate.verify_directly_issued_by`, which checks the issuer
-    name and the signature (RSA PKCS#1 v1.5, RSA-PSS, ECDSA, Ed25519, Ed448).
-    """
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+def _weak_signature(cert: x509.Certificate, oid: str) -> bool:
+    # Only RSASSA-PSS needs its parameters read (the digest is inside them).
+    if oid not in LEGACY_OIDS and oid != PSS_OID:
         return False
-    return True
+    return is_legacy(certificate_signature_algorithm(cert))
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``cert`` names ``issuer`` as its issuer and ``issuer``'s key made its signature.
+
+    The signature is checked here (:func:`certwarden.core.signatures.verify_certificate_signature`:
+    the issuer's public key over the TBS bytes, for RSA PKCS#1 v1.5, RSA-PSS,
+    ECDSA, Ed25519 and Ed448), not with ``cryptography``'s
+    ``verify_directly_issued_by``, which refuses SHA-1: whether ``issuer``
+    signed is a question of keys, and a SHA-1-signed certificate *is* issued
+    by its CA. Whether its algorithm is acceptable is the policy's question
+    (:mod:`certwarden.core.algorithms`), asked where a signature is relied on.
+    """
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return verify_certificate_signature(cert, key) is None
 
 
 def find_issuer(

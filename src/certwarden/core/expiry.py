@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InvalidFieldsError
 
 __all__ = [
@@ -448,7 +449,7 @@ class Digest:
 
 
 def _fmt(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return iso_z(when) or ""
 
 
 def order_for_digest(items: Iterable[DueCertificate], now: datetime) -> list[DueCertificate]:

@@ -2,7 +2,7 @@
 
 Every part of certwarden that decides (uploads, TLS connections, the
 dashboard) calls :func:`decide`; nothing else interprets statuses. The table
-below is the whole policy (SPEC section 3, issue 4 item 5):
+below is the whole policy (SPEC section 3):
 
 - Common Criteria mode on: only ``good`` allows; ``revoked``, ``unknown`` and
   could-not-tell deny.
@@ -10,6 +10,9 @@ below is the whole policy (SPEC section 3, issue 4 item 5):
   allow with a warning.
 - ``revoked`` — including an expired certificate, which is revoked with
   reason ``expired`` — always denies.
+- ``exempt`` — an OCSP responder certificate carrying id-pkix-ocsp-nocheck,
+  whose revocation status is not checked by design (RFC 6960 4.2.2.2.1: its
+  CA vouches for it for its lifetime) — allows in both modes.
 
 Pure: no I/O.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from certwarden.core.ocsp.results import CertStatus, Reason, RevocationResult
+from certwarden.core.ocsp.results import CertStatus, RevocationResult, describe
 
 __all__ = ["POLICY_TABLE", "Decision", "Verdict", "decide", "render_table"]
 
@@ -41,6 +44,8 @@ POLICY_TABLE: dict[tuple[bool, CertStatus], Decision] = {
     (False, CertStatus.REVOKED): Decision.DENY,
     (False, CertStatus.UNKNOWN): Decision.WARN,
     (False, CertStatus.COULD_NOT_TELL): Decision.WARN,
+    (True, CertStatus.EXEMPT): Decision.ALLOW,
+    (False, CertStatus.EXEMPT): Decision.ALLOW,
 }
 
 
@@ -56,22 +61,6 @@ class Verdict:
         return self.decision is not Decision.DENY
 
 
-def _describe(result: RevocationResult) -> str:
-    if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
-            return "the certificate has expired (expired certificates are treated as revoked)"
-        what = "on hold" if result.on_hold else "revoked"
-        reason = f", {result.revocation_reason}" if result.revocation_reason else ""
-        when = f" at {result.revoked_at.isoformat()}" if result.revoked_at else ""
-        return f"the certificate is {what}{when}{reason}"
-    if result.status is CertStatus.UNKNOWN:
-        return "the OCSP responder does not know the certificate"
-    if result.status is CertStatus.COULD_NOT_TELL:
-        reason = result.reason.value if result.reason else "unknown reason"
-        return f"its revocation status could not be determined ({reason}: {result.detail})"
-    return "OCSP says the certificate is good"
-
-
 def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
     """Allow, allow with a warning, or deny, per :data:`POLICY_TABLE`."""
     decision = POLICY_TABLE[(common_criteria, result.status)]
@@ -79,12 +68,12 @@ def decide(result: RevocationResult, *, common_criteria: bool) -> Verdict:
     verb = {Decision.ALLOW: "allowed", Decision.WARN: "allowed with a warning"}.get(
         decision, "refused"
     )
-    return Verdict(decision, f"{verb}: {_describe(result)} ({mode})")
+    return Verdict(decision, f"{verb}: {describe(result)} ({mode})")
 
 
 def render_table() -> str:
     """The policy table as Markdown (what the README prints)."""
-    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.COULD_NOT_TELL]
+    statuses = list(CertStatus)
     lines = [
         "| status | Common Criteria off | Common Criteria on |",
         "|---|---|---|",

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any, Self, TypeVar
 
+from certwarden.core.algorithms import LegacySignatures
 from certwarden.core.ocsp.results import HashAlgorithm, NonceMode, ValidationOptions
 from certwarden.errors import InvalidFieldsError
 
@@ -261,6 +262,9 @@ class RevocationSettings(_Section):
     # nextUpdate, and the oldest thisUpdate accepted when a response has no nextUpdate.
     clock_skew_seconds: int = 300
     max_age_hours: int = 24
+    # SHA-1 signatures on responses and certificates (core/algorithms.py):
+    # refused unless accepted here, and never in Common Criteria mode.
+    legacy_signatures: LegacySignatures = LegacySignatures.REFUSE
     # CRLs (issue 13): off, and the order ocsp-only, until an administrator
     # turns them on; a stored section from before has neither key.
     enable_crl: bool = False
@@ -295,11 +299,26 @@ class RevocationSettings(_Section):
 
     @property
     def validation_options(self) -> ValidationOptions:
-        """How responses are judged under these settings."""
+        """How responses are judged under these settings, legacy signatures refused.
+
+        Fail closed: what judges a live check uses :meth:`validation_options_for`,
+        which knows the Common Criteria mode.
+        """
+        return self.validation_options_for(common_criteria=True)
+
+    def validation_options_for(self, *, common_criteria: bool) -> ValidationOptions:
+        """How responses are judged under these settings in that mode.
+
+        Legacy (SHA-1) signatures are accepted only when the setting says so
+        and Common Criteria mode is off.
+        """
         return ValidationOptions(
             skew=timedelta(seconds=self.clock_skew_seconds),
             max_age=timedelta(hours=self.max_age_hours),
             nonce_mode=self.nonce,
+            accept_legacy_signatures=(
+                self.legacy_signatures is LegacySignatures.ACCEPT and not common_criteria
+            ),
         )
 
     @property
@@ -394,6 +413,7 @@ class RevocationSettings(_Section):
         max_age = int(
             c.number("max_age_hours", d.max_age_hours, low=1, high=720, integer=True, unit=" h")
         )
+        legacy = c.choice("legacy_signatures", LegacySignatures, d.legacy_signatures)
         store = c.text("trusted_responder_store", d.trusted_responder_store, _check_store)
         if not store and "trusted_responder_store" not in c.errors:
             c.errors["trusted_responder_store"] = "must name a trust store"
@@ -414,6 +434,7 @@ class RevocationSettings(_Section):
             trusted_responder_store=store,
             clock_skew_seconds=skew,
             max_age_hours=max_age,
+            legacy_signatures=legacy,
             **crl,
         )
 

@@ -209,14 +209,22 @@ class DevCA:
         ),
         ocsp_nocheck: bool = False,
         crl_url: str | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        key_usage: x509.KeyUsage | None = None,
     ) -> Issued:
-        """A leaf certificate. ``sans`` are DNS names (IP literals become IP SANs)."""
+        """A leaf certificate. ``sans`` are DNS names (IP literals become IP SANs).
+
+        ``extensions``: more ``(extension, critical)`` pairs (e.g. an
+        :class:`x509.UnrecognizedExtension` marked critical); ``key_usage``
+        replaces the default keyUsage.
+        """
         key = key or new_key(key_type)
         builder = self._builder(
             _name(common_name), key.public_key(), not_before, not_after, serial, ocsp_url
         ).add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         builder = builder.add_extension(
-            x509.KeyUsage(
+            key_usage
+            or x509.KeyUsage(
                 digital_signature=True,
                 content_commitment=False,
                 key_encipherment=not isinstance(
@@ -250,6 +258,8 @@ class DevCA:
                 ),
                 critical=False,
             )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
         return Issued(builder.sign(self.key, _hash_for(self.key)), key)
 
     def issue_ocsp_responder(
@@ -260,8 +270,16 @@ class DevCA:
         not_after: datetime,
         key_type: KeyType = "ec",
         with_eku: bool = True,
+        ocsp_nocheck: bool | None = None,
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+        key_usage: x509.KeyUsage | None = None,
+        ocsp_url: str | None = None,
     ) -> Issued:
-        """A delegated OCSP responder certificate (RFC 6960 4.2.2.2): EKU id-kp-OCSPSigning."""
+        """A delegated OCSP responder certificate (RFC 6960 4.2.2.2): EKU id-kp-OCSPSigning.
+
+        It carries id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1) unless
+        ``ocsp_nocheck=False`` (default: with the EKU).
+        """
         return self.issue(
             common_name,
             not_before=not_before,
@@ -270,7 +288,10 @@ class DevCA:
             eku=(ExtendedKeyUsageOID.OCSP_SIGNING,)
             if with_eku
             else (ExtendedKeyUsageOID.SERVER_AUTH,),
-            ocsp_nocheck=with_eku,
+            ocsp_nocheck=with_eku if ocsp_nocheck is None else ocsp_nocheck,
+            extensions=extensions,
+            key_usage=key_usage,
+            ocsp_url=ocsp_url,
         )
 
 

@@ -1,5 +1,5 @@
 """SQL storage: SQLAlchemy 2 models, engine setup and Alembic migrations."""
 
-from certwarden.adapters.db.engine import Database, default_database_url
+from certwarden.adapters.db.engine import Database, default_database_url, storage_error
 
-__all__ = ["Database", "default_database_url"]
+__all__ = ["Database", "default_database_url", "storage_error"]

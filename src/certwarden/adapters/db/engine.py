@@ -4,7 +4,7 @@ SQLite (the default, in the data directory) runs in WAL mode with foreign keys
 enforced; any SQLAlchemy URL (``CERTWARDEN_DATABASE_URL``) selects another
 database, PostgreSQL included.
 
-The database holds the session-signing key and every password hash, so a
+The database holds every password hash, so a
 SQLite file is created 0600 whatever the umask (SQLite gives its ``-wal`` and
 ``-shm`` files the database file's mode), and one found more open is
 tightened, with a warning in the log. Migrations take a lock, so that two
@@ -24,15 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certwarden.errors import ConfigurationError, StorageError
+from certwarden.errors import ConfigurationError, ConflictingWriteError, StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["DATABASE_FILE_MODE", "Database", "default_database_url", "secure_sqlite_files"]
+__all__ = [
+    "DATABASE_FILE_MODE",
+    "Database",
+    "default_database_url",
+    "secure_sqlite_files",
+    "storage_error",
+]
 
 log = logging.getLogger("certwarden.storage")
 
@@ -44,7 +50,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by the test suite;
 # knowing it here lets a command that finds the schema current skip loading
 # Alembic at all (a third of the CLI's start-up time).
-HEAD_REVISION = "0002_crl13b_crl_sources"
+HEAD_REVISION = "0002_sec11a_accounts_security"
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -76,12 +82,12 @@ def secure_sqlite_files(database: Path) -> list[str]:
         except OSError as exc:
             notes.append(
                 f"{path} is readable by other users (mode {mode:04o}) and could not be "
-                f"tightened: {exc.strerror}; it holds the session key and password hashes"
+                f"tightened: {exc.strerror}; it holds the password hashes"
             )
         else:
             notes.append(
                 f"tightened the permissions of {path} from {mode:04o} to "
-                f"{DATABASE_FILE_MODE:04o} (it holds the session key and password hashes)"
+                f"{DATABASE_FILE_MODE:04o} (it holds the password hashes)"
             )
     for note in notes:
         log.warning("%s", note)
@@ -233,9 +239,29 @@ class Database:
             with session.begin():
                 yield session
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            raise storage_error(exc) from exc
         finally:
             session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def storage_error(exc: SQLAlchemyError) -> StorageError | ConflictingWriteError:
+    """The error to raise for a database failure: the full text (with its SQL
+    statement and parameters) goes to the log, the message only says what failed.
+
+    A unique-constraint violation is a :class:`ConflictingWriteError`: another
+    writer stored the same row first.
+    """
+    log.warning("database error: %s", exc)
+    if isinstance(exc, IntegrityError):
+        return ConflictingWriteError(
+            "the database refused a change that conflicts with one stored at the same time"
+        )
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return StorageError(
+            f"database error: {type(exc.orig).__name__}: {first[:200]}".rstrip(": ")
+        )
+    return StorageError(f"database error: {type(exc).__name__} (the server log has the details)")

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +35,7 @@ __all__ = [
     "CrlBlob",
     "CrlSource",
     "Endpoint",
+    "LoginThrottle",
     "OcspCheck",
     "OcspResponse",
     "OutboxMessage",
@@ -41,6 +43,7 @@ __all__ = [
     "Setting",
     "Store",
     "User",
+    "WebSession",
 ]
 
 UtcDateTime = DateTime(timezone=True)
@@ -105,6 +108,8 @@ class CertificateRow(Base):
     subject_key_id: Mapped[str | None] = mapped_column(Text)
     authority_key_id: Mapped[str | None] = mapped_column(Text)
     is_lsc: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Signed with SHA-1 or MD5 (core/algorithms.py): legacy, refused unless accepted.
+    weak_signature: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     source: Mapped[str] = mapped_column(String(32))
     source_detail: Mapped[str] = mapped_column(Text, default="")
     imported_at: Mapped[datetime]
@@ -284,6 +289,36 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Random, renewed whenever the user's sessions must end (password, role,
+    # disable); every session row carries the stamp it was opened under.
+    session_stamp: Mapped[str] = mapped_column(String(32), server_default="")
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random nonce; only its SHA-256 is kept."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        Index("ix_web_sessions_user_id", "user_id"),
+        Index("ix_web_sessions_expires_at", "expires_at"),
+    )
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    stamp: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Password attempts per user name or client address, shared by every instance."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (Index("ix_login_throttle_last_at", "last_at"),)
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]
 
 
 class ApiToken(Base):
@@ -297,6 +332,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    # "full" (the user's role) or "read" (GET and HEAD only).
+    scope: Mapped[str] = mapped_column(String(16), server_default="full")
 
 
 class AuditEntry(Base):
@@ -329,3 +367,49 @@ class Endpoint(Base):
     # The last certificate it served (kept through outages) and when it was last reached.
     leaf_sha256: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None]
+
+
+class RenewalInfoRow(Base):
+    """The latest ACME Renewal Information (RFC 9773) known for a certificate."""
+
+    __tablename__ = "renewal_info"
+    __table_args__ = (Index("ix_renewal_info_next_check_at", "next_check_at"),)
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    # The last good window (kept through failed fetches) and the one before it.
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    explanation_url: Mapped[str | None] = mapped_column(Text)
+    previous_start: Mapped[datetime | None]
+    fetched_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ClusterNode(Base):
+    """A running ``certwarden serve`` (several may share one PostgreSQL database)."""
+
+    __tablename__ = "cluster_nodes"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+
+
+class ClusterLease(Base):
+    """Who runs a scheduled job now; ``token`` grows at every change of holder (fencing)."""
+
+    __tablename__ = "cluster_leases"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]

@@ -255,7 +255,9 @@ class CrlIndex:
         reason: str | None = None
         invalidity: datetime | None = None
         issuer: bytes | None = None
-        if ext_start < end:
+        if end - ext_start == 14 and data[ext_start : ext_start + 13] == _REASON_ONLY:
+            reason = REASON_NAMES.get(data[ext_start + 13], f"reason {data[ext_start + 13]}")
+        elif ext_start < end:
             for ext in _extensions(data, ext_start, end):
                 if ext.oid == _OID_REASON:
                     value = data[ext.value_start : ext.value_end]
@@ -299,13 +301,11 @@ def build_index(
     non-critical reasonCode take the fast path; others have their extensions
     read here to find critical ones and certificateIssuer.
     """
-    # Rough upper bound on the count (an entry takes at least 17 octets) keeps
-    # the table at most half full without resizing.
-    estimate = max(1, (end - start) // 17)
-    size = 8
-    while size < 2 * estimate:
-        size <<= 1
+    # The table is sized from the first entries' mean length (at most 40%
+    # full then) and doubled should it pass half full.
+    size = _table_size(_estimate(data, start, end))
     mask = size - 1
+    limit = size // 2
     table = array("I", bytes(4 * size))
     starts = array("I")
     serials = array("I")
@@ -338,6 +338,10 @@ def build_index(
                 entry_end - ext_start == 14 and data[ext_start : ext_start + 13] == reason_only
             ):
                 _slow_entry(data, ext_start, entry_end, number, groups, unknown)
+            if number >= limit:
+                table = _rehash(data, serials, 2 * size)
+                size = len(table)
+                mask, limit = size - 1, size // 2
             append_start(pos)
             append(at)
             number += 1
@@ -357,6 +361,39 @@ def build_index(
     return CrlIndex(
         data, starts, serials, table, groups, tuple(sorted(unknown)), tuple(problems), crl_issuer
     )
+
+
+def _estimate(data: bytes, start: int, end: int) -> int:
+    """How many entries ``data[start:end]`` holds, judged by its first 64."""
+    pos, count = start, 0
+    try:
+        while pos < end and count < 64:
+            pos = _der.read_tlv(data, pos, end).end
+            count += 1
+    except _der.DerError:
+        return 8  # the walk reports the problem
+    if pos >= end or count == 0:
+        return max(count, 1)
+    return (end - start) * count // (pos - start) + 1
+
+
+def _table_size(entries: int) -> int:
+    size = 8
+    while size * 2 < entries * 5:  # load factor at most 0.4
+        size <<= 1
+    return size
+
+
+def _rehash(data: bytes, serials: array[int], size: int) -> array[int]:
+    """A table of ``size`` slots holding every entry indexed so far."""
+    table = array("I", bytes(4 * size))
+    mask = size - 1
+    for number, at in enumerate(serials, start=1):
+        slot = hash(data[at + 2 : at + 2 + data[at + 1]]) & mask
+        while table[slot]:
+            slot = (slot + 1) & mask
+        table[slot] = number
+    return table
 
 
 def _slow_entry(

@@ -31,15 +31,16 @@ asking any source). Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 
 from certwarden.core.crl._entries import RevokedEntry
 from certwarden.core.crl._names import ALL_REASONS, reasons_text
 from certwarden.core.crl.load import Crl
-from certwarden.core.crl.scope import CertRef, cert_ref, scope_of
+from certwarden.core.crl.scope import CertRef, ScopeKey, cert_ref, scope_of
 from certwarden.core.crl.validate import DEFAULT_OPTIONS, CrlCheck, check_crl
 from certwarden.core.ocsp.results import (
     CertStatus,
@@ -60,13 +61,23 @@ class _Use:
     base: CrlCheck
     delta: CrlCheck | None
     reasons: frozenset[x509.ReasonFlags]
-    indirect: bool  # the CRL issuer is not the certificate's issuer
+    # Look entries up by issuer too: the CRL issuer is not the certificate's
+    # issuer, or some entries name another issuer (certificateIssuer).
+    by_issuer: bool
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
+    """What to do for every certificate of one scope key, decided once."""
+
     uses: tuple[_Use, ...]
     good: RevocationResult  # the answer when no CRL lists the certificate
+    evidence: dict[str, Any]  # the CRL fields every result of this plan carries
+    final: RevocationResult | None = None  # set: the answer, without any lookup
+
+
+def _final(result: RevocationResult) -> _Plan:
+    return _Plan((), result, {}, result)
 
 
 def _describe(crl: Crl) -> str:
@@ -114,11 +125,18 @@ class CrlJudge:
         )
         self._complete = [c for c in self.checks if not c.crl.is_delta]
         self._deltas = [c for c in self.checks if c.crl.is_delta]
-        self._plans: dict[bytes, _Plan | RevocationResult] = {}
+        self._plans: dict[ScopeKey, _Plan] = {}
+        # The last scope key seen: certificates of one CA usually share it,
+        # and an identity test is cheaper than hashing.
+        self._last: tuple[ScopeKey | None, _Plan | None] = (None, None)
 
     # -- per scope (computed once per scope_key) ------------------------------
 
-    def _plan(self, ref: CertRef) -> _Plan | RevocationResult:
+    def _plan(self, ref: CertRef) -> _Plan:
+        decided = self._decide(ref)
+        return _final(decided) if isinstance(decided, RevocationResult) else decided
+
+    def _decide(self, ref: CertRef) -> _Plan | RevocationResult:
         if not self.checks:
             return RevocationResult.could_not_tell(
                 Reason.CRL_SCOPE_MISMATCH,
@@ -147,8 +165,8 @@ class CrlJudge:
                 return use
             uses.append(use)
         covered = frozenset().union(*(u.reasons for u in uses))
-        first = uses[0]
-        return _Plan(tuple(uses), self._good(first, covered))
+        evidence = self._evidence(uses[0])
+        return _Plan(tuple(uses), self._good(uses[0], covered, evidence), evidence)
 
     def _use(
         self, ref: CertRef, group: list[tuple[CrlCheck, frozenset[x509.ReasonFlags]]]
@@ -172,7 +190,10 @@ class CrlJudge:
         delta = self._delta_for(base)
         if isinstance(delta, RevocationResult):
             return delta
-        return _Use(base, delta, reasons, base.crl.issuer != ref.issuer)
+        by_issuer = base.crl.issuer != ref.issuer or bool(base.crl.index.indirect_issuers)
+        if delta is not None:
+            by_issuer = by_issuer or bool(delta.crl.index.indirect_issuers)
+        return _Use(base, delta, reasons, by_issuer)
 
     def _delta_for(self, base: CrlCheck) -> CrlCheck | RevocationResult | None:
         crl = base.crl
@@ -217,13 +238,14 @@ class CrlJudge:
             return delta
         return None
 
-    def _good(self, use: _Use, covered: frozenset[x509.ReasonFlags]) -> RevocationResult:
+    @staticmethod
+    def _evidence(use: _Use) -> dict[str, Any]:
         crl = use.base.crl
         delta = use.delta.crl if use.delta else None
         next_update = crl.next_update
         if delta is not None and delta.next_update is not None:
             next_update = min(next_update or delta.next_update, delta.next_update)
-        evidence = {
+        return {
             "source": Source.CRL,
             "this_update": delta.this_update if delta else crl.this_update,
             "next_update": next_update,
@@ -233,6 +255,13 @@ class CrlJudge:
             "delta_crl_sha256": delta.sha256 if delta else None,
             "responder_url": crl.source,
         }
+
+    @staticmethod
+    def _good(
+        use: _Use, covered: frozenset[x509.ReasonFlags], evidence: dict[str, Any]
+    ) -> RevocationResult:
+        crl = use.base.crl
+        delta = use.delta.crl if use.delta else None
         if covered != ALL_REASONS:
             missing = ALL_REASONS - covered
             return RevocationResult.could_not_tell(
@@ -245,22 +274,27 @@ class CrlJudge:
         return RevocationResult(
             status=CertStatus.GOOD,
             detail=f"not listed in {_describe(crl)}{via}",
-            **evidence,  # type: ignore[arg-type]
+            **evidence,
         )
 
     # -- per certificate --------------------------------------------------------
 
     def check(self, cert: x509.Certificate | CertRef) -> RevocationResult:
         """The status of ``cert`` (an issued certificate or its :func:`.scope.cert_ref`)."""
-        ref = cert if isinstance(cert, CertRef) else cert_ref(cert)
-        plan = self._plans.get(ref.scope_key)
-        if plan is None:
-            plan = self._plans[ref.scope_key] = self._plan(ref)
-        if isinstance(plan, RevocationResult):
-            return plan
+        # type() rather than isinstance: the cheaper test, on every check.
+        ref = cert if type(cert) is CertRef else cert_ref(cert)  # type: ignore[arg-type]
+        scope_key = ref.scope_key
+        last_key, plan = self._last
+        if scope_key is not last_key or plan is None:
+            plan = self._plans.get(scope_key)
+            if plan is None:
+                plan = self._plans[scope_key] = self._plan(ref)
+            self._last = (scope_key, plan)
+        if plan.final is not None:
+            return plan.final
         key = ref.key
         for use in plan.uses:
-            issuer = ref.issuer_der if use.base.crl.index.indirect_issuers or use.indirect else None
+            issuer = ref.issuer_der if use.by_issuer else None
             if use.delta is not None:
                 index = use.delta.crl.index
                 number = index.find(key, issuer)
@@ -268,7 +302,7 @@ class CrlJudge:
                     entry = index.entry(number)
                     if entry.removed:
                         continue  # released by the delta (RFC 5280 5.2.4, 5.3.1)
-                    return self._revoked(plan.good, entry, use.delta.crl)
+                    return _revoked(plan.evidence, entry, use.delta.crl)
             index = use.base.crl.index
             number = index.find(key, issuer)
             if number >= 0:
@@ -282,22 +316,23 @@ class CrlJudge:
                         crl_sha256=use.base.crl.sha256,
                         crl_number=use.base.crl.number,
                     )
-                return self._revoked(plan.good, entry, use.base.crl)
+                return _revoked(plan.evidence, entry, use.base.crl)
         return plan.good
 
-    @staticmethod
-    def _revoked(good: RevocationResult, entry: RevokedEntry, crl: Crl) -> RevocationResult:
-        hold = " (on hold)" if entry.reason == x509.ReasonFlags.certificate_hold.value else ""
-        return replace(
-            good,
-            status=CertStatus.REVOKED,
-            reason=None,
-            problems=(),
-            detail=f"listed in {_describe(crl)} as revoked at {iso_z(entry.revoked_at)}"
-            f"{f' ({entry.reason})' if entry.reason else ''}{hold}",
-            revoked_at=entry.revoked_at,
-            revocation_reason=entry.reason,
-        )
+
+def _revoked(evidence: dict[str, Any], entry: RevokedEntry, crl: Crl) -> RevocationResult:
+    hold = " (on hold)" if entry.reason == _HOLD else ""
+    why = f" ({entry.reason})" if entry.reason else ""
+    return RevocationResult(
+        status=CertStatus.REVOKED,
+        detail=f"listed in {_describe(crl)} as revoked at {iso_z(entry.revoked_at)}{why}{hold}",
+        revoked_at=entry.revoked_at,
+        revocation_reason=entry.reason,
+        **evidence,
+    )
+
+
+_HOLD = x509.ReasonFlags.certificate_hold.value
 
 
 def judge(

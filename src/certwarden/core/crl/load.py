@@ -28,7 +28,7 @@ from certwarden.core.ocsp import _der
 from certwarden.core.ocsp.results import Reason, iso_z
 from certwarden.core.ocsp.signature import SignatureAlgorithm, parse_signature_algorithm
 from certwarden.core.pem import pem_blocks
-from certwarden.errors import ParseError
+from certwarden.errors import CrlParseError
 
 __all__ = ["DEFAULT_MAX_CRL_BYTES", "Crl", "CrlParseError", "crl_der", "load_crl"]
 
@@ -49,19 +49,8 @@ KNOWN_CRL_EXTENSIONS = frozenset(
 )
 
 
-class CrlParseError(ParseError):
-    """Bytes that are not a usable CRL.
-
-    Attributes:
-        source: where the bytes came from (file name or URL).
-        problem: what is wrong, in words.
-        reason: the could-not-tell reason a check reports for it
-            (``malformed_crl`` or ``response_too_large``).
-    """
-
-    def __init__(self, source: str, problem: str, reason: Reason = Reason.MALFORMED_CRL) -> None:
-        self.reason = reason
-        super().__init__(source, problem)
+def _error(source: str, problem: str, reason: Reason = Reason.MALFORMED_CRL) -> CrlParseError:
+    return CrlParseError(source, problem, reason)
 
 
 def _looks_like_text(data: bytes) -> str | None:
@@ -76,14 +65,16 @@ def _looks_like_text(data: bytes) -> str | None:
 def crl_der(data: bytes, source: str, *, max_size: int = DEFAULT_MAX_CRL_BYTES) -> bytes:
     """The DER of a CRL given as DER or as a PEM ``X509 CRL`` block."""
     if len(data) > max_size:
-        raise CrlParseError(
+        raise _error(
             source,
             f"is {len(data)} bytes, over the CRL size cap of {max_size} bytes",
             Reason.RESPONSE_TOO_LARGE,
         )
     if not data:
-        raise CrlParseError(source, "is empty")
-    if data[:1] == b"\x30":
+        raise _error(source, "is empty")
+    # DER: a SEQUENCE with a long-form length (every CRL is over 127 octets);
+    # PEM text that happens to start with "0" is not mistaken for it.
+    if len(data) > 1 and data[0] == 0x30 and data[1] > 0x80:
         return data
     if b"-----BEGIN" in data[:4096] or b"-----BEGIN X509 CRL-----" in data:
         for label, body in pem_blocks(data):
@@ -91,12 +82,12 @@ def crl_der(data: bytes, source: str, *, max_size: int = DEFAULT_MAX_CRL_BYTES) 
                 try:
                     return base64.b64decode(b"".join(body.split()), validate=True)
                 except (binascii.Error, ValueError) as exc:
-                    raise CrlParseError(
+                    raise _error(
                         source, f"its X509 CRL PEM block has broken base64 ({exc})"
                     ) from exc
-        raise CrlParseError(source, "is PEM text without an X509 CRL block")
+        raise _error(source, "is PEM text without an X509 CRL block")
     text = _looks_like_text(data)
-    raise CrlParseError(source, text or "is neither a DER CRL nor PEM (first byte is not 0x30)")
+    raise _error(source, text or "is neither a DER CRL nor PEM")
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,12 +277,12 @@ def load_crl(data: bytes, *, source: str = "CRL", max_size: int = DEFAULT_MAX_CR
     """Parse a CRL (DER or PEM) and index its entries; :class:`CrlParseError` if unusable."""
     der = crl_der(data, source, max_size=max_size)
     if len(der) >= 1 << 32:
-        raise CrlParseError(source, "is too large to index", Reason.RESPONSE_TOO_LARGE)
+        raise _error(source, "is too large to index", Reason.RESPONSE_TOO_LARGE)
     try:
         crl = x509.load_der_x509_crl(der)
     except ValueError as exc:
         problem = _looks_like_text(der) or f"is not a readable CRL ({_short(exc)})"
-        raise CrlParseError(source, problem) from exc
+        raise _error(source, problem) from exc
     try:
         layout = _layout(der)
         this_update = crl.last_update_utc
@@ -299,7 +290,7 @@ def load_crl(data: bytes, *, source: str = "CRL", max_size: int = DEFAULT_MAX_CR
         extensions = crl.extensions
         issuer_der = crl.issuer.public_bytes()
     except (ValueError, IndexError, _der.DerError) as exc:
-        raise CrlParseError(source, f"is not a usable CRL ({_short(exc)})") from exc
+        raise _error(source, f"is not a usable CRL ({_short(exc)})") from exc
     unknown: set[str] = set()
     number = base = None
     idp: x509.IssuingDistributionPoint | None = None
@@ -335,7 +326,7 @@ def load_crl(data: bytes, *, source: str = "CRL", max_size: int = DEFAULT_MAX_CR
             crl_issuer=issuer_der,
         )
     except CrlIndexError as exc:
-        raise CrlParseError(source, f"its revoked certificates list is malformed ({exc})") from exc
+        raise _error(source, f"its revoked certificates list is malformed ({exc})") from exc
     unknown.update(index.unknown_critical)
     return Crl(
         source=source,

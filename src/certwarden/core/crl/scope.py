@@ -30,7 +30,7 @@ from certwarden.core.crl._entries import serial_key
 from certwarden.core.crl._names import ALL_REASONS, describe_names, expand, reasons_text
 from certwarden.core.crl.load import Crl
 
-__all__ = ["CertRef", "DistPoint", "Scope", "cert_ref", "crl_urls", "scope_of"]
+__all__ = ["CertRef", "DistPoint", "Scope", "ScopeKey", "cert_ref", "crl_urls", "scope_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +50,37 @@ class DistPoint:
 class CertRef:
     """What CRL judging reads of a certificate, read once (:func:`cert_ref`).
 
+    Cheap to make (no re-encoding): the distribution points are expanded and
+    the issuer encoded only when a scope decision or an indirect CRL needs
+    them, once per ``scope_key``.
+
     Attributes:
         serial: the serial number; ``key`` its DER content octets (index key).
-        issuer_der: DER of the issuer name (indirect CRL entries name it).
+        issuer: the issuer name.
         is_ca: basicConstraints cA (onlyContainsUserCerts/CACerts).
-        points: the CRL distribution points, names expanded.
-        scope_key: equal for certificates that every scope decision treats alike.
+        distribution_points: the CRL Distribution Points extension, if any.
+        scope_key: equal for certificates every scope decision treats alike
+            (same issuer, CA flag and distribution points).
     """
 
     serial: int
     key: bytes
     issuer: x509.Name
-    issuer_der: bytes
     is_ca: bool
-    points: tuple[DistPoint, ...]
-    scope_key: bytes
+    distribution_points: x509.CRLDistributionPoints | None
+    scope_key: ScopeKey
+
+    @property
+    def issuer_der(self) -> bytes:
+        """DER of the issuer name (indirect CRL entries name it)."""
+        return self.issuer.public_bytes()
+
+    @property
+    def points(self) -> tuple[DistPoint, ...]:
+        """The distribution points, names expanded (RFC 5280 4.2.1.13)."""
+        if self.distribution_points is None:
+            return ()
+        return tuple(_point(p, self.issuer) for p in self.distribution_points)
 
 
 def cert_ref(cert: x509.Certificate) -> CertRef:
@@ -75,23 +91,54 @@ def cert_ref(cert: x509.Certificate) -> CertRef:
     cover it); never raises for a parsed certificate.
     """
     issuer = cert.issuer
-    issuer_der = issuer.public_bytes()
     is_ca = False
-    points: tuple[DistPoint, ...] = ()
-    dp_der = b""
+    points: x509.CRLDistributionPoints | None = None
     try:
         extensions = cert.extensions
     except ValueError:
         extensions = x509.Extensions([])
     for ext in extensions:
-        if ext.oid == ExtensionOID.BASIC_CONSTRAINTS:
+        oid = ext.oid
+        if oid == _BASIC_CONSTRAINTS:
             is_ca = bool(ext.value.ca)
-        elif ext.oid == ExtensionOID.CRL_DISTRIBUTION_POINTS:
-            dp_der = ext.value.public_bytes()
-            points = tuple(_point(p, issuer) for p in ext.value)
+        elif oid == _CRL_DPS:
+            points = ext.value
     serial = cert.serial_number
-    scope_key = b"%d:%d:%s:%s" % (len(issuer_der), is_ca, issuer_der, dp_der)
-    return CertRef(serial, serial_key(serial), issuer, issuer_der, is_ca, points, scope_key)
+    return CertRef(
+        serial, serial_key(serial), issuer, is_ca, points, ScopeKey(issuer, is_ca, points)
+    )
+
+
+class ScopeKey:
+    """(issuer, CA flag, distribution points) with its hash computed once.
+
+    A plain tuple would hash its parts (Python-level ``__hash__`` of Name and
+    CRLDistributionPoints) at every lookup; this hashes once per certificate
+    and compares by identity first, so a CertRef checked again costs almost
+    nothing to look up.
+    """
+
+    __slots__ = ("_hash", "parts")
+
+    def __init__(
+        self, issuer: x509.Name, is_ca: bool, points: x509.CRLDistributionPoints | None
+    ) -> None:
+        self.parts = (issuer, is_ca, points)
+        self._hash = hash(self.parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, ScopeKey):
+            return NotImplemented
+        return self._hash == other._hash and self.parts == other.parts
+
+
+_BASIC_CONSTRAINTS = ExtensionOID.BASIC_CONSTRAINTS
+_CRL_DPS = ExtensionOID.CRL_DISTRIBUTION_POINTS
 
 
 def _point(point: x509.DistributionPoint, issuer: x509.Name) -> DistPoint:
@@ -139,7 +186,7 @@ def scope_of(ref: CertRef, crl: Crl) -> Scope:
     problems: list[str] = []
     reasons: set[x509.ReasonFlags] = set()
     matched = False
-    for point in ref.points or (_NO_POINT,):
+    for point in ref.points or (_NO_POINT,):  # expanded once per call: once per scope_key
         problem = _point_problem(ref, point, crl)
         if problem is None:
             matched = True

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certwarden.core.certs import common_name
+from certwarden.core.extensions import unsupported_critical_problem
 from certwarden.core.ocsp.certid import key_hash
 
 __all__ = ["CertInfo", "cert_info"]
@@ -38,6 +39,12 @@ class CertInfo:
     label: str  # "'CN' (sha256 0123…)" for messages
     public_key: object | None
     key_problem: str | None
+    # Critical extensions certwarden does not process (core/extensions.py):
+    # such a certificate never signs for anyone (RFC 5280 4.2).
+    critical_problem: str | None = None
+    # keyUsage present without digitalSignature: the key may not sign OCSP
+    # responses (RFC 5280 4.2.1.3).
+    key_usage_problem: str | None = None
 
 
 def _ocsp_signing(cert: x509.Certificate) -> bool:
@@ -56,6 +63,18 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _key_usage_problem(cert: x509.Certificate) -> str | None:
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if usage.digital_signature:
+        return None
+    return (
+        "its keyUsage lacks digitalSignature, so its key may not sign responses (RFC 5280 4.2.1.3)"
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def cert_info(cert: x509.Certificate) -> CertInfo:
     """The facts of ``cert`` validation uses (memoised). Raises if unreadable."""
@@ -66,6 +85,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         public_key, key_problem = cert.public_key(), None
     except Exception as exc:  # an unsupported or broken key: it can verify nothing
         public_key, key_problem = None, f"the signer's public key cannot be used ({exc})"
+    label = f"'{common_name(subject) or subject.rfc4514_string()}' (sha256 {sha256[:16]}…)"
     return CertInfo(
         subject=subject,
         issuer=cert.issuer,
@@ -75,7 +95,9 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         is_ca=_is_ca(cert),
         sha256=sha256,
         key_hash=key_hash(cert),
-        label=f"'{common_name(subject) or subject.rfc4514_string()}' (sha256 {sha256[:16]}…)",
+        label=label,
         public_key=public_key,
         key_problem=key_problem,
+        critical_problem=unsupported_critical_problem(cert, "it"),
+        key_usage_problem=_key_usage_problem(cert),
     )

@@ -1,20 +1,23 @@
-"""A bounded cache of revocation results keyed by CertID (issue 4 item 6).
+"""A bounded cache of revocation results keyed by CertID.
 
-Validated results (GOOD, REVOKED, UNKNOWN) are reused until the response's
-nextUpdate — RFC 5019 2.2: a response may be used until then — bounded by
-``max_lifetime``; without nextUpdate, until thisUpdate plus ``max_age`` (the
-same bound validation uses). Could-not-tell results are kept only for
-``failure_backoff``, so a failing responder is not hammered, yet is retried
-soon. Pure: the caller passes ``now``; nothing here reads a clock.
+Validated results (GOOD, REVOKED, UNKNOWN: :attr:`RevocationResult.validated`,
+the one predicate) are reused exactly as long as validation would accept the
+response they came from — the one freshness rule,
+:func:`.freshness.fresh_until`, with the validator's own options (maximum age
+when nextUpdate is absent, clock skew) passed to every :meth:`get` — and never
+longer than ``max_lifetime``. So with ``max_age`` 1 hour an answer without
+nextUpdate is served for an hour, not for a cache default. Could-not-tell
+results are kept only for ``failure_backoff``, so a failing responder is not
+hammered, yet is retried soon. Pure: the caller passes ``now``; nothing here
+reads a clock.
 
-A result that a designated (Trusted Responder Model) signer vouched for is
-reused only while that signer is still designated: :meth:`ResponseCache.get`
-takes the current ``trusted_responders`` and drops such an entry when its
-signer is no longer among them (an administrator removed it from
-tomcat-trust) or is no longer valid. Without this, withdrawing trust in a
-responder took effect only at the cached answers' nextUpdate (up to
-``max_lifetime``). Issuer and delegated answers need no such check: the
-CertID names the issuing CA, and a delegate is authorised by that CA alone.
+Fail closed: :meth:`get` requires the designated signers trusted now and the
+validation options in force. A result that a designated (Trusted Responder
+Model) signer vouched for is reused only while that signer is still
+designated and valid (an administrator may remove it from tomcat-trust); a
+result that relied on a legacy (SHA-1) signature only while legacy
+signatures are accepted. Issuer and delegated answers need no signer check:
+the CertID names the issuing CA, and a delegate is authorised by that CA alone.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from cryptography import x509
 
 from certwarden.core.ocsp._certinfo import cert_info
 from certwarden.core.ocsp.certid import CertId
-from certwarden.core.ocsp.results import CertStatus, RevocationResult, TrustModel
-from certwarden.core.ocsp.validate import trusted_responder_problems
+from certwarden.core.ocsp.freshness import fresh_until
+from certwarden.core.ocsp.results import RevocationResult, TrustModel, ValidationOptions
+from certwarden.core.ocsp.signer import trusted_responder_problems
 
 __all__ = ["ResponseCache"]
 
@@ -37,11 +41,21 @@ __all__ = ["ResponseCache"]
 @dataclass(frozen=True, slots=True)
 class _Entry:
     result: RevocationResult
-    expires_at: datetime
+    # The latest instant the entry may serve whatever the options say:
+    # put time + failure_backoff (could-not-tell) or + max_lifetime.
+    until: datetime
 
-    @property
-    def validated(self) -> bool:
-        return self.result.status is not CertStatus.COULD_NOT_TELL
+    def usable(self, now: datetime, options: ValidationOptions) -> bool:
+        """Whether the entry may still serve at ``now`` under ``options``."""
+        if now >= self.until:
+            return False
+        result = self.result
+        if not result.validated or result.this_update is None:
+            # Could-not-tell, or REVOKED because expired (no response, nothing goes stale).
+            return True
+        fresh = fresh_until(result.this_update, result.next_update, options)
+        # Inclusive, as in validation (freshness.step_next_update).
+        return fresh is not None and now <= fresh
 
 
 class ResponseCache:
@@ -53,7 +67,6 @@ class ResponseCache:
         max_entries: int = 100_000,
         max_lifetime: timedelta = timedelta(days=7),
         failure_backoff: timedelta = timedelta(minutes=5),
-        max_age: timedelta = timedelta(hours=24),
     ) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
@@ -62,7 +75,6 @@ class ResponseCache:
         self.max_entries = max_entries
         self.max_lifetime = max_lifetime
         self.failure_backoff = failure_backoff
-        self.max_age = max_age
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
@@ -73,44 +85,57 @@ class ResponseCache:
         cert_id: CertId,
         now: datetime,
         *,
-        trusted_responders: Sequence[x509.Certificate] | None = None,
+        trusted_responders: Sequence[x509.Certificate],
+        options: ValidationOptions,
     ) -> RevocationResult | None:
         """The cached result for ``cert_id`` while it is still usable at ``now``.
 
-        ``trusted_responders``: the designated signers trusted now (pass them
-        whenever a TRP could have signed): a result one of them vouched for is
-        dropped once its signer is no longer among them or no longer valid.
+        ``trusted_responders``: the designated signers trusted now; ``options``:
+        the validation options in force (freshness, legacy signatures). An
+        entry they would no longer accept is dropped.
         """
         key = cert_id.key()
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if now >= entry.expires_at or (
-            trusted_responders is not None
-            and not _signer_still_trusted(entry.result, trusted_responders, now)
+        result = entry.result
+        if (
+            not entry.usable(now, options)
+            or not _signer_still_trusted(result, trusted_responders, now)
+            or (result.legacy_signatures and not options.accept_legacy_signatures)
         ):
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return entry.result
+        return result
 
-    def put(self, cert_id: CertId, result: RevocationResult, now: datetime) -> None:
-        """Remember ``result`` for as long as it may be reused (possibly not at all)."""
+    def put(
+        self,
+        cert_id: CertId,
+        result: RevocationResult,
+        now: datetime,
+        *,
+        options: ValidationOptions,
+    ) -> None:
+        """Remember ``result`` for as long as it may be reused under ``options`` (maybe not at all)."""
         key = cert_id.key()
-        expires_at = self._expiry(result, now)
-        current = self._entries.get(key)
-        if expires_at <= now:
+        entry = _Entry(
+            result,
+            now + (self.max_lifetime if result.validated else self.failure_backoff),
+        )
+        if not entry.usable(now, options):
             return
+        current = self._entries.get(key)
         if (
             current is not None
-            and current.validated
-            and not _validated(result)
-            and now < current.expires_at
+            and current.result.validated
+            and not result.validated
+            and current.usable(now, options)
         ):
             # A failed re-check proves nothing: keep the still-valid validated
             # response rather than forget it (RFC 5019 2.2 lets it be reused).
             return
-        self._entries[key] = _Entry(result, expires_at)
+        self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -120,16 +145,6 @@ class ResponseCache:
 
     def clear(self) -> None:
         self._entries.clear()
-
-    def _expiry(self, result: RevocationResult, now: datetime) -> datetime:
-        if not _validated(result):
-            return now + self.failure_backoff
-        bound = now + self.max_lifetime
-        if result.next_update is not None:
-            return min(result.next_update, bound)
-        if result.this_update is not None:
-            return min(result.this_update + self.max_age, bound)
-        return bound  # e.g. REVOKED because expired: no response, nothing goes stale
 
 
 def _signer_still_trusted(
@@ -141,7 +156,3 @@ def _signer_still_trusted(
         cert_info(cert).sha256 == result.signer_sha256 and not trusted_responder_problems(cert, now)
         for cert in trusted_responders
     )
-
-
-def _validated(result: RevocationResult) -> bool:
-    return result.status is not CertStatus.COULD_NOT_TELL

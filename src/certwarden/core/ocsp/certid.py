@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from certwarden.core.ocsp import _der
+from certwarden.core import _der
 from certwarden.core.ocsp.results import HashAlgorithm
 
 __all__ = [

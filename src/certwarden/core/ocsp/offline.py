@@ -1,4 +1,4 @@
-"""Judging and describing a saved OCSP response, offline (issue 4 item 8).
+"""Judging and describing a saved OCSP response, offline.
 
 ``certwarden ocsp verify-response`` and ``certwarden ocsp show`` render what
 these pure functions return; an auditor re-verifying the evidence stored with
@@ -16,12 +16,13 @@ archived response is judged for authenticity). Pure: no I/O, no clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
+from certwarden.core.algorithms import certificate_algorithm_problem
 from certwarden.core.certs import signed_by
 from certwarden.core.ocsp.certid import CertId, cert_id_for, issuer_hashes
 from certwarden.core.ocsp.response import (
@@ -140,6 +141,7 @@ def _judge_with_any(
     trusted_responders: Sequence[x509.Certificate],
     other_certs: Sequence[x509.Certificate],
     check_freshness: bool,
+    options: ValidationOptions,
 ) -> tuple[x509.Certificate, RevocationResult]:
     """The first issuer that makes the response trusted, else the first one's failure."""
     first: tuple[x509.Certificate, RevocationResult] | None = None
@@ -151,7 +153,7 @@ def _judge_with_any(
             now=now,
             trusted_responders=trusted_responders,
             other_certs=other_certs,
-            options=_OFFLINE,
+            options=options,
             check_freshness=check_freshness,
         )
         if result.validated:
@@ -170,8 +172,15 @@ def judge_saved_response(
     cert: x509.Certificate | None = None,
     trusted_responders: Sequence[x509.Certificate] = (),
     other_certs: Sequence[x509.Certificate] = (),
+    accept_legacy_signatures: bool = False,
 ) -> OfflineVerdict:
-    """Judge ``der`` offline at ``now`` against the ``issuers`` trust store."""
+    """Judge ``der`` offline at ``now`` against the ``issuers`` trust store.
+
+    ``accept_legacy_signatures``: SHA-1 signatures are accepted
+    (``--allow-legacy-signatures``); by default they are refused
+    (:mod:`certwarden.core.algorithms`).
+    """
+    options = replace(_OFFLINE, accept_legacy_signatures=accept_legacy_signatures)
     try:
         parsed = parse_response(der)
     except MalformedResponseError as exc:
@@ -211,6 +220,7 @@ def judge_saved_response(
             trusted_responders=trusted_responders,
             other_certs=other_certs,
             check_freshness=False,
+            options=options,
         )
         for text in result.problems:
             problems.append(Problem(result.reason or Reason.MALFORMED_RESPONSE, f"{label}: {text}"))
@@ -220,7 +230,7 @@ def judge_saved_response(
     notes: list[str] = []
     if cert is not None:
         certificate = _judge_certificate(
-            parsed, cert, issuers, now, trusted_responders, other_certs
+            parsed, cert, issuers, now, trusted_responders, other_certs, options
         )
         if not certificate.validated:
             for text in certificate.problems:
@@ -241,6 +251,7 @@ def _judge_certificate(
     now: datetime,
     trusted_responders: Sequence[x509.Certificate],
     other_certs: Sequence[x509.Certificate],
+    options: ValidationOptions,
 ) -> RevocationResult:
     own = [issuer for issuer in issuers if signed_by(cert, issuer)]
     if not own:
@@ -253,6 +264,15 @@ def _judge_certificate(
     # Ask with the CertID hash the response itself uses (SHA-1 when it uses none we know).
     used = {s.cert_id.hash_algorithm for s in parsed.singles if s.cert_id is not None}
     algorithm = HashAlgorithm.SHA256 if used == {HashAlgorithm.SHA256} else HashAlgorithm.SHA1
+    weak = certificate_algorithm_problem(
+        cert,
+        accept_legacy=options.accept_legacy_signatures,
+        what=f"the certificate {cert.subject.rfc4514_string()}",
+    )
+    if weak is not None:
+        return RevocationResult.could_not_tell(
+            Reason.WEAK_SIGNATURE_ALGORITHM, weak, raw_response=parsed.der
+        )
     cert_id = cert_id_for(cert, own[0], algorithm)
     _, result = _judge_with_any(
         parsed,
@@ -262,6 +282,7 @@ def _judge_certificate(
         trusted_responders=trusted_responders,
         other_certs=other_certs,
         check_freshness=True,
+        options=options,
     )
     return result
 

@@ -18,15 +18,24 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from certwarden.core.ocsp import _der
+from certwarden.core import _der
 from certwarden.core.ocsp.certid import HASH_OIDS, CertId, cert_id_for
 from certwarden.core.ocsp.results import HashAlgorithm
 
-__all__ = ["NONCE_OID", "OcspRequest", "build_request", "encode_request", "get_url"]
+__all__ = [
+    "NONCE_LENGTH",
+    "NONCE_OID",
+    "OcspRequest",
+    "build_request",
+    "encode_request",
+    "get_url",
+]
 
-# id-pkix-ocsp-nonce (RFC 6960 4.4.1, RFC 8954).
+# id-pkix-ocsp-nonce (RFC 6960 4.4.1, RFC 9654).
 NONCE_OID = "1.3.6.1.5.5.7.48.1.2"
-# RFC 8954 2.1: a nonce is 1 to 32 octets.
+# RFC 9654 2.1 (as RFC 8954 before it): a nonce is 1 to 32 octets, and a
+# client SHOULD use 32 (the length certwarden sends).
+NONCE_LENGTH = 32
 _NONCE_MAX = 32
 
 

@@ -15,12 +15,13 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.x509 import ocsp
 
-from certwarden.core.ocsp import _der
+from certwarden.core import _der
+from certwarden.core.extensions import RESPONSE_UNDERSTOOD, SINGLE_RESPONSE_UNDERSTOOD
 from certwarden.core.ocsp._certinfo import CertInfo, cert_info
 from certwarden.core.ocsp.certid import CertId, hash_algorithm_from
 from certwarden.core.ocsp.request import NONCE_OID
 from certwarden.core.ocsp.results import CertStatus
-from certwarden.core.ocsp.signature import (
+from certwarden.core.signatures import (
     PSS_OID,
     SignatureAlgorithm,
     parse_signature_algorithm,
@@ -84,6 +85,10 @@ class ParsedResponse:
     tbs: bytes = b""
     signature: bytes = b""
     signature_algorithm: SignatureAlgorithm | None = None
+    # Critical extensions not understood (RFC 6960 4.4, RFC 5280 4.2), in the
+    # response or a SingleResponse: each makes the response untrustworthy
+    # (validation's reason UNSUPPORTED_CRITICAL_EXTENSION). Texts, in order.
+    unsupported_critical: tuple[str, ...] = ()
 
     @property
     def successful(self) -> bool:
@@ -127,20 +132,24 @@ def parse_response(der: bytes) -> ParsedResponse:
 
 def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> ParsedResponse:
     nonce: bytes | None = None
+    unsupported: list[str] = []
     for ext in response.extensions:
         if ext.oid == _NONCE and isinstance(ext.value, x509.OCSPNonce):
-            nonce = ext.value.nonce
-        elif ext.critical:
+            nonce = ext.value.nonce  # understood, critical or not (RFC 8954)
+        elif ext.critical and ext.oid.dotted_string not in RESPONSE_UNDERSTOOD:
             # X.509 semantics (RFC 5280 4.2) carried into RFC 6960 4.4: an
             # unrecognised critical extension means the response is not understood.
-            raise MalformedResponseError(f"unrecognised critical response extension {ext.oid}")
+            unsupported.append(
+                f"the response carries the critical extension {ext.oid.dotted_string}, which "
+                "certwarden does not process (RFC 6960 4.4)"
+            )
     singles = tuple(_single(s) for s in response.responses)
     certificates = tuple(response.certificates)
     key_hash = response.responder_key_hash
     if not singles:
         raise MalformedResponseError("the response holds no SingleResponse")
     tbs = response.tbs_response_bytes
-    _refuse_critical_single_extensions(tbs)
+    unsupported += _critical_single_extensions(tbs)
     return ParsedResponse(
         der=der,
         response_status=status,
@@ -155,11 +164,12 @@ def _read_successful(der: bytes, response: ocsp.OCSPResponse, status: str) -> Pa
         tbs=tbs,
         signature=response.signature,
         signature_algorithm=_signature_algorithm(der, response),
+        unsupported_critical=tuple(unsupported),
     )
 
 
-def _refuse_critical_single_extensions(tbs: bytes) -> None:
-    """Raise when a SingleResponse carries a critical singleExtension.
+def _critical_single_extensions(tbs: bytes) -> list[str]:
+    """What is wrong when a SingleResponse carries a critical singleExtension.
 
     RFC 6960 4.4: unrecognised extensions are ignored "unless they have the
     critical flag set and are not understood". No singleExtension changes what
@@ -176,6 +186,7 @@ def _refuse_critical_single_extensions(tbs: bytes) -> None:
 
     (certStatus ``revoked`` is also tagged [1], so only fields after thisUpdate count.)
     """
+    found: list[str] = []
     fields = _der.children(tbs, _der.read_tlv(tbs))
     responses = next(f for f in fields if f.tag == _der.SEQUENCE)
     for number, single in enumerate(_der.children(tbs, responses), start=1):
@@ -187,12 +198,13 @@ def _refuse_critical_single_extensions(tbs: bytes) -> None:
                 critical = (
                     len(items) == 3 and items[1].tag == 0x01 and items[1].content(tbs) != b"\x00"
                 )
-                if critical:
-                    oid = _der.decode_oid(items[0].content(tbs))
-                    raise MalformedResponseError(
-                        f"single response #{number} carries an unrecognised critical "
-                        f"extension {oid} (RFC 6960 4.4)"
+                oid = _der.decode_oid(items[0].content(tbs))
+                if critical and oid not in SINGLE_RESPONSE_UNDERSTOOD:
+                    found.append(
+                        f"single response #{number} carries the critical extension {oid}, "
+                        "which certwarden does not process (RFC 6960 4.4)"
                     )
+    return found
 
 
 def _signature_algorithm(der: bytes, response: ocsp.OCSPResponse) -> SignatureAlgorithm:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certwarden.core.certs import is_expired
+from certwarden.core.timefmt import iso_z
 
 __all__ = [
     "CertStatus",
@@ -28,6 +30,7 @@ __all__ = [
     "TrustModel",
     "ValidationOptions",
     "describe",
+    "exempt_result",
     "expired_result",
     "iso_z",
 ]
@@ -61,11 +64,19 @@ class CertStatus(enum.StrEnum):
     REVOKED = "revoked"
     UNKNOWN = "unknown"
     COULD_NOT_TELL = "could_not_tell"
+    # Not checked by design: an OCSP responder certificate carrying
+    # id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1), reason OCSP_NOCHECK.
+    EXEMPT = "exempt"
+
+
+# The statuses only a validated response (or the expiry rule) can give.
+_VALIDATED = frozenset({CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN})
 
 
 @enum.unique
 class Reason(enum.StrEnum):
-    """Why a result is COULD_NOT_TELL (or, for EXPIRED, why it is REVOKED)."""
+    """Why a result is COULD_NOT_TELL (``ocsp_nocheck`` alone: why it is EXEMPT). Expiry is not
+    a reason: an expired certificate is REVOKED with ``expired`` set."""
 
     NO_RESPONDER_URL = "no_responder_url"
     ISSUER_NOT_FOUND = "issuer_not_found"
@@ -83,20 +94,21 @@ class Reason(enum.StrEnum):
     STALE = "stale"
     NONCE_MISMATCH = "nonce_mismatch"
     OCSP_DISABLED = "ocsp_disabled"
-    EXPIRED = "expired"
-    # CRLs (issue 13), one block: the CRL-only reasons. stale, not_yet_valid,
-    # bad_signature, unauthorized_signer and response_too_large apply to CRLs too.
+    WEAK_SIGNATURE_ALGORITHM = "weak_signature_algorithm"  # SHA-1/MD5 (core/algorithms.py)
+    UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"  # RFC 5280 4.2
+    OCSP_NOCHECK = "ocsp_nocheck"  # why a status is EXEMPT (RFC 6960 4.2.2.2.1)
+    # CRLs, one block: the CRL-only reasons. stale, not_yet_valid, bad_signature,
+    # unauthorized_signer and response_too_large apply to CRLs too.
     MALFORMED_CRL = "malformed_crl"
     NO_CRL_DISTRIBUTION_POINT = "no_crl_distribution_point"
     CRL_SCOPE_MISMATCH = "crl_scope_mismatch"
     CRL_NUMBER_REGRESSED = "crl_number_regressed"
     DELTA_CRL_MISMATCH = "delta_crl_mismatch"
-    UNSUPPORTED_CRITICAL_EXTENSION = "unsupported_critical_extension"  # fix10 adds it too: keep one
 
 
 @enum.unique
 class Source(enum.StrEnum):
-    """Which revocation source produced a result (issue 13)."""
+    """Which revocation source produced a result."""
 
     OCSP = "ocsp"
     CRL = "crl"
@@ -111,21 +123,16 @@ class TrustModel(enum.StrEnum):
     TRUSTED_RESPONDER = "trusted_responder"  # a designated signer in tomcat-trust (TRP)
 
 
-def iso_z(when: datetime | None) -> str | None:
-    """ISO-8601 UTC with a ``Z`` suffix (the CLI/JSON convention), or None."""
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class RevocationResult:
     """The outcome of one revocation check of one certificate.
 
     ``status`` is GOOD, REVOKED or UNKNOWN only when a response that passed
-    every validation step said so (or REVOKED with reason EXPIRED for an
-    expired certificate). Otherwise it is COULD_NOT_TELL and ``reason`` says why
-    (the first failing step) while ``problems`` lists every failure seen.
+    every validation step said so, or REVOKED with ``expired`` set for an
+    expired certificate (expiry is a cause of revocation, not a reason for
+    not knowing: no responder is asked). Otherwise it is COULD_NOT_TELL and
+    ``reason`` says why (the first failing step) while ``problems`` lists
+    every failure seen.
     """
 
     status: CertStatus
@@ -143,6 +150,7 @@ class RevocationResult:
     raw_response: bytes | None = field(default=None, repr=False)
     http_status: int | None = None
     ocsp_response_status: str | None = None
+    expired: bool = False  # REVOKED because notAfter has passed (no responder asked)
     # The source and, for CRLs, the evidence: the complete CRL's number and
     # SHA-256 (and the delta CRL's, when one was applied).
     source: Source = Source.OCSP
@@ -156,16 +164,26 @@ class RevocationResult:
         """Revoked with certificateHold (RFC 5280 5.3.1): may still be released."""
         return self.status is CertStatus.REVOKED and self.revocation_reason == "certificateHold"
 
+    # The legacy (SHA-1) signatures this result relied on, accepted because the
+    # administrator accepts legacy signatures: a cache must not serve it once
+    # they are refused (core/ocsp/cache.py).
+    legacy_signatures: tuple[str, ...] = ()
+
     @property
     def validated(self) -> bool:
-        """True when a trusted response (or the expiry rule) produced the status."""
-        return self.status is not CertStatus.COULD_NOT_TELL
+        """True when a trusted response (or the expiry rule) produced the status.
+
+        The one "validated" predicate (the cache and the TLS guard use it):
+        GOOD, REVOKED or UNKNOWN; never COULD_NOT_TELL or EXEMPT.
+        """
+        return self.status in _VALIDATED
 
     def to_json(self, *, include_raw: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: ISO-8601 ``Z`` times; the raw response only if asked."""
         out: dict[str, Any] = {
             "status": self.status.value,
             "reason": self.reason.value if self.reason else None,
+            "expired": self.expired,
             "detail": self.detail,
             "problems": list(self.problems),
             "on_hold": self.on_hold,
@@ -179,6 +197,7 @@ class RevocationResult:
             "responder_url": self.responder_url,
             "http_status": self.http_status,
             "ocsp_response_status": self.ocsp_response_status,
+            "legacy_signatures": list(self.legacy_signatures),
             "source": self.source.value,
             "crl_number": self.crl_number,
             "crl_sha256": self.crl_sha256,
@@ -208,11 +227,16 @@ class RevocationResult:
 
 @dataclass(frozen=True)
 class ValidationOptions:
-    """Knobs of response validation (defaults from issue 4 item 3)."""
+    """Knobs of response validation: clock skew, the maximum age without nextUpdate, nonces.
+
+    The cache judges freshness with the same options (:func:`.freshness.fresh_until`).
+    """
 
     skew: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(hours=24)  # applies when nextUpdate is absent
     nonce_mode: NonceMode = NonceMode.SEND
+    # SHA-1 signatures (core/algorithms.py). False in Common Criteria mode, always.
+    accept_legacy_signatures: bool = False
 
     def __post_init__(self) -> None:
         if self.skew < timedelta(0):
@@ -222,7 +246,7 @@ class ValidationOptions:
 
 
 def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | None:
-    """REVOKED with reason EXPIRED once ``now`` is past notAfter, else None.
+    """REVOKED with ``expired`` set once ``now`` is past notAfter, else None.
 
     RFC 5280 4.1.2.5: notAfter is inclusive, so a certificate is still valid
     at exactly its notAfter. No responder is asked: the product "revokes
@@ -233,10 +257,43 @@ def expired_result(cert: x509.Certificate, now: datetime) -> RevocationResult | 
         return None
     return RevocationResult(
         status=CertStatus.REVOKED,
-        reason=Reason.EXPIRED,
+        expired=True,
         detail=f"the certificate expired at {iso_z(not_after)}",
         revoked_at=not_after,
         revocation_reason=None,
+    )
+
+
+def exempt_result(cert: x509.Certificate) -> RevocationResult | None:
+    """EXEMPT (reason OCSP_NOCHECK) for an OCSP responder certificate with id-pkix-ocsp-nocheck.
+
+    RFC 6960 4.2.2.2.1: a CA may say that a client need not check the
+    revocation status of a responder certificate for its lifetime by
+    including id-pkix-ocsp-nocheck. It means something only on a responder
+    certificate (id-kp-OCSPSigning, not a CA); on any other certificate it is
+    ignored, and a delegated responder *without* it is checked like any
+    certificate. The caller has established the issuer first.
+    """
+    try:
+        extensions = cert.extensions
+        extensions.get_extension_for_class(x509.OCSPNoCheck)
+        eku = extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError, x509.DuplicateExtension):
+        return None
+    try:
+        is_ca = extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if ExtendedKeyUsageOID.OCSP_SIGNING not in eku or is_ca:
+        return None
+    return RevocationResult(
+        status=CertStatus.EXEMPT,
+        reason=Reason.OCSP_NOCHECK,
+        detail=(
+            "an OCSP responder certificate with id-pkix-ocsp-nocheck: its issuing CA vouches "
+            "for it for its lifetime, so its revocation status is not checked "
+            "(RFC 6960 4.2.2.2.1)"
+        ),
     )
 
 
@@ -244,13 +301,13 @@ def describe(result: RevocationResult) -> str:
     """One line for a person: ``revoked at ... (keyCompromise)``, ``could_not_tell: timeout``."""
     status = result.status.value
     if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
+        if result.expired:
             return "revoked (expired)"
         what = "revoked, on hold" if result.on_hold else "revoked"
         when = f" at {iso_z(result.revoked_at)}" if result.revoked_at else ""
         why = f" ({result.revocation_reason})" if result.revocation_reason else ""
         return f"{what}{when}{why}"
-    if result.status is CertStatus.COULD_NOT_TELL:
+    if result.status in (CertStatus.COULD_NOT_TELL, CertStatus.EXEMPT):
         reason = result.reason.value if result.reason else "?"
         return f"{status}: {reason} — {result.detail}"
     return status

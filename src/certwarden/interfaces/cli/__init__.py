@@ -17,6 +17,8 @@ from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError
 from certwarden.interfaces.cli import (
+    _ari,
+    _cluster,
     _crl,
     _demo,
     _inventory,
@@ -85,6 +87,8 @@ _revocation.register(app)
 _serve.register(app)
 _tls.register(app)
 _users.register(app)
+_ari.register(app)
+_cluster.register(app)
 
 
 def main() -> None:

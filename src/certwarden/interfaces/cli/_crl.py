@@ -114,7 +114,7 @@ def show_cmd(
             crl = _load(crl_file)
     except CrlParseError as exc:
         if as_json:
-            print_json({"file": where, "error": exc.problem, "reason": exc.reason.value})
+            print_json({"file": where, "error": exc.problem, "reason": str(exc.reason)})
             raise typer.Exit(1) from exc
         raise
     data = crl.to_json()

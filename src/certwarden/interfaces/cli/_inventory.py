@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from certwarden.core.durations import parse_duration
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.inventory import CertificateRecord, ImportReport, ListFilter, iso
+from certwarden.services.inventory import CertificateRecord, ImportReport, ListFilter
+
+if TYPE_CHECKING:
+    from certwarden.composition import App
 
 stores_app = typer.Typer(help="Trust stores: list, create, delete.", no_args_is_help=True)
 
@@ -124,7 +130,7 @@ def import_(
 
 
 def _run_import(
-    app: object,
+    app: App,
     paths: list[Path],
     *,
     store: str,
@@ -133,9 +139,6 @@ def _run_import(
     force: bool,
     quiet: bool,
 ) -> ImportReport:
-    from certwarden.composition import App
-
-    assert isinstance(app, App)
     inventory = app.inventory
     show_bar = sys.stderr.isatty() and not quiet and any(p.is_dir() for p in paths)
     if show_bar:
@@ -222,10 +225,7 @@ def list_(
     console.print(_table(records, now))
 
 
-def _table(records: list[CertificateRecord], now: object) -> Table:
-    from datetime import datetime
-
-    assert isinstance(now, datetime)
+def _table(records: list[CertificateRecord], now: datetime) -> Table:
     table = Table(
         "id", "store", "role", "subject", "not after (UTC)", "days left", "revocation", "sha256"
     )
@@ -237,7 +237,7 @@ def _table(records: list[CertificateRecord], now: object) -> Table:
             r.store + (" (LSC)" if r.is_lsc and r.store != "lsc" else ""),
             r.role,
             r.subject_cn or r.subject,
-            (iso(r.not_after) or "").replace("T", " ").rstrip("Z"),
+            (iso_z(r.not_after) or "").replace("T", " ").rstrip("Z"),
             f"[{style}]{days:.1f}[/]" if style else f"{days:.1f}",
             r.revocation_status or "not checked",
             r.sha256[:16],
@@ -265,6 +265,16 @@ def show(
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         table.add_row(key, "-" if value is None else str(value))
     console.print(table)
+    if record.weak_signature:
+        console.print(
+            f"[yellow]weak signature:[/] signed with {escape(record.signature_algorithm)} "
+            "(SHA-1 or MD5); "
+            "revocation checks report weak_signature_algorithm unless legacy signatures are "
+            "accepted (certwarden revocation settings set --legacy-signatures accept; never in "
+            "Common Criteria mode)",
+            markup=True,
+            highlight=False,
+        )
 
 
 def export(

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from certwarden.adapters.smtp import SMTP_ENV
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, InvalidFieldsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.services.monitor import SERVICE_TITLE, RunReport, SimulationReport
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+    return iso_z(value) or "-"
 
 
 def _span(delta: timedelta) -> str:

@@ -114,6 +114,13 @@ def verify_response_cmd(
         str | None,
         typer.Option("--at", help="Judge as of this ISO-8601 time (default: now)."),
     ] = None,
+    allow_legacy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-legacy-signatures",
+            help="Accept SHA-1 signatures (response and responder certificate); MD5 never.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
 ) -> None:
     """Judge a saved OCSP response offline. Exit code 0 only when it is trusted."""
@@ -133,6 +140,7 @@ def verify_response_cmd(
         cert=target,
         trusted_responders=_certs(trusted_responder or [], "trusted responder certificate"),
         other_certs=_certs(other or [], "certificate"),
+        accept_legacy_signatures=allow_legacy,
     )
     if as_json:
         print_json({"file": str(response), **verdict.to_json()})

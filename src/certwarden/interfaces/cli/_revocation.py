@@ -27,10 +27,10 @@ from certwarden.core.revocation_settings import (
     RevocationSettings,
     recheck_interval,
 )
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, ParseError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
 from certwarden.interfaces.cli._ocsp import ocsp_app
-from certwarden.services.inventory import iso
 
 if TYPE_CHECKING:
     from certwarden.services.revocation import CheckReport
@@ -79,6 +79,10 @@ def _settings_rows(s: RevocationSettings) -> list[tuple[str, str]]:
         ("Trusted responder store", s.trusted_responder_store),
         ("Clock skew allowed", f"{s.clock_skew_seconds} s"),
         ("Maximum age without nextUpdate", f"{s.max_age_hours} h"),
+        (
+            "Legacy (SHA-1) signatures",
+            f"{s.legacy_signatures.value} (never accepted in Common Criteria mode)",
+        ),
         ("Enable CRL", "yes" if s.enable_crl else "no"),
         ("Order of sources", s.order.value),
         ("CRL size cap", f"{s.crl_max_mib} MiB"),
@@ -174,6 +178,14 @@ def settings_set(
             "(default 24).",
         ),
     ] = None,
+    legacy_signatures: Annotated[
+        str | None,
+        typer.Option(
+            "--legacy-signatures",
+            help="accept or refuse (default) SHA-1 signatures on responses and certificates; "
+            "never accepted in Common Criteria mode; MD5 is always refused.",
+        ),
+    ] = None,
     enable_crl: Annotated[
         bool | None,
         typer.Option("--enable-crl/--disable-crl", help="Enable CRL (distribution points)."),
@@ -224,6 +236,7 @@ def settings_set(
         "trusted_responder_store": trusted_store,
         "clock_skew_seconds": clock_skew,
         "max_age_hours": max_age,
+        "legacy_signatures": legacy_signatures,
         "enable_crl": enable_crl,
         "order": order,
         "crl_max_mib": crl_max_mib,
@@ -249,7 +262,7 @@ def tick(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             {
                 "ran": outcome.ran,
                 "why": outcome.why,
-                "next_run_at": iso(outcome.next_run_at),
+                "next_run_at": iso_z(outcome.next_run_at),
                 "report": outcome.report.to_json() if outcome.report else None,
             }
         )
@@ -359,6 +372,7 @@ def _status_markup(result: RevocationResult) -> str:
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
         CertStatus.COULD_NOT_TELL: "yellow",
+        CertStatus.EXEMPT: "cyan",
     }[result.status]
     label = "on hold" if result.on_hold else result.status.value
     return f"[{colour}]{label}[/]"
@@ -368,12 +382,12 @@ def _print_report(report: CheckReport) -> None:
     table = Table("id", "store", "subject", "status", "details", "decision", "trust")
     for o in report.outcomes:
         r = o.result
-        if r.status is CertStatus.COULD_NOT_TELL:
+        if r.status in (CertStatus.COULD_NOT_TELL, CertStatus.EXEMPT):
             details = f"{r.reason.value if r.reason else ''}: {r.detail}"
         elif r.status is CertStatus.REVOKED:
             details = describe(r)
         else:
-            details = f"this update {iso(r.this_update) or '-'}"
+            details = f"this update {iso_z(r.this_update) or '-'}"
         decision = o.verdict.decision
         style = {"deny": "red", "allow_with_warning": "yellow"}.get(decision.value, "green")
         table.add_row(
@@ -450,6 +464,14 @@ def query(
     ] = None,
     sha256: Annotated[bool, typer.Option("--sha256", help="CertID over SHA-256.")] = False,
     no_nonce: Annotated[bool, typer.Option("--no-nonce", help="Send no nonce.")] = False,
+    allow_legacy: Annotated[
+        bool,
+        typer.Option(
+            "--allow-legacy-signatures",
+            help="Accept SHA-1 signatures for this query (never in Common Criteria mode; "
+            "MD5 never).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Ask an OCSP responder about one certificate now, with full validation.
@@ -465,6 +487,7 @@ def query(
         url=url,
         hash_algorithm="sha256" if sha256 else None,
         nonce=not no_nonce,
+        allow_legacy_signatures=allow_legacy,
     )
     if as_json:
         print_json({**result.to_json(include_raw=True), "decision": verdict.decision.value})

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from certwarden.composition import App
-from certwarden.errors import InputError
+from certwarden.errors import InputError, LeaseLostError
 from certwarden.interfaces.cli._context import console, console_err, get_app
 
 if TYPE_CHECKING:
     from certwarden.interfaces.web.metrics import LoopMetrics
+    from certwarden.services.cluster import Lease
 
 __all__ = ["register"]
 
@@ -41,22 +42,62 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+def _lease(app: App, job: str) -> Lease | None:
+    """This instance's lease on ``job`` (renewed or taken), or None: another runs it."""
+    try:
+        return app.cluster.acquire(job, app.clock.now())
+    except Exception:
+        log.exception("could not take or renew the %s lease", job)
+        return None
+def proxy_options(trusted: list[str]) -> dict[str, Any]:
+    """uvicorn's options for ``--trusted-proxy``: X-Forwarded-For and -Proto are
+    believed only from those addresses or networks; with none given, from nobody
+    (the client is the peer of the TCP connection, loopback included)."""
+    import ipaddress
+
+    for value in trusted:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not an IP address or network (like 10.0.0.5 or 10.0.0.0/24)",
+                param_hint="--trusted-proxy",
+            ) from None
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}
+
+
 def run_round(app: App, metrics: LoopMetrics) -> None:
-    """One pass of the background work; each part's failure is logged, not fatal."""
+    """One pass of the background work; each part's failure is logged, not fatal.
+
+    Each scheduled job runs here only while this instance holds its lease
+    (several instances may share a PostgreSQL database); long-lived TLS
+    connections are this instance's own and re-checked here always.
+    """
+    try:
+        app.cluster.heartbeat(app.clock.now())
+    except Exception:
+        metrics.loop_errors.labels("cluster").inc()
+        log.exception("the cluster heartbeat failed")
     started = metrics.timer()
     try:
-        report = app.monitor.tick(app.clock.now())
+        lease = _lease(app, "monitor")
+        report = (
+            app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
+        )
         if report is not None:
-            metrics.monitor_runs.labels(report.trigger).inc()
             metrics.monitor_notices.inc(len(report.notices))
             metrics.monitor_duration.observe(metrics.timer() - started)
+    except LeaseLostError as exc:
+        log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("monitor").inc()
         log.exception("the Certificate Expiry Monitor tick failed")
     started = metrics.timer()
     try:
-        tick = app.revocation.tick(app.clock.now())
-        if tick.ran and tick.report is not None:
+        tick = app.revocation.tick(app.clock.now()) if _lease(app, "revocation") else None
+        if tick is not None and tick.ran and tick.report is not None:
             metrics.revocation_runs.inc()
             for status, count in tick.report.counts().items():
                 if count:
@@ -76,15 +117,25 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("connections").inc()
         log.exception("the re-check of long-lived TLS connections failed")
     try:
-        forwarded = app.syslog.forward(app.clock.now())
-        if forwarded.error:
+        forwarded = app.syslog.forward(app.clock.now()) if _lease(app, "syslog") else None
+        if forwarded is not None and forwarded.error:
             log.warning("syslog forwarding (will retry): %s", forwarded.error)
     except Exception:
         metrics.loop_errors.labels("syslog").inc()
         log.exception("syslog forwarding failed")
+    try:
+        renewal = app.ari.tick(app.clock.now()) if _lease(app, "ari") else None
+        for cert_id, error in renewal.failed.items() if renewal else ():
+            log.warning("ACME renewal information for certificate %s (will retry): %s",
+                        cert_id, error)  # fmt: skip
+    except Exception:
+        metrics.loop_errors.labels("ari").inc()
+        log.exception("the ACME renewal information round failed")
     started = metrics.timer()
     try:
-        delivery = app.outbox.deliver_due(app.clock.now())
+        delivery = app.outbox.deliver_due(app.clock.now()) if _lease(app, "outbox") else None
+        if delivery is None:
+            return
         if delivery.sent or delivery.failed:
             metrics.outbox_sent.inc(len(delivery.sent))
             metrics.outbox_failed.inc(len(delivery.failed))
@@ -103,6 +154,7 @@ def background_loop(app: App, interval: float) -> Any:
     async def hook(web: Any) -> AsyncIterator[None]:
         metrics: LoopMetrics = web.state.metrics.loop
         stop = asyncio.Event()
+        await asyncio.to_thread(app.cluster.register)
 
         async def loop() -> None:
             while not stop.is_set():
@@ -118,6 +170,9 @@ def background_loop(app: App, interval: float) -> Any:
             stop.set()
             # Wait for the round in progress: no half-done run is left behind.
             await task
+            # Hand the jobs over at once rather than after the lease.
+            with suppress(Exception):
+                await asyncio.to_thread(app.cluster.leave)
 
     return hook
 
@@ -172,7 +227,26 @@ def serve(
     metrics_auth: Annotated[
         bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
     ] = False,
+    metrics_per_certificate: Annotated[
+        str,
+        typer.Option(
+            help="Per-certificate series on /metrics: auto (up to 10,000 certificates; "
+            "above, the summary alone), always or never.",
+        ),
+    ] = "auto",
+    metrics_refresh: Annotated[
+        float,
+        typer.Option(min=1, max=3600, help="Seconds between renders of the cached /metrics text."),
+    ] = 15.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            help="A reverse proxy's address or network whose X-Forwarded-For is believed "
+            "(repeatable; default: none, the TCP peer is the client).",
+        ),
+    ] = None,
 ) -> None:
     """Run the web UI, the REST API and the background services."""
     import uvicorn
@@ -182,8 +256,14 @@ def serve(
     for label, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if path is not None and not path.is_file():
             raise InputError(f"{label} {path}: no such file")
+    if metrics_per_certificate not in {"auto", "always", "never"}:
+        raise typer.BadParameter(
+            f"{metrics_per_certificate!r}: use auto, always or never",
+            param_hint="--metrics-per-certificate",
+        )
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
+    proxies = proxy_options(trusted_proxy or [])
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -212,12 +292,16 @@ def serve(
             console.print(f"[dim]demo:[/] {note}", highlight=False)
     hooks.append(background_loop(app, interval))
     from certwarden.interfaces.web import create_app  # the web stack only for `serve`
+    from certwarden.interfaces.web.metrics import MetricsOptions
 
     web = create_app(
         app,
         demo_inbox=inbox,
         demo_notes=notes,
         metrics_public=not metrics_auth,
+        metrics=MetricsOptions(
+            per_certificate=metrics_per_certificate, refresh_seconds=metrics_refresh
+        ),
         lifespan_hooks=hooks,
     )
     # Everything built so far lives as long as the process: keep it out of the
@@ -235,5 +319,6 @@ def serve(
         log_level=log_level,
         timeout_graceful_shutdown=30,
         lifespan="on",
+        **proxies,
     )
     uvicorn.Server(config).run()

@@ -17,10 +17,10 @@ from rich.table import Table
 
 from certwarden.core.ocsp import CertStatus, RevocationResult, describe
 from certwarden.core.policy import Decision
+from certwarden.core.timefmt import iso_z
 from certwarden.core.tls import Stapling, StartTls, parse_host_port
 from certwarden.errors import InputError, InvalidFieldsError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.inventory import iso
 
 if TYPE_CHECKING:
     from certwarden.services.tls.probe import ProbeReport
@@ -75,6 +75,7 @@ def _status(result: RevocationResult | None) -> str:
         CertStatus.REVOKED: "red",
         CertStatus.UNKNOWN: "yellow",
         CertStatus.COULD_NOT_TELL: "yellow",
+        CertStatus.EXEMPT: "cyan",
     }[result.status]
     return f"[{colour}]{describe(result)}[/]"
 
@@ -91,7 +92,7 @@ def _print_probe(report: ProbeReport) -> None:
             str(item.position),
             item.role.value,
             item.facts.subject,
-            iso(item.facts.not_after) or "",
+            iso_z(item.facts.not_after) or "",
             left,
             _status(item.ocsp),
         )
@@ -204,10 +205,10 @@ def endpoints_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         table.add_row(
             r.where,
             r.starttls or "",
-            iso(r.last_probe_at) or "-",
+            iso_z(r.last_probe_at) or "-",
             status,
             r.leaf_subject or "-",
-            iso(r.leaf_not_after) or "-",
+            iso_z(r.leaf_not_after) or "-",
         )
     console.print(table)
 

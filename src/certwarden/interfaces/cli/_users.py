@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.interfaces.cli._context import console, console_err, get_app, print_json
-from certwarden.services.inventory import iso
+from certwarden.services.accounts import token_lifetime
 
 users_app = typer.Typer(help="Local users of the web UI and API.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
@@ -87,7 +88,7 @@ def list_users(
     table = Table("user", "role", "status", "created (UTC)")
     for u in users:
         table.add_row(
-            u.username, u.role, "disabled" if u.disabled else "active", iso(u.created_at) or ""
+            u.username, u.role, "disabled" if u.disabled else "active", iso_z(u.created_at) or ""
         )
     console.print(table)
 
@@ -117,21 +118,55 @@ def remove(ctx: typer.Context, username: str) -> None:
     console.print(f"removed {username}")
 
 
+@users_app.command("unlock")
+def unlock(ctx: typer.Context, username: str) -> None:
+    """Forget a user name's failed sign-ins, so that it may sign in at once."""
+    app = get_app(ctx)
+    had = app.users.unlock(username)
+    app.users.audit(ACTOR, "user.unlock", username, {"had_failures": had})
+    if had:
+        console.print(f"unlocked {username}: its failed sign-ins are forgotten")
+    else:
+        console.print(f"{username} had no failed sign-ins to forget")
+
+
 @tokens_app.command("create")
 def create_token(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument(help="Whose token (it acts with their role).")],
     name: Annotated[str, typer.Option("--name", "-n", help="What the token is for.")],
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Lifetime, like 12h, 30d or 52w (default: until revoked)."),
+    ] = None,
+    scope: Annotated[
+        str, typer.Option(help="full (the user's role) or read (GET and HEAD only).")
+    ] = "full",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Create an API token. The secret is printed once; only its hash is kept."""
     app = get_app(ctx)
-    info, secret = app.users.create_token(username, name)
-    app.users.audit(ACTOR, "token.create", f"#{info.id}", {"user": username, "name": info.name})
+    lifetime = token_lifetime(expires)
+    info, secret = app.users.create_token(username, name, scope=scope, lifetime=lifetime)
+    app.users.audit(
+        ACTOR,
+        "token.create",
+        f"#{info.id}",
+        {
+            "user": username,
+            "name": info.name,
+            "scope": info.scope,
+            "expires_at": iso_z(info.expires_at),
+        },
+    )
     if as_json:
         print_json(info.to_json() | {"token": secret})
         return
-    console_err.print(f"token #{info.id} '{info.name}' for {username}; shown once, store it now:")
+    until = f", expires {iso_z(info.expires_at)}" if info.expires_at else ""
+    console_err.print(
+        f"token #{info.id} '{info.name}' for {username} (scope {info.scope}{until}); "
+        "shown once, store it now:"
+    )
     console.print(secret, soft_wrap=True)
 
 
@@ -142,20 +177,32 @@ def list_tokens(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List API tokens (never their secrets)."""
-    tokens = get_app(ctx).users.list_tokens(user)
+    app = get_app(ctx)
+    tokens = app.users.list_tokens(user)
     if as_json:
         print_json([t.to_json() for t in tokens])
         return
-    table = Table("id", "name", "user", "prefix", "created (UTC)", "last used", "status")
+    now = app.clock.now()
+    table = Table(
+        "id", "name", "user", "prefix", "scope", "created (UTC)", "expires", "last used", "status"
+    )
     for t in tokens:
+        if not t.active:
+            status = f"revoked {iso_z(t.revoked_at)}"
+        elif t.expired_at(now):
+            status = "expired"
+        else:
+            status = "active"
         table.add_row(
             str(t.id),
             t.name,
             t.username,
             t.prefix + "…",
-            iso(t.created_at) or "",
-            iso(t.last_used_at) or "-",
-            "active" if t.active else f"revoked {iso(t.revoked_at)}",
+            t.scope,
+            iso_z(t.created_at) or "",
+            iso_z(t.expires_at) or "never",
+            iso_z(t.last_used_at) or "-",
+            status,
         )
     console.print(table)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from certwarden.composition import App
-from certwarden.errors import InputError
+from certwarden.errors import ConflictingWriteError, InputError
 from certwarden.interfaces.web.security import Principal
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
@@ -51,8 +51,14 @@ def import_upload(
         lsc=lsc,
         password=password.encode() if password else None,
         how="upload",
+        bounded=True,  # a worker process within a deadline: never the server's own time
     )
-    report = app.upload.commit_checked(prepared, force=force)
+    try:
+        report = app.upload.commit_checked(prepared, force=force)
+    except ConflictingWriteError:
+        # Another upload stored some of the same certificates between our
+        # duplicate check and our insert; once more, they are found as duplicates.
+        report = app.upload.commit_checked(prepared, force=force)
     app.users.audit(
         who.actor,
         "certificate.upload",

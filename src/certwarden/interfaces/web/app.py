@@ -7,10 +7,11 @@ Nothing is built at import time; ``certwarden serve`` (and the tests) call
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 import certwarden
 from certwarden.composition import App
 from certwarden.errors import (
+    BusyError,
     CertwardenError,
     ConfigurationError,
     ConflictError,
@@ -42,7 +44,7 @@ from certwarden.interfaces.web.context import (
     principal_of,
 )
 from certwarden.interfaces.web.login import install_login_routes
-from certwarden.interfaces.web.metrics import MetricsRegistry
+from certwarden.interfaces.web.metrics import MetricsOptions, MetricsRegistry
 from certwarden.interfaces.web.rendering import build_templates, render
 from certwarden.interfaces.web.security import (
     AuthGate,
@@ -82,7 +84,7 @@ def _status_for(exc: CertwardenError) -> int:
         return 409
     if isinstance(exc, OcspError | NotificationError):
         return 502
-    if isinstance(exc, StorageError):
+    if isinstance(exc, StorageError | BusyError):
         return 503
     if isinstance(exc, ConfigurationError):
         return 500
@@ -107,8 +109,16 @@ DOCS_CSP = (
 )
 
 
+INTERNAL_ERROR = b'{"detail":"internal error; the server log has the details"}'
+
+
 class SecurityHeaders:
-    """Adds the usual hardening headers; HTML gets a strict Content-Security-Policy."""
+    """Adds the usual hardening headers; HTML gets a strict Content-Security-Policy.
+
+    An unexpected exception is answered here with a plain 500 (and logged), so that
+    the 500 carries the same headers as every other answer: Starlette's own error
+    handler sits outside every middleware.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -119,9 +129,12 @@ class SecurityHeaders:
             return
         path: str = scope["path"]
         https = scope.get("scheme") == "https"
+        started = False
 
         async def wrapped(message: Any) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [
@@ -140,7 +153,45 @@ class SecurityHeaders:
                 message["headers"] = headers + [(k, v) for k, v in extra if k not in names]
             await send(message)
 
-        await self.app(scope, receive, wrapped)
+        try:
+            await self.app(scope, receive, wrapped)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), path)
+            if started:
+                raise  # the answer is half sent: the server closes the connection
+            await wrapped(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(INTERNAL_ERROR)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": INTERNAL_ERROR})
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body (RFC 9110 9.3.2), for every GET route:
+    monitoring probes and load balancers ask ``HEAD /health``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return  # the GET's body is dropped; only its end is sent
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
 
 
 def create_app(
@@ -149,6 +200,7 @@ def create_app(
     demo_inbox: MailInbox | None = None,
     demo_notes: Sequence[str] = (),
     metrics_public: bool = True,
+    metrics: MetricsOptions | None = None,
     lifespan_hooks: Sequence[LifespanHook] = (),
 ) -> FastAPI:
     """The certwarden web application (UI, API, metrics) over ``app``.
@@ -157,6 +209,7 @@ def create_app(
         demo_inbox: the captured mail of ``serve --demo`` (shown at ``/mail``).
         metrics_public: serve ``/metrics`` without authentication (on by default,
             as Prometheus scrapers expect); off, it takes an API token.
+        metrics: the per-certificate switch and the cache's refresh interval.
         lifespan_hooks: async context managers entered at startup and left at
             shutdown (``serve`` runs its background loop in one).
     """
@@ -164,6 +217,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(web: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(_metrics_refresher(web.state.metrics))
             for hook in lifespan_hooks:
                 await stack.enter_async_context(hook(web))
             yield
@@ -193,7 +247,7 @@ def create_app(
     )
     web.state.ctx = ctx
     web.state.templates = build_templates()
-    web.state.metrics = MetricsRegistry(app, lambda: notification_window(app))
+    web.state.metrics = MetricsRegistry(app, lambda: notification_window(app), metrics)
 
     swagger = _swagger_assets()
     if swagger is not None:
@@ -208,7 +262,29 @@ def create_app(
 
     web.add_middleware(AuthGate, codec=codec, users=app.users, metrics_public=metrics_public)
     web.add_middleware(SecurityHeaders)
+    web.add_middleware(HeadAsGet)
     return web
+
+
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PartsResponse(Response):
+    """A response sent as several body messages: big shared bytes (the cached
+    metrics text) go out as they are, never joined into a copy per request."""
+
+    def __init__(self, parts: Sequence[bytes], media_type: str) -> None:
+        super().__init__(b"", media_type=media_type)
+        self.parts = tuple(parts)
+        self.headers["content-length"] = str(sum(len(p) for p in self.parts))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        for index, part in enumerate(self.parts):
+            last = index == len(self.parts) - 1
+            await send({"type": "http.response.body", "body": part, "more_body": not last})
 
 
 def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> None:
@@ -222,10 +298,14 @@ def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> No
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
     @web.get("/metrics", include_in_schema=False)
-    def metrics(request: Request) -> Response:
-        per_certificate = request.query_params.get("detail") != "summary"
-        body = web.state.metrics.render(per_certificate=per_certificate)
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    async def metrics(request: Request) -> Response:
+        registry: MetricsRegistry = web.state.metrics
+        summary = request.query_params.get("detail") == "summary"
+        try:
+            cached = registry.cache.get_cached(summary=summary)
+        except LookupError:  # nothing usable yet: rendered off the event loop, once
+            cached = await asyncio.to_thread(registry.cache.get, summary=summary)
+        return PartsResponse((cached, registry.loop_text()), METRICS_TYPE)
 
     @web.get("/api/docs", include_in_schema=False)
     def docs() -> Response:
@@ -240,6 +320,31 @@ def _install_misc_routes(web: FastAPI, ctx: WebContext, has_swagger: bool) -> No
             swagger_ui_parameters={"persistAuthorization": False, "tryItOutEnabled": False},
         )
         return page
+
+
+@asynccontextmanager
+async def _metrics_refresher(registry: MetricsRegistry) -> AsyncIterator[None]:
+    """Keeps the ``/metrics`` text current in a worker thread while the app runs."""
+    cache = registry.cache
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(cache.refresh)
+            except Exception:
+                log.exception("rendering the /metrics text failed (scrapes render it)")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=cache.refresh_seconds)
+
+    cache.background = True
+    task = asyncio.create_task(loop(), name="certwarden-metrics")
+    try:
+        yield
+    finally:
+        cache.background = False
+        stop.set()
+        await task
 
 
 def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
@@ -276,7 +381,8 @@ def _install_error_handlers(web: FastAPI, ctx: WebContext) -> None:
             body: dict[str, Any] = {"detail": exc.diagnostics()}
             if isinstance(exc, InvalidFieldsError):
                 body["errors"] = exc.errors
-            return JSONResponse(body, status_code=status)
+            headers = {"retry-after": str(exc.retry_after)} if isinstance(exc, BusyError) else None
+            return JSONResponse(body, status_code=status, headers=headers)
         return page_error(request, status, exc.diagnostics())
 
     @web.exception_handler(HTTPException)

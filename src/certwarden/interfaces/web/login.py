@@ -2,10 +2,14 @@
 the login itself (throttled by the user service, audited) and logout.
 
 Only a local path is ever a redirect target after sign-in (:func:`safe_next`).
+Whatever goes wrong while signing in (a throttled name, too many checks at
+once, a database that refuses writes) is answered with the login page and
+the reason, never with raw JSON. Sign-out ends the session on the server.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import FastAPI, Form, HTTPException, Request
@@ -13,9 +17,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from certwarden.errors import StorageError
 from certwarden.interfaces.web.context import WebContext, principal_of
 from certwarden.interfaces.web.security import LOGIN_COOKIE, SESSION_COOKIE, SESSION_LIFETIME
-from certwarden.services.accounts import AuthenticationError, LoginThrottledError
+from certwarden.services.accounts import AuthenticationError, LoginBusyError, LoginThrottledError
+
+log = logging.getLogger("certwarden.web")
+
+DATABASE_REFUSED = (
+    "Signing in is not possible right now: the database did not accept the change "
+    "(it may be read-only, full or unreachable). API tokens keep working; "
+    "ask the administrator to look at the server log."
+)
 
 __all__ = ["install_login_routes", "safe_next"]
 
@@ -40,6 +53,7 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
         status_code: int = 200,
         username: str = "",
         next_url: str = "/",
+        retry_after: float | None = None,
     ) -> HTMLResponse:
         nonce = ctx.codec.login_nonce()
         notice = ""
@@ -68,6 +82,8 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
             samesite="strict",
             secure=request.url.scheme == "https",
         )
+        if retry_after is not None:
+            response.headers["retry-after"] = str(max(1, round(retry_after)))
         return response
 
     @web.get("/login", include_in_schema=False)
@@ -98,6 +114,19 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
             user = await run_in_threadpool(
                 ctx.app.users.authenticate, username, password, client=client
             )
+            await run_in_threadpool(
+                ctx.app.users.audit, user.username, "login", user.username, {"client": client}
+            )
+            cookie = await run_in_threadpool(ctx.codec.issue, user)
+        except LoginBusyError as exc:
+            return login_page(
+                request,
+                error=exc.diagnostics().capitalize() + ".",
+                status_code=503,
+                username=username,
+                next_url=target,
+                retry_after=exc.retry_after,
+            )
         except LoginThrottledError as exc:
             return login_page(
                 request,
@@ -105,6 +134,7 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
                 status_code=429,
                 username=username,
                 next_url=target,
+                retry_after=exc.retry_after,
             )
         except AuthenticationError:
             return login_page(
@@ -114,13 +144,20 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
                 username=username,
                 next_url=target,
             )
-        await run_in_threadpool(
-            ctx.app.users.audit, user.username, "login", user.username, {"client": client}
-        )
+        except (StorageError, LookupError) as exc:
+            log.error("sign-in failed: %s", str(exc)[:500])
+            return login_page(
+                request,
+                error=DATABASE_REFUSED,
+                status_code=503,
+                username=username,
+                next_url=target,
+                retry_after=30,
+            )
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            await run_in_threadpool(ctx.codec.issue, user),
+            cookie,
             max_age=int(SESSION_LIFETIME.total_seconds()),
             path="/",
             httponly=True,
@@ -139,6 +176,8 @@ def install_login_routes(web: FastAPI, ctx: WebContext) -> None:
             principal.nonce, token if isinstance(token, str) else None
         ):
             raise HTTPException(403, "sign-out refused: the form did not come from certwarden")
+        # The session ends on the server first: a copy of the cookie is worthless after.
+        await run_in_threadpool(ctx.codec.end, principal)
         await run_in_threadpool(ctx.app.users.audit, principal.actor, "logout", "")
         response = RedirectResponse("/login?bye=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")

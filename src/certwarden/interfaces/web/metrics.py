@@ -1,19 +1,28 @@
 """Prometheus metrics, in the conventions the certificate exporters made familiar.
 
 Per certificate (labels ``store``, ``subject_CN``, ``issuer_CN``,
-``serial_number``, ``fingerprint`` = the first 16 hex digits of SHA-256):
+``serial_number``, ``fingerprint`` = the first 16 hex digits of SHA-256), when
+the per-certificate switch allows it (:class:`MetricsOptions`):
 
-* ``x509_cert_not_before`` / ``x509_cert_not_after``: epoch seconds;
+* ``x509_cert_not_before`` / ``x509_cert_not_after``: epoch seconds (the
+  exporters' names, kept for their dashboards and alerts);
 * ``x509_cert_expired``: 1 once notAfter has passed (RFC 5280: strictly after);
 * ``certwarden_cert_revocation_status``: 1, with a ``status`` label of
-  ``good``, ``revoked``, ``unknown``, ``could_not_tell`` or ``not_checked`` —
+  ``good``, ``revoked``, ``unknown``, ``could_not_tell``, ``exempt`` or ``not_checked`` —
   a certificate never checked is ``not_checked``, never ``good``.
 
-Aggregates: certificates per expiry and revocation state, OCSP checks recorded
-per status, outbox notices per state, the services' last and next runs, and
-— from the ``serve`` loop, which times them — monitor runs, revocation runs
-and outbox deliveries with their latencies.
+Always: certificates per expiry and revocation state, OCSP checks recorded per
+status, outbox notices per state, the services' state with their last and next
+runs (``*_timestamp_seconds``), ``certwarden_monitor_runs_total`` (every run,
+scheduled or manual, by any process: counted in the database), and — from the
+``serve`` loop, which times them — revocation runs and outbox deliveries
+(``*_total``) with their latencies.
 
+Label values are escaped as the text format requires (backslash, double quote
+and line feed, by prometheus_client); every other control character (a CR in a
+CN, ESC, NUL, C1, U+2028/9, lone surrogates) is written as the visible text
+``\\xNN`` / ``\\uNNNN``, so that no reader, however it splits lines, sees a
+broken exposition. The rendered text is cached (:mod:`.metrics_cache`).
 CRLs (:func:`crl_metrics`): ``x509_crl_next_update_timestamp_seconds`` and
 ``x509_crl_stale`` per distribution point (labels ``url``, ``issuer``),
 ``certwarden_crl_last_fetch_failed{url,reason}`` for a URL whose last fetch
@@ -25,11 +34,19 @@ Everything from the database is read at scrape time by a custom collector
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -37,10 +54,67 @@ from certwarden.composition import App
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import RevocationState
 
-__all__ = ["CertwardenCollector", "LoopMetrics", "MetricsRegistry", "crl_metrics"]
+__all__ = [
+    "PER_CERTIFICATE_LIMIT",
+    "CertwardenCollector",
+    "LoopMetrics",
+    "MetricsOptions",
+    "MetricsRegistry",
+    "crl_metrics",
+    "label_value",
+]
+
+# No ``*_created`` series: epoch values are named ``*_timestamp_seconds`` here, and
+# a counter's start is what Prometheus sees as a reset anyway.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LABELS = ["store", "subject_CN", "issuer_CN", "serial_number", "fingerprint"]
 _STATUSES = {s.value for s in RevocationState}
+# Above this many certificates, "auto" leaves the per-certificate series out (the
+# summary stays): 10,000 certificates are about 40,000 series and 10 MB per scrape.
+PER_CERTIFICATE_LIMIT = 10_000
+PER_CERTIFICATE_MODES = ("auto", "always", "never")
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def label_value(text: str) -> str:
+    """``text`` as a label value: control characters other than LF as visible text
+    (prometheus_client escapes backslash, double quote and LF as the format says)."""
+    return _UNSAFE.sub(_visible, text) if _UNSAFE.search(text) else text
+
+
+@dataclass(frozen=True)
+class MetricsOptions:
+    """How ``/metrics`` is served.
+
+    Attributes:
+        per_certificate: ``auto`` (per-certificate series up to
+            :data:`PER_CERTIFICATE_LIMIT` certificates, the summary alone above),
+            ``always`` or ``never``. ``/metrics?detail=summary`` is always the summary.
+        refresh_seconds: how often the background task renders the cached text.
+    """
+
+    per_certificate: str = "auto"
+    refresh_seconds: float = 15.0
+    limit: int = PER_CERTIFICATE_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.per_certificate not in PER_CERTIFICATE_MODES:
+            raise ValueError(
+                f"per-certificate metrics {self.per_certificate!r}: use auto, always or never"
+            )
+        if not 1 <= self.refresh_seconds <= 3600:
+            raise ValueError(f"metrics refresh {self.refresh_seconds!r} s: use 1 to 3600")
+
+    def wants_certificates(self, total: int) -> bool:
+        if self.per_certificate == "auto":
+            return total <= self.limit
+        return self.per_certificate == "always"
 
 
 def _status(raw: str | None) -> str:
@@ -52,7 +126,13 @@ def _status(raw: str | None) -> str:
 class CertwardenCollector(Collector):
     """Reads the inventory and the services' state from the database at every scrape."""
 
-    def __init__(self, app: App, window: timedelta, *, per_certificate: bool = True) -> None:
+    def __init__(
+        self,
+        app: App,
+        window: timedelta,
+        *,
+        per_certificate: Callable[[int], bool] | bool = True,
+    ) -> None:
         self._app = app
         self._window = window
         self.per_certificate = per_certificate
@@ -63,10 +143,11 @@ class CertwardenCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         app = self._app
         now = app.clock.now()
-        if self.per_certificate:
+        counts = app.overview.counts(window=self._window)
+        wanted = self.per_certificate
+        if wanted(counts.total) if callable(wanted) else wanted:
             yield from self._per_certificate(now.timestamp())
         yield from crl_metrics(app, now)
-        counts = app.overview.counts(window=self._window)
         by_expiry = GaugeMetricFamily(
             "certwarden_certificates",
             "Certificates per expiry state (valid, expiring = inside the notification window, expired).",
@@ -119,11 +200,11 @@ class CertwardenCollector(Collector):
         revocation = GaugeMetricFamily(
             "certwarden_cert_revocation_status",
             "1 for the certificate's latest revocation status "
-            "(good, revoked, unknown, could_not_tell, not_checked).",
+            "(good, revoked, unknown, could_not_tell, exempt, not_checked).",
             labels=[*LABELS, "status"],
         )
         for store, cn, icn, serial, sha, nb, na, status in self._app.overview.metric_rows():
-            labels = [store, cn, icn, serial, sha[:16]]
+            labels = [label_value(store), label_value(cn), label_value(icn), serial, sha[:16]]
             after = na.timestamp()
             not_after.add_metric(labels, after)
             not_before.add_metric(labels, nb.timestamp())
@@ -150,6 +231,14 @@ class CertwardenCollector(Collector):
             labels=["service"],
         )
         monitor = app.monitor.status()
+        runs = CounterMetricFamily(
+            "certwarden_monitor_runs",
+            "Certificate Expiry Monitor runs, scheduled or manual (run now), by any process.",
+            labels=["trigger"],
+        )
+        for trigger in sorted({"scheduled", "manual"} | set(monitor.runs)):
+            runs.add_metric([trigger], monitor.runs.get(trigger, 0))
+        yield runs
         up.add_metric([MONITOR_SERVICE], 1.0 if monitor.status.value == "running" else 0.0)
         if monitor.last_run_at:
             last.add_metric([MONITOR_SERVICE], monitor.last_run_at.timestamp())
@@ -189,12 +278,12 @@ def crl_metrics(app: App, now: datetime) -> Iterator[Metric]:
         record = view.record
         if record.attempted_at is None and record.sha256 is None:
             continue  # named by a certificate, never fetched (CRLs off, or not yet)
-        labels = [record.url, record.issuer or ""]
+        labels = [label_value(record.url), label_value(record.issuer or "")]
         if record.next_update is not None and record.sha256 is not None:
             next_update.add_metric(labels, record.next_update.timestamp())
         stale.add_metric(labels, 0 if view.freshness == "fresh" else 1)
         if record.last_error:
-            failed.add_metric([record.url, record.last_error_reason or "unknown"], 1)
+            failed.add_metric([label_value(record.url), record.last_error_reason or "unknown"], 1)
     yield next_update
     yield stale
     yield failed
@@ -213,12 +302,6 @@ class LoopMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-        self.monitor_runs = Counter(
-            "certwarden_monitor_runs",
-            "Certificate Expiry Monitor runs done by this process.",
-            ["trigger"],
-            registry=registry,
-        )
         self.monitor_notices = Counter(
             "certwarden_monitor_notices",
             "Certificates notified by monitor runs of this process.",
@@ -274,17 +357,48 @@ class LoopMetrics:
 
 
 class MetricsRegistry:
-    """One app's metrics: a database collector made per scrape, plus the loop's registry."""
+    """One app's metrics: the database part rendered into a cache, plus the loop's registry.
 
-    def __init__(self, app: App, window: Callable[[], timedelta]) -> None:
+    ``render`` builds the text from the database (what the cache calls);
+    ``scrape`` is what ``/metrics`` answers: the cached text and the loop's counters.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        window: Callable[[], timedelta],
+        options: MetricsOptions | None = None,
+    ) -> None:
+        from certwarden.interfaces.web.metrics_cache import MetricsCache
+
         self._app = app
         self._window = window
+        self.options = options or MetricsOptions()
         self.loop_registry = CollectorRegistry(auto_describe=False)
         self.loop = LoopMetrics(self.loop_registry)
+        self.cache = MetricsCache(
+            self.render, app.overview.data_version, self.options.refresh_seconds
+        )
 
     def render(self, *, per_certificate: bool = True) -> bytes:
+        """The database part, rendered now (``per_certificate=False``: the summary only;
+        True: per-certificate series as the options allow)."""
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(
-            CertwardenCollector(self._app, self._window(), per_certificate=per_certificate)
+        wanted: Callable[[int], bool] | bool = (
+            self.options.wants_certificates if per_certificate else False
         )
-        return generate_latest(registry) + generate_latest(self.loop_registry)
+        registry.register(CertwardenCollector(self._app, self._window(), per_certificate=wanted))
+        return generate_latest(registry)
+
+    def loop_text(self) -> bytes:
+        """The serve loop's counters and latencies (a few dozen lines: rendered per scrape)."""
+        return generate_latest(self.loop_registry)
+
+    def scrape_parts(self, *, summary: bool = False) -> tuple[bytes, bytes]:
+        """What ``/metrics`` sends, as two parts (the cached text is never copied:
+        sixteen scrapers at once share one object)."""
+        return self.cache.get(summary=summary), self.loop_text()
+
+    def scrape(self, *, summary: bool = False) -> bytes:
+        """What ``/metrics`` answers, joined (tests, tools)."""
+        return b"".join(self.scrape_parts(summary=summary))

@@ -42,7 +42,7 @@ class Problem(_Open):
 
 class Revocation(_Open):
     status: str = Field(
-        description="good, revoked, unknown, could_not_tell or not_checked (never good by default)"
+        description="good, revoked, unknown, could_not_tell, exempt (ocsp-nocheck responder) or not_checked (never good by default)"
     )
     reason: str | None
     checked_at: str | None
@@ -69,6 +69,10 @@ class CertificateOut(_Open):
     key_type: str
     key_size: int
     signature_algorithm: str
+    weak_signature: bool = Field(
+        description="signed with SHA-1 or MD5: revocation checks refuse it "
+        "(weak_signature_algorithm) unless legacy signatures are accepted"
+    )
     is_ca: bool
     key_usage: list[str]
     extended_key_usage: list[str]
@@ -212,6 +216,10 @@ class TokenOut(_Open):
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
+    expires_at: str | None = Field(default=None, description="When it stops working (null: never).")
+    scope: Literal["full", "read"] = Field(
+        default="full", description="full: the user's role; read: GET and HEAD only."
+    )
     active: bool
 
 
@@ -227,6 +235,15 @@ class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=128, examples=["monitoring script"])
     username: str | None = Field(
         default=None, description="Whose token (admins only; default: yourself)."
+    )
+    expires: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Lifetime, like 12h, 30d or 52w (default: until revoked).",
+        examples=["30d"],
+    )
+    scope: Literal["full", "read"] = Field(
+        default="full", description="full: the user's role; read: GET and HEAD only."
     )
 
 

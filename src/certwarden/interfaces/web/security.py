@@ -1,15 +1,18 @@
 """Who is asking: session cookies, API tokens, CSRF tokens and the gate that
 turns anonymous requests away.
 
-* A **session cookie** (``cw_session``) is ``v1.<user id>.<issued>.<stamp>.<nonce>``
-  signed with HMAC-SHA256 under a key kept in the database. It is HttpOnly,
-  SameSite=Strict and Secure when served over HTTPS; it lasts
-  :data:`SESSION_LIFETIME` from login, and the user's ``stamp`` changes with
-  the password, so a password change ends older sessions.
+* A **session cookie** (``cw_session``) is ``v2.<user id>.<issued>.<nonce>``
+  signed with HMAC-SHA256 under a key derived from the secret file (not from
+  the database: a copy of the database signs nothing). The nonce names a
+  server-side session (``web_sessions``, stored as its SHA-256): sign-out
+  ends it, and a change of the user's password, role or status ends all of
+  theirs. It is HttpOnly, SameSite=Strict and Secure when served over HTTPS;
+  it lasts :data:`SESSION_LIFETIME` from login at most.
 * The **CSRF token** of a session is an HMAC of its nonce; every form carries it
   and every state-changing page request must present it. The login form uses
   a short-lived cookie of its own for the same purpose.
-* An **API token** is sent as ``Authorization: Bearer cwt_...``.
+* An **API token** is sent as ``Authorization: Bearer cwt_...``. A token of
+  scope ``read`` may only GET and HEAD (anything else: 403).
 
 :class:`AuthGate` runs before any route: it resolves the principal once and,
 for any path that is not public (login, health, metrics, static files),
@@ -92,28 +95,35 @@ class SessionCodec:
         return _b64(mac.digest())
 
     def issue(self, user: UserInfo) -> str:
+        """Open a server-side session for ``user``; its cookie value (a database write)."""
         issued = int(self._clock.now().timestamp())
-        payload = f"v1.{user.id}.{issued}.{user.stamp}.{secrets.token_urlsafe(18)}"
+        nonce = self._users.open_session(user, SESSION_LIFETIME)
+        payload = f"v2.{user.id}.{issued}.{nonce}"
         return f"{payload}.{self._sign(payload)}"
 
     def verify(self, cookie: str) -> Principal | None:
         parts = cookie.split(".")
-        if len(parts) != 6 or parts[0] != "v1":
+        if len(parts) != 5 or parts[0] != "v2" or len(cookie) > 512:
             return None
-        payload, signature = ".".join(parts[:5]), parts[5]
+        payload, signature = ".".join(parts[:4]), parts[4]
         if not hmac.compare_digest(self._sign(payload), signature):
             return None
-        _, user_id, issued, stamp, nonce = parts[:5]
-        if not user_id.isdigit() or not issued.isdigit():
+        _, user_id, issued, nonce = parts[:4]
+        if not user_id.isdigit() or not issued.isdigit() or len(user_id) > 18:
             return None
         now = self._clock.now()
         age = now.timestamp() - int(issued)
         if age < -300 or age > SESSION_LIFETIME.total_seconds():
             return None
-        user = self._users.get_by_id(int(user_id))
-        if user is None or user.disabled or not hmac.compare_digest(user.stamp, stamp):
+        user = self._users.session_user(int(user_id), nonce)
+        if user is None:
             return None
         return Principal(user=user, via="session", nonce=nonce)
+
+    def end(self, principal: Principal) -> None:
+        """Sign-out: the principal's session ends on the server."""
+        if principal.via == "session" and principal.nonce:
+            self._users.end_session(principal.nonce)
 
     def csrf_token(self, nonce: str) -> str:
         return self._sign(f"csrf.{nonce}")[:32]
@@ -153,6 +163,25 @@ def _is_public(path: str, metrics_public: bool) -> bool:
     if path.startswith("/static/"):
         return True
     return metrics_public and path == "/metrics"
+
+
+async def _json_response(
+    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class AuthGate:
@@ -207,29 +236,31 @@ class AuthGate:
             principal = await anyio.to_thread.run_sync(self._resolve, cookie, bearer)
         scope.setdefault("state", {})["principal"] = principal
         path: str = scope["path"]
+        if (
+            principal is not None
+            and principal.token is not None
+            and principal.token.read_only
+            and scope.get("method", "GET") not in {"GET", "HEAD"}
+        ):
+            await _json_response(
+                send,
+                403,
+                f"API token #{principal.token.id} is read-only (scope read): "
+                "it may only GET and HEAD",
+            )
+            return
         if principal is not None or _is_public(path, self.metrics_public):
             await self.app(scope, receive, send)
             return
         if path.startswith("/api/") or path == "/metrics" or bearer or bad_authorization:
             detail = (
-                "the API token is not valid (unknown, revoked, or its user is disabled)"
+                "the API token is not valid (unknown, revoked, expired, or its user is disabled)"
                 if bearer
                 else "authentication required: send 'Authorization: Bearer <API token>'"
             )
-            body = json.dumps({"detail": detail}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"www-authenticate", b'Bearer realm="certwarden"'),
-                        (b"cache-control", b"no-store"),
-                    ],
-                }
+            await _json_response(
+                send, 401, detail, [(b"www-authenticate", b'Bearer realm="certwarden"')]
             )
-            await send({"type": "http.response.body", "body": body})
             return
         target = path + (
             "?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""

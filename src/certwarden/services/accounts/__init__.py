@@ -6,7 +6,8 @@ Modules, one job each:
 
 * :mod:`.records` — the values: Role, UserInfo, TokenInfo, AuditRecord;
 * :mod:`.users` — users and their argon2 password hashes;
-* :mod:`.login` — password logins behind a per-name and per-address throttle; the session key;
+* :mod:`.login` — password logins behind a per-name and per-address throttle in the database;
+* :mod:`.sessions` — server-side web sessions (ended at sign-out and by changes to the user);
 * :mod:`.tokens` — API tokens (only their SHA-256 is stored) and the verification cache;
 * :mod:`.audit` — the audit log;
 * :mod:`.service` — :class:`UserService`, the one handle over all of them.
@@ -14,18 +15,21 @@ Modules, one job each:
 Nothing here knows about HTTP or cookies; the web layer and the CLI both call it.
 """
 
-from certwarden.services.accounts.login import AuthenticationError, LoginThrottledError
-from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, UserInfo
+from certwarden.errors import AuthenticationError, LoginBusyError, LoginThrottledError
+from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.service import UserService
-from certwarden.services.accounts.tokens import TOKEN_PREFIX
+from certwarden.services.accounts.tokens import TOKEN_PREFIX, token_lifetime
 
 __all__ = [
     "TOKEN_PREFIX",
     "AuditRecord",
     "AuthenticationError",
+    "LoginBusyError",
     "LoginThrottledError",
     "Role",
     "TokenInfo",
+    "TokenScope",
     "UserInfo",
     "UserService",
+    "token_lifetime",
 ]

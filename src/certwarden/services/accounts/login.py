@@ -1,94 +1,153 @@
-"""Logging in: password checks behind a throttle, and the key that signs session cookies.
+"""Logging in: password checks behind a throttle kept in the database.
 
-Login throttling lives in memory, per user name and per client address:
-after repeated failures the next attempts are refused for a while without
-even checking the password (:class:`LoginThrottledError` says how long). It
-reads time only from the injected clock. A refused login never says which
-part was wrong, and each failure is written to the audit log. This module
+Every password attempt first claims a slot, per user name and per client
+address, in table ``login_throttle`` with one atomic statement (an upsert
+with ``RETURNING`` on SQLite and PostgreSQL, a row lock elsewhere), so the
+count holds under parallel requests, across processes and instances, and
+over restarts. Only a claim within the limit gets its password checked: of
+50 parallel wrong passwords for one name, at most :attr:`Throttle.limit` are
+checked. The limit reached, the key is refused for ``lockout`` after its
+last heard attempt, without a check (:class:`LoginThrottledError` says how
+long); attempts are forgotten ``forget_after`` a key's last one. A right
+password clears its user name's count and gives the client back its slot.
+``certwarden users unlock NAME`` clears a name (:meth:`Login.unlock`).
+
+A refused login never says which part was wrong, and each checked failure
+is written to the audit log. Time comes from the injected clock. This module
 knows nothing about HTTP or cookies; the web layer and the CLI both call it.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
-from certwarden.clock import Clock
-from certwarden.errors import CertwardenError
+from certwarden.adapters.db.models import LoginThrottle
+from certwarden.clock import Clock, ensure_utc
+from certwarden.errors import AuthenticationError, LoginBusyError, LoginThrottledError
 from certwarden.services.accounts.audit import AuditLog
 from certwarden.services.accounts.records import UserInfo
 from certwarden.services.accounts.users import Users
-from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
-    "WEB_SECTION",
     "AuthenticationError",
     "Login",
+    "LoginBusyError",
     "LoginThrottledError",
     "Throttle",
-    "load_session_key",
+    "client_key",
+    "user_key",
 ]
 
-WEB_SECTION = "web"
+
+def user_key(username: str) -> str:
+    return "user:" + username.lower()[:128]
 
 
-class AuthenticationError(CertwardenError):
-    """A login or token was refused (the message never says which part was wrong)."""
-
-
-class LoginThrottledError(AuthenticationError):
-    """Too many failed logins; ``retry_after`` seconds until the next attempt is heard."""
-
-    def __init__(self, retry_after: float) -> None:
-        self.retry_after = max(1.0, retry_after)
-        minutes = max(1, round(self.retry_after / 60))
-        super().__init__(f"too many failed logins; try again in about {minutes} minute(s)")
-
-
-@dataclass
-class _Failures:
-    count: int = 0
-    last: datetime | None = None
+def client_key(client: str) -> str:
+    return "client:" + client[:128]
 
 
 class Throttle:
-    """Counts recent failures per key; refuses a key for ``lockout`` after ``limit``."""
+    """Attempts per key in ``login_throttle``; at most ``limit`` per window are heard."""
 
-    def __init__(self, limit: int, lockout: timedelta, forget_after: timedelta) -> None:
+    PURGE_EVERY = 200  # claims between two sweeps of forgotten rows
+
+    def __init__(
+        self, db: Database, *, limit: int, lockout: timedelta, forget_after: timedelta
+    ) -> None:
+        self._db = db
         self.limit = limit
         self.lockout = lockout
         self.forget_after = forget_after
+        self._claims = 0
         self._lock = threading.Lock()
-        self._failures: dict[str, _Failures] = {}
 
-    def retry_after(self, key: str, now: datetime) -> float | None:
+    def claim(self, key: str, now: datetime, limit: int | None = None) -> float | None:
+        """Take one attempt for ``key``: None when it may be checked, else seconds to wait."""
+        limit = self.limit if limit is None else limit
+        with self._db.session() as s:
+            attempts, last_at = self._claim_in(s, key, now, limit)
         with self._lock:
-            entry = self._failures.get(key)
-            if entry is None or entry.last is None or entry.count < self.limit:
-                return None
-            until = entry.last + self.lockout
-            if now >= until:
-                return None
-            return (until - now).total_seconds()
+            self._claims += 1
+            sweep = self._claims % self.PURGE_EVERY == 0
+        if sweep:
+            self.purge(now)
+        if attempts <= limit:
+            return None
+        return max(1.0, (ensure_utc(last_at) + self.lockout - now).total_seconds())
 
-    def fail(self, key: str, now: datetime) -> None:
-        with self._lock:
-            entry = self._failures.setdefault(key, _Failures())
-            if entry.last is not None and now - entry.last > self.forget_after:
-                entry.count = 0
-            entry.count += 1
-            entry.last = now
-            if len(self._failures) > 10_000:  # bounded memory under a spray of names
-                oldest = sorted(self._failures.items(), key=lambda kv: kv[1].last or now)
-                for name, _ in oldest[:5_000]:
-                    del self._failures[name]
+    def _claim_in(self, s: Session, key: str, now: datetime, limit: int) -> tuple[int, datetime]:
+        c = LoginThrottle
+        # A window is over when its last heard attempt is old, or its lockout has passed.
+        stale = (c.last_at < now - self.forget_after) | (
+            (c.attempts >= limit) & (c.last_at <= now - self.lockout)
+        )
+        new_attempts = case((stale, 1), else_=c.attempts + 1)
+        # Refused attempts do not move last_at: a locked key unlocks on time.
+        new_last = case((stale | (c.attempts < limit), now), else_=c.last_at)
+        dialect = self._db.dialect
+        if dialect in {"sqlite", "postgresql"}:
+            insert: Any
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert
+            statement = (
+                insert(LoginThrottle)
+                .values(key=key, attempts=1, last_at=now)
+                .on_conflict_do_update(
+                    index_elements=[c.key],
+                    set_={"attempts": new_attempts, "last_at": new_last},
+                )
+                .returning(c.attempts, c.last_at)
+            )
+            attempts, last_at = s.execute(statement).one()
+            return int(attempts), last_at
+        # Any other database: a row lock, then the same rule.
+        row = s.scalar(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
+        if row is None:
+            s.add(LoginThrottle(key=key, attempts=1, last_at=now))
+            s.flush()
+            return 1, now
+        s.execute(
+            update(LoginThrottle)
+            .where(c.key == key)
+            .values(attempts=new_attempts, last_at=new_last)
+        )
+        s.refresh(row)
+        return row.attempts, row.last_at
 
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def release(self, key: str) -> None:
+        """Give back one claimed attempt (it turned out to be a right password)."""
+        c = LoginThrottle
+        with self._db.session() as s:
+            s.execute(
+                update(LoginThrottle)
+                .where(c.key == key, c.attempts > 0)
+                .values(attempts=c.attempts - 1)
+            )
+
+    def clear(self, key: str) -> bool:
+        """Forget ``key``'s attempts; True when it had any."""
+        with self._db.session() as s:
+            result = s.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+            return bool(getattr(result, "rowcount", 0))
+
+    def attempts(self, key: str) -> int:
+        with self._db.session() as s:
+            return s.scalar(select(LoginThrottle.attempts).where(LoginThrottle.key == key)) or 0
+
+    def purge(self, now: datetime) -> None:
+        """Drop rows whose attempts are forgotten anyway (a spray of names stays bounded)."""
+        cutoff = now - max(self.forget_after, self.lockout)
+        with self._db.session() as s:
+            s.execute(delete(LoginThrottle).where(LoginThrottle.last_at < cutoff))
 
 
 class Login:
@@ -96,6 +155,7 @@ class Login:
 
     def __init__(
         self,
+        db: Database,
         users: Users,
         audit: AuditLog,
         clock: Clock,
@@ -108,45 +168,51 @@ class Login:
         self._users = users
         self._audit = audit
         self._clock = clock
-        self._by_user = Throttle(user_limit, lockout, forget_after)
-        self._by_client = Throttle(client_limit, lockout, forget_after)
+        self._user_limit = user_limit
+        self._client_limit = client_limit
+        self._throttle = Throttle(db, limit=user_limit, lockout=lockout, forget_after=forget_after)
 
     def authenticate(self, username: str, password: str, *, client: str = "") -> UserInfo:
         """The user when the password is right.
 
         Raises:
             LoginThrottledError: this user name or client failed too often lately.
+            LoginBusyError: too many password checks are running; try again soon.
             AuthenticationError: wrong user name or password, or a disabled user.
         """
         now = self._clock.now()
-        user_key, client_key = username.lower(), client
-        for throttle, key in ((self._by_user, user_key), (self._by_client, client_key)):
-            wait = throttle.retry_after(key, now) if key else None
+        ukey = user_key(username)
+        ckey = client_key(client) if client else ""
+        if ckey:
+            wait = self._throttle.claim(ckey, now, self._client_limit)
             if wait is not None:
                 raise LoginThrottledError(wait)
-        info = self._users.login(username, password)
+        wait = self._throttle.claim(ukey, now, self._user_limit)
+        if wait is not None:
+            if ckey:
+                self._throttle.release(ckey)  # not checked: no attempt from this client
+            raise LoginThrottledError(wait)
+        try:
+            info = self._users.login(username, password)
+        except LoginBusyError:
+            for key in (ukey, ckey):
+                if key:
+                    self._throttle.release(key)
+            raise
         if info is None:
-            self._by_user.fail(user_key, now)
-            if client_key:
-                self._by_client.fail(client_key, now)
             self._audit.record(
                 "anonymous", "login.failed", username[:64], {"client": client} if client else {}
             )
             raise AuthenticationError("wrong user name or password")
-        self._by_user.clear(user_key)
+        self._throttle.clear(ukey)
+        if ckey:
+            self._throttle.release(ckey)
         return info
 
-    def forget_failures(self, username: str) -> None:
-        """Forget a user name's failed logins (its password was just set)."""
-        self._by_user.clear(username.lower())
+    def forget_failures(self, username: str) -> bool:
+        """Forget a user name's failed logins (its password was just set, or an
+        admin unlocked it); True when there were any."""
+        return self._throttle.clear(user_key(username))
 
-
-def load_session_key(db: Database, clock: Clock) -> bytes:
-    """The secret that signs session cookies (made on first use, kept in the database)."""
-    with db.session() as s:
-        section = load_section(s, WEB_SECTION) or {}
-        key = section.get("session_key")
-        if not isinstance(key, str) or len(key) < 64:
-            key = secrets.token_hex(32)
-            save_section(s, WEB_SECTION, {**section, "session_key": key}, clock.now())
-    return bytes.fromhex(key)
+    def attempts(self, username: str) -> int:
+        return self._throttle.attempts(user_key(username))

@@ -3,8 +3,10 @@
 The web layer and the CLI hold one of these. It ties the account modules
 together where one change touches several of them: any change to users or
 tokens forgets the cached token verifications (:mod:`.tokens`), setting a
-password forgets that user name's failed logins (:mod:`.login`). It knows
-nothing about HTTP or cookies.
+password forgets that user name's failed logins (:mod:`.login`). Sessions
+(:mod:`.sessions`) are signed with the keyring's session key, which comes
+from the secret file, not from the database. It knows nothing about HTTP or
+cookies.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
+from certwarden.errors import ConflictError, StorageError
 from certwarden.services.accounts.audit import AuditLog
-from certwarden.services.accounts.login import Login, load_session_key
-from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, UserInfo
+from certwarden.services.accounts.login import Login
+from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, TokenScope, UserInfo
+from certwarden.services.accounts.sessions import Sessions
 from certwarden.services.accounts.tokens import Tokens
 from certwarden.services.accounts.users import Users, check_password
+from certwarden.services.shared.keyring import Keyring
 
 __all__ = ["UserService"]
 
@@ -60,12 +65,23 @@ class UserService:
     # token revoked by another process (the CLI) stops working within this time.
     TOKEN_CACHE_SECONDS = 5.0
 
-    def __init__(self, db: Database, clock: Clock, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        hasher: PasswordHasher | None = None,
+        *,
+        keyring: Keyring | None = None,
+    ) -> None:
+        """``keyring`` None: a random in-memory one (sessions last as long as the process)."""
         self._db = db
         self._clock = clock
         self._users = Users(db, clock, hasher or PasswordHasher())
         self._audit = AuditLog(db, clock)
+        self._keyring = keyring or Keyring.ephemeral(db, clock)
+        self._sessions = Sessions(db, clock)
         self._login = Login(
+            db,
             self._users,
             self._audit,
             clock,
@@ -77,7 +93,6 @@ class UserService:
         self._tokens = Tokens(
             db, clock, touch_every=self.TOKEN_TOUCH_EVERY, cache_seconds=self.TOKEN_CACHE_SECONDS
         )
-        self._session_key: bytes | None = None
 
     # ------------------------------------------------------------------ users
 
@@ -131,7 +146,14 @@ class UserService:
             return None
         generated = password is None
         secret = password if password is not None else secrets.token_urlsafe(15)
-        self.add_user("admin", secret, Role.ADMIN)
+        try:
+            self.add_user("admin", secret, Role.ADMIN)
+        except (ConflictError, StorageError):
+            # Another instance sharing the database created it a moment ago
+            # (seen first, or a unique-constraint failure at commit).
+            if self.count_users():
+                return None
+            raise
         self.audit("system", "user.create", "admin", {"role": "admin", "initial": True})
         return secret if generated else None
 
@@ -146,17 +168,48 @@ class UserService:
         """
         return self._login.authenticate(username, password, client=client)
 
+    def unlock(self, username: str) -> bool:
+        """Forget a user name's failed logins (an admin locked out can sign in
+        again at once); True when there were any. The name need not exist."""
+        return self._login.forget_failures(username)
+
+    def failed_attempts(self, username: str) -> int:
+        return self._login.attempts(username)
+
     def session_key(self) -> bytes:
-        """The secret that signs session cookies (made on first use, kept in the database)."""
-        if self._session_key is None:
-            self._session_key = load_session_key(self._db, self._clock)
-        return self._session_key
+        """The key that signs session cookies (derived from the secret file and a salt)."""
+        return self._keyring.session_key()
+
+    # --------------------------------------------------------------- sessions
+
+    def open_session(self, user: UserInfo, lifetime: timedelta) -> str:
+        """A server-side session for ``user``; returns its nonce (for the cookie)."""
+        return self._sessions.open(user, lifetime)
+
+    def session_user(self, user_id: int, nonce: str) -> UserInfo | None:
+        """The user of a live session, or None (signed out, expired, user changed or disabled)."""
+        return self._sessions.find(user_id, nonce)
+
+    def end_session(self, nonce: str) -> bool:
+        """Sign-out: that session ends on the server."""
+        return self._sessions.end(nonce)
 
     # ----------------------------------------------------------------- tokens
 
-    def create_token(self, username: str, name: str) -> tuple[TokenInfo, str]:
-        """A new API token for ``username``; returns its record and the secret (shown once)."""
-        return self._tokens.create(username, name)
+    def create_token(
+        self,
+        username: str,
+        name: str,
+        *,
+        scope: str = TokenScope.FULL,
+        lifetime: timedelta | None = None,
+    ) -> tuple[TokenInfo, str]:
+        """A new API token for ``username``; returns its record and the secret (shown once).
+
+        ``lifetime``: it expires that long after now (None: when revoked).
+        ``scope``: ``full`` (the user's role) or ``read`` (GET and HEAD only).
+        """
+        return self._tokens.create(username, name, scope=scope, lifetime=lifetime)
 
     def list_tokens(self, username: str | None = None) -> list[TokenInfo]:
         return self._tokens.all(username)

@@ -2,31 +2,38 @@
 
 Tokens are random secrets shown once at creation; only their SHA-256 is
 stored (a 256-bit random secret needs no slow hash), with a short prefix to
-recognise them by. A verified token is trusted for a few seconds without
-asking the database again; :meth:`Tokens.forget_cached` (called on every
-change to users or tokens) ends that at once. This module does not check
-passwords or write the audit log.
+recognise them by. A token may expire (``expires_at``) and may be
+read-only (scope ``read``: GET and HEAD; the web layer enforces it). A
+verified token is trusted for a few seconds without asking the database
+again; :meth:`Tokens.forget_cached` (called on every change to users or
+tokens) ends that at once. Writing ``last_used_at`` is bookkeeping: when the
+database refuses the write (read-only, full, locked) it is logged and the
+request goes on. This module does not check passwords or write the audit log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ApiToken, User
 from certwarden.clock import Clock, ensure_utc
-from certwarden.errors import InvalidFieldsError, NotFoundError
-from certwarden.services.accounts.records import TokenInfo, UserInfo
+from certwarden.core.durations import parse_duration
+from certwarden.errors import InvalidFieldsError, NotFoundError, StorageError
+from certwarden.services.accounts.records import TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.users import user_row
 
-__all__ = ["TOKEN_PREFIX", "Tokens"]
+__all__ = ["TOKEN_PREFIX", "Tokens", "token_lifetime"]
 
 TOKEN_PREFIX = "cwt_"  # noqa: S105 - a marker, not a secret
+MAX_LIFETIME = timedelta(days=3660)
+log = logging.getLogger("certwarden.accounts")
 
 
 def _token_info(row: ApiToken, username: str) -> TokenInfo:
@@ -39,7 +46,40 @@ def _token_info(row: ApiToken, username: str) -> TokenInfo:
         ensure_utc(row.created_at),
         ensure_utc(row.last_used_at) if row.last_used_at else None,
         ensure_utc(row.revoked_at) if row.revoked_at else None,
+        ensure_utc(row.expires_at) if row.expires_at else None,
+        row.scope or TokenScope.FULL,
     )
+
+
+def token_lifetime(text: str | None) -> timedelta | None:
+    """``--expires`` / the form's field: ``30d``, ``12h``, ``52w`` ...; empty: no expiry.
+
+    Raises:
+        InvalidFieldsError: on field ``expires``.
+    """
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_duration(text.strip())
+    except ValueError as exc:
+        raise InvalidFieldsError({"expires": str(exc)}) from exc
+
+
+def check_token_fields(name: str, scope: str, lifetime: timedelta | None) -> TokenScope:
+    """The scope; :class:`InvalidFieldsError` naming every bad field."""
+    errors: dict[str, str] = {}
+    if not name or len(name) > 128:
+        errors["name"] = "give the token a name of 1 to 128 characters"
+    try:
+        wanted = TokenScope(scope)
+    except ValueError:
+        errors["scope"] = f"{scope!r} is not a token scope; use full or read"
+        wanted = TokenScope.FULL
+    if lifetime is not None and not timedelta(minutes=1) <= lifetime <= MAX_LIFETIME:
+        errors["expires"] = "a token lasts from 1 minute to 3660 days; leave it out for no expiry"
+    if errors:
+        raise InvalidFieldsError(errors)
+    return wanted
 
 
 class Tokens:
@@ -56,11 +96,20 @@ class Tokens:
         self._generation = 0
         self._cache: dict[str, tuple[UserInfo, TokenInfo, int, float]] = {}
 
-    def create(self, username: str, name: str) -> tuple[TokenInfo, str]:
-        """A new API token for ``username``; returns its record and the secret (shown once)."""
+    def create(
+        self,
+        username: str,
+        name: str,
+        *,
+        scope: str = TokenScope.FULL,
+        lifetime: timedelta | None = None,
+    ) -> tuple[TokenInfo, str]:
+        """A new API token for ``username``; returns its record and the secret (shown once).
+
+        ``lifetime`` None: it lasts until revoked. ``scope`` ``read``: GET and HEAD only.
+        """
         name = name.strip()
-        if not name or len(name) > 128:
-            raise InvalidFieldsError({"name": "give the token a name of 1 to 128 characters"})
+        wanted = check_token_fields(name, scope, lifetime)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self._clock.now()
         with self._db.session() as s:
@@ -73,6 +122,8 @@ class Tokens:
                 created_at=now,
                 last_used_at=None,
                 revoked_at=None,
+                expires_at=now + lifetime if lifetime is not None else None,
+                scope=wanted.value,
             )
             s.add(row)
             s.flush()
@@ -117,7 +168,11 @@ class Tokens:
         if entry is None:
             return None
         user, token, generation, expires = entry
-        if generation != self._generation or time.monotonic() > expires:
+        if (
+            generation != self._generation
+            or time.monotonic() > expires
+            or token.expired_at(self._clock.now())
+        ):
             self._cache.pop(digest, None)
             return None
         return user, token
@@ -152,9 +207,20 @@ class Tokens:
             if found is None:
                 return None
             token, user = found
-            if token.revoked_at is not None or user.disabled:
+            info = _token_info(token, user.username)
+            if not info.usable_at(now) or user.disabled:
                 return None
-            last = ensure_utc(token.last_used_at) if token.last_used_at else None
-            if last is None or now - last >= self._touch_every:
-                token.last_used_at = now
-            return UserInfo.from_row(user), _token_info(token, user.username)
+            result = UserInfo.from_row(user), info
+        last = info.last_used_at
+        if last is None or now - last >= self._touch_every:
+            self._touch(token.id, now)
+        return result
+
+    def _touch(self, token_id: int, now: datetime) -> None:
+        """Write ``last_used_at``; a refused write is logged, never fatal."""
+        try:
+            with self._db.session() as s:
+                s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        except StorageError as exc:
+            log.warning("could not record the use of API token #%d (the request goes on): %s",
+                        token_id, exc.diagnostics().splitlines()[0][:300])  # fmt: skip

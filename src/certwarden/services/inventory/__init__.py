@@ -4,10 +4,11 @@
 
 Modules, one job each:
 
-* :mod:`.records` — the values (CertificateRecord, StoreInfo, ImportReport ...) and :func:`iso`;
+* :mod:`.records` — the values (CertificateRecord, StoreInfo, ImportReport ...);
 * :mod:`.stores` — trust stores;
 * :mod:`.importing` — prepare (parse, no writes) and commit (one transaction);
 * :mod:`.pipeline` — the CPU-heavy part of an import, over processes when big;
+* :mod:`.bounded` — uploads parsed in a worker process, with a deadline, a few at once;
 * :mod:`.issuers` — issuer links, confirmed by the signature;
 * :mod:`.reads` — list, look up, export and delete certificates;
 * :mod:`.service` — :class:`InventoryService`, the one handle over all of them.
@@ -15,6 +16,7 @@ Modules, one job each:
 The package knows nothing of revocation, the monitor or the interfaces.
 """
 
+from certwarden.services.inventory.bounded import ParseLimits
 from certwarden.services.inventory.records import (
     RECORD_COLUMNS,
     CertificateRecord,
@@ -25,7 +27,6 @@ from certwarden.services.inventory.records import (
     PreparedImport,
     Rejection,
     StoreInfo,
-    iso,
 )
 from certwarden.services.inventory.service import InventoryService
 from certwarden.services.inventory.stores import LSC_STORE
@@ -38,9 +39,9 @@ __all__ = [
     "ImportedCertificate",
     "InventoryService",
     "ListFilter",
+    "ParseLimits",
     "PreparedCertificate",
     "PreparedImport",
     "Rejection",
     "StoreInfo",
-    "iso",
 ]

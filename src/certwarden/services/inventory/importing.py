@@ -114,12 +114,19 @@ def prepare_bytes(
     lsc: bool = False,
     password: bytes | None = None,
     how: str = "upload",
+    digester: Callable[[Sequence[Job]], list[Digested]] | None = None,
 ) -> PreparedImport:
-    """Like :func:`prepare`, for uploaded contents (``(file name, bytes)`` pairs)."""
+    """Like :func:`prepare`, for uploaded contents (``(file name, bytes)`` pairs).
+
+    ``digester`` parses the jobs instead of this process (a
+    :class:`~.bounded.ParseBudget`: a worker process with a deadline).
+    """
     jobs = [Job(name, 0, data, password) for name, data in files]
     total = sum(len(job.data or b"") for job in jobs)
     workers = max_workers if total >= PARALLEL_BYTES else 1
-    return _prepare(db, jobs, workers, store=store, lsc=lsc, how=how, progress=None)
+    return _prepare(
+        db, jobs, workers, store=store, lsc=lsc, how=how, progress=None, digester=digester
+    )
 
 
 def _prepare(
@@ -131,13 +138,15 @@ def _prepare(
     lsc: bool,
     how: str,
     progress: Callable[[int], None] | None,
+    digester: Callable[[Sequence[Job]], list[Digested]] | None = None,
 ) -> PreparedImport:
     with db.session() as s:
         store_row(s, store)
     prepared = PreparedImport(store=store, lsc=lsc or store == LSC_STORE, how=how)
     prepared.files = len({job.source for job in jobs})
     by_source: dict[str, list[Digested]] = {}
-    for result in digest_all(jobs, workers):
+    results = digester(jobs) if digester is not None else digest_all(jobs, workers)
+    for result in results:
         by_source.setdefault(result.source, []).append(result)
         if progress and result.part == 0:
             progress(1)
@@ -307,6 +316,7 @@ def _row_values(
         "key_type": facts.key_type,
         "key_size": facts.key_size,
         "signature_algorithm": facts.signature_algorithm,
+        "weak_signature": facts.weak_signature,
         "is_ca": facts.is_ca,
         "role": role.value,
         "key_usage": list(facts.key_usage),

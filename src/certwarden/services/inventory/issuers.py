@@ -4,7 +4,11 @@ A link is made by name and key identifier and **confirmed by the signature**,
 whichever of the two certificates arrives first: a new certificate is linked
 to its issuer (new in the same import, or stored), and stored certificates
 whose issuer arrives only now are linked to it. A CA with the right name but
-another key is never linked. The signature checks of a big import run over
+another key is never linked. Which key made the signature is an identity
+question, so a SHA-1-signed certificate is linked to its CA like any other
+(:func:`certwarden.core.certs.signed_by` checks the signature itself; the
+record's ``weak_signature`` flag says the algorithm is legacy, and the
+revocation checks apply the algorithm policy). The signature checks of a big import run over
 processes (:func:`.pipeline.verify_issuers`). Nothing here inserts rows; it
 only sets ``issuer_id``.
 """

@@ -89,7 +89,8 @@ def delete_certificate(db: Database, ref: str | int) -> CertificateRecord:
 def resolve(s: Session, ref: str | int) -> CertificateRow:
     """The row ``ref`` names (an ID, a SHA-256 or a unique 8+ hex digit prefix of one)."""
     text = str(ref).strip()
-    if text.isdigit() and len(text) < 19:
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+    if text.isascii() and text.isdigit() and len(text) < 19:
         row = s.get(CertificateRow, int(text))
         if row is None:
             raise NotFoundError(f"no certificate with ID {text}")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.services.inventory import importing, reads, stores
+from certwarden.services.inventory.bounded import DEFAULT_PARSE_LIMITS, ParseBudget, ParseLimits
 from certwarden.services.inventory.records import (
     CertificateRecord,
     ImportReport,
@@ -41,11 +42,24 @@ _EVERYTHING = ListFilter()
 class InventoryService:
     """Stores and certificates."""
 
-    def __init__(self, db: Database, clock: Clock, *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        workers: int | None = None,
+        upload_limits: ParseLimits = DEFAULT_PARSE_LIMITS,
+    ) -> None:
         self._db = db
         self._clock = clock
         # Processes for the CPU-heavy part of big imports (parsing, signatures).
         self._workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        # Untrusted uploads: parsed in a worker process, within a deadline, a few at once.
+        self._uploads = ParseBudget(upload_limits)
+
+    @property
+    def upload_limits(self) -> ParseLimits:
+        return self._uploads.limits
 
     # ---------------------------------------------------------------- stores
 
@@ -95,10 +109,23 @@ class InventoryService:
         lsc: bool = False,
         password: bytes | None = None,
         how: str = "upload",
+        bounded: bool = False,
     ) -> PreparedImport:
-        """Like :meth:`prepare`, for uploaded contents (``(file name, bytes)`` pairs)."""
+        """Like :meth:`prepare`, for uploaded contents (``(file name, bytes)`` pairs).
+
+        ``bounded``: parse in a worker process within :attr:`upload_limits`
+        (:mod:`.bounded`); a parse over the deadline raises ``ParseBudgetError``,
+        one that finds every slot taken until then ``BusyError``.
+        """
         return importing.prepare_bytes(
-            self._db, self._workers, files, store=store, lsc=lsc, password=password, how=how
+            self._db,
+            self._workers,
+            files,
+            store=store,
+            lsc=lsc,
+            password=password,
+            how=how,
+            digester=self._uploads.digest if bounded else None,
         )
 
     def commit(

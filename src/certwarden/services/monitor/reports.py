@@ -7,12 +7,12 @@ and the service's name. Nothing here reads the database or the clock.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from certwarden.clock import ensure_utc
 from certwarden.core.expiry import DueCertificate, MonitorSettings, NextRun, NoticeKind
+from certwarden.core.timefmt import iso_z
 
 __all__ = [
     "SERVICE_NAME",
@@ -22,16 +22,10 @@ __all__ = [
     "RunReport",
     "ServiceStatus",
     "SimulationReport",
-    "iso",
 ]
 
 SERVICE_NAME = "certificate-expiry-monitor"
 SERVICE_TITLE = "Certificate Expiry Monitor"
-
-
-def iso(when: datetime | None) -> str | None:
-    """ISO-8601 UTC with a ``Z``, to the second."""
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
 
 
 @enum.unique
@@ -61,7 +55,7 @@ class Notice:
             "subject": c.subject,
             "serial": c.serial,
             "sha256": c.sha256,
-            "not_after": iso(c.not_after),
+            "not_after": iso_z(c.not_after),
             "days_left": round(self.days_left, 2),
             "kind": self.kind.value,
         }
@@ -80,7 +74,7 @@ class RunReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "at": iso(self.at),
+            "at": iso_z(self.at),
             "trigger": self.trigger,
             "notices": [n.to_json() for n in self.notices],
             "already_notified": self.already_notified,
@@ -95,7 +89,7 @@ def _next_json(nxt: NextRun | None) -> dict[str, Any] | None:
     if nxt is None:
         return None
     return {
-        "at": iso(nxt.at),
+        "at": iso_z(nxt.at),
         "interval_hours": nxt.interval.total_seconds() / 3600,
         "reason": nxt.reason.value,
         "explanation": nxt.explanation,
@@ -114,14 +108,16 @@ class MonitorStatus:
     last_run: dict[str, Any] | None
     hourly_now: bool  # the hourly condition holds right now
     hourly_because: str
+    # Runs ever done, per trigger ("scheduled", "manual"), by any process.
+    runs: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "service": SERVICE_NAME,
             "status": self.status.value,
-            "changed_at": iso(self.changed_at),
-            "last_run_at": iso(self.last_run_at),
-            "next_run_at": iso(self.next_run_at),
+            "changed_at": iso_z(self.changed_at),
+            "last_run_at": iso_z(self.last_run_at),
+            "next_run_at": iso_z(self.next_run_at),
             "interval_hours": self.interval.total_seconds() / 3600 if self.interval else None,
             "reason": self.reason,
             "explanation": self.explanation,
@@ -143,8 +139,8 @@ class SimulationReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "start": iso(self.start),
-            "end": iso(self.end),
+            "start": iso_z(self.start),
+            "end": iso_z(self.end),
             "settings": self.settings.to_json(),
             "basis": self.basis,
             "certificates_considered": self.certificates_considered,

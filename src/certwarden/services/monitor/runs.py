@@ -29,7 +29,8 @@ from certwarden.core.expiry import (
     digest_dedupe_key,
     order_for_digest,
 )
-from certwarden.services.monitor.reports import SERVICE_NAME, Notice, RunReport, ServiceStatus, iso
+from certwarden.core.timefmt import iso_z
+from certwarden.services.monitor.reports import SERVICE_NAME, Notice, RunReport, ServiceStatus
 from certwarden.services.monitor.schedule import ensure_state, load_settings, schedule_next_run
 from certwarden.services.monitor.selection import CHUNK, due_certificates
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
@@ -45,6 +46,8 @@ def tick(
     clock: Clock,
     before_run: Callable[[datetime], object] | None,
     now: datetime | None = None,
+    *,
+    fence: Callable[[Session], None] | None = None,
 ) -> RunReport | None:
     """Run if the service is running and its next run is due at ``now``.
 
@@ -62,10 +65,10 @@ def tick(
         if ensure_utc(state.next_run_at) > now:
             return None
         if before_run is None:
-            return run(s, now, "scheduled")
+            return run(s, now, "scheduled", fence=fence)
     before_run(now)
     with db.session() as s:
-        return run(s, now, "scheduled")
+        return run(s, now, "scheduled", fence=fence)
 
 
 def run_now(
@@ -79,9 +82,16 @@ def run_now(
         return run(s, now, "manual")
 
 
-def run(s: Session, now: datetime, trigger: str) -> RunReport:
+def run(
+    s: Session,
+    now: datetime,
+    trigger: str,
+    *,
+    fence: Callable[[Session], None] | None = None,
+) -> RunReport:
     """One run at ``now`` inside the caller's transaction ``s`` (``trigger``:
-    ``"scheduled"`` or ``"manual"``)."""
+    ``"scheduled"`` or ``"manual"``). ``fence`` is called last, before the
+    caller commits: raising there leaves nothing of the run stored."""
     settings = load_settings(s)
     state = ensure_state(s, now, settings)
     due = due_certificates(s, settings, now)
@@ -107,7 +117,7 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
                 store=item.store,
                 dedupe_key=key,
                 details={
-                    "not_after": iso(item.not_after),
+                    "not_after": iso_z(item.not_after),
                     "days_left": round(days, 2),
                     "serial": item.serial,
                     "lsc": item.is_lsc,
@@ -144,10 +154,13 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
     if state.status == ServiceStatus.RUNNING.value:
         nxt = schedule_next_run(s, state, now, settings, started=False)
     expired = sum(1 for n in notices if n.kind is NoticeKind.EXPIRED)
+    counted = dict((state.detail or {}).get("runs") or {})
+    counted[trigger] = int(counted.get(trigger, 0)) + 1
     state.detail = {
         **(state.detail or {}),
+        "runs": counted,  # every run ever, per trigger (the metrics' counter)
         "last_run": {
-            "at": iso(now),
+            "at": iso_z(now),
             "trigger": trigger,
             "notified": len(notices),
             "expired": expired,
@@ -156,6 +169,9 @@ def run(s: Session, now: datetime, trigger: str) -> RunReport:
             "digest_queued": queued,
         },
     }
+    if fence is not None:
+        s.flush()
+        fence(s)
     ordered = order_for_digest([n.certificate for n in notices], now)
     by_id = {n.certificate.certificate_id: n for n in notices}
     return RunReport(

@@ -26,12 +26,12 @@ from certwarden.core.expiry import (
     schedule_next,
     validate_monitor_settings,
 )
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InvalidFieldsError, StorageError
 from certwarden.services.monitor.reports import (
     SERVICE_NAME,
     MonitorStatus,
     ServiceStatus,
-    iso,
 )
 from certwarden.services.monitor.selection import earliest_to_expire
 from certwarden.services.shared.settings_store import load_section, save_section
@@ -126,7 +126,7 @@ def status(db: Database, clock: Clock) -> MonitorStatus:
         because = ""
         if hourly and earliest is not None:
             verb = "expired" if now > earliest.not_after else "expires"
-            because = f"{earliest.label} {verb} {iso(earliest.not_after)}"
+            because = f"{earliest.label} {verb} {iso_z(earliest.not_after)}"
         detail = dict(state.detail or {})
         running = state.status == ServiceStatus.RUNNING.value
         seconds = detail.get("interval_seconds")
@@ -150,6 +150,7 @@ def status(db: Database, clock: Clock) -> MonitorStatus:
             last_run=detail.get("last_run"),
             hourly_now=hourly,
             hourly_because=because,
+            runs={str(k): int(v) for k, v in (detail.get("runs") or {}).items()},
         )
 
 

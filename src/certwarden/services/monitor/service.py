@@ -11,17 +11,23 @@ due, the digest) live in :mod:`certwarden.core.expiry`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.core.expiry import MonitorSettings, NextRun
+from certwarden.errors import ConflictError, ConflictingWriteError
 from certwarden.services.monitor import runs, schedule, simulation
 from certwarden.services.monitor.reports import MonitorStatus, RunReport, SimulationReport
 
-__all__ = ["MonitorService"]
+__all__ = ["RUN_IN_PROGRESS", "MonitorService"]
+
+RUN_IN_PROGRESS = "a run is in progress; its report is on the Control Center when it ends"
 
 
 class MonitorService:
@@ -40,6 +46,9 @@ class MonitorService:
         # outside any transaction: the monitored TLS endpoints are probed there,
         # so what they serve is part of the same run.
         self._before_run = before_run
+        # One run at a time in this process: a second "run now" is told so, a
+        # tick meanwhile skips (the run in progress covers it).
+        self._running = threading.Lock()
 
     # ---------------------------------------------------------------- settings
 
@@ -72,17 +81,36 @@ class MonitorService:
 
     # --------------------------------------------------------------------- runs
 
-    def tick(self, now: datetime | None = None) -> RunReport | None:
+    def tick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> RunReport | None:
         """Run if the service is running and its next run is due at ``now``.
 
         Cheap when nothing is due (one primary-key read). A service that was
         down past several scheduled runs runs once, not once per missed run.
+        ``fence`` (several instances): called in the run's transaction before
+        it commits; it raises when this instance no longer holds the job.
         """
-        return runs.tick(self._db, self._clock, self._before_run, now)
+        if not self._running.acquire(blocking=False):
+            return None
+        try:
+            return runs.tick(self._db, self._clock, self._before_run, now, fence=fence)
+        except ConflictingWriteError:
+            return None  # another process ran the same slot at the same moment
+        finally:
+            self._running.release()
 
     def run_now(self) -> RunReport:
         """One run at once (also while stopped; a stopped service stays unscheduled)."""
-        return runs.run_now(self._db, self._clock, self._before_run)
+        if not self._running.acquire(blocking=False):
+            raise ConflictError(RUN_IN_PROGRESS)
+        try:
+            return runs.run_now(self._db, self._clock, self._before_run)
+        except ConflictingWriteError as exc:
+            # Another process (a second server, the CLI) wrote the same run's rows.
+            raise ConflictError(RUN_IN_PROGRESS) from exc
+        finally:
+            self._running.release()
 
     # --------------------------------------------------------------- simulation
 

@@ -19,13 +19,13 @@ from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import Base, CertificateRow, ServiceState, Setting, Store
 from certwarden.clock import Clock, ManualClock, ensure_utc
 from certwarden.core.expiry import LAST_DAY, MonitorSettings
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError, StorageError
 from certwarden.services.monitor.reports import (
     SERVICE_NAME,
     RunReport,
     ServiceStatus,
     SimulationReport,
-    iso,
 )
 from certwarden.services.monitor.runs import tick
 from certwarden.services.monitor.schedule import MONITOR_SECTION, load_settings, restart
@@ -58,21 +58,19 @@ def simulate(
         )
         sim_clock = ManualClock(begin)
         if carried is not None:
-            basis = (
-                f"continues the current schedule (next run {iso(carried)}); the service is Running"
-            )
+            basis = f"continues the current schedule (next run {iso_z(carried)}); the service is Running"
             first: datetime | None = max(carried, begin)
         else:
             nxt = restart(scratch, sim_clock)
             first = nxt.at
-            basis = f"as if the service were (re)started at {iso(begin)}: {nxt.explanation}"
+            basis = f"as if the service were (re)started at {iso_z(begin)}: {nxt.explanation}"
         runs: list[RunReport] = []
         at = first
         while at is not None and at <= end:
             sim_clock.set(at)
             report = tick(scratch, sim_clock, None, at)
             if report is None:  # cannot happen: the schedule said a run is due
-                raise StorageError(f"simulation stalled at {iso(at)}")
+                raise StorageError(f"simulation stalled at {iso_z(at)}")
             runs.append(report)
             at = report.next_run.at if report.next_run else None
         return SimulationReport(begin, end, settings, basis, first, tuple(runs), considered)

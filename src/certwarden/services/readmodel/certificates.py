@@ -33,10 +33,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, defer
 
-from certwarden.adapters.db import Database
+from certwarden.adapters.db import Database, storage_error
 from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.clock import Clock
-from certwarden.errors import InvalidFieldsError, NotFoundError, StorageError
+from certwarden.errors import InvalidFieldsError, NotFoundError
 from certwarden.services.inventory import RECORD_COLUMNS, CertificateRecord
 from certwarden.services.readmodel.states import STATES, state_clause
 from certwarden.services.readmodel.totals import Totals
@@ -155,7 +155,7 @@ def _reading(db: Database) -> Iterator[Connection]:
         with db.engine.connect() as connection:
             yield connection
     except SQLAlchemyError as exc:
-        raise StorageError(f"database error: {exc}") from exc
+        raise storage_error(exc) from exc
 
 
 def _records(result: Result[Any]) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from sqlalchemy import case, func, select
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import Alert, CertificateRow, OutboxMessage, ServiceState, Store
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
-from certwarden.services.inventory import iso
 from certwarden.services.readmodel.states import STATES, ExpiryState, RevocationState, state_clause
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
 
@@ -59,7 +59,7 @@ class TimelineBucket:
     count: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"start": iso(self.start), "end": iso(self.end), "count": self.count}
+        return {"start": iso_z(self.start), "end": iso_z(self.end), "count": self.count}
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,9 @@ class ServiceStateRecord:
         return {
             "name": self.name,
             "status": self.status,
-            "changed_at": iso(self.changed_at),
-            "last_run_at": iso(self.last_run_at),
-            "next_run_at": iso(self.next_run_at),
+            "changed_at": iso_z(self.changed_at),
+            "last_run_at": iso_z(self.last_run_at),
+            "next_run_at": iso_z(self.next_run_at),
             "detail": self.detail,
         }
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import defer
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import OcspCheck
 from certwarden.clock import ensure_utc
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import NotFoundError
-from certwarden.services.inventory import iso
 
 __all__ = ["OcspCheckRecord", "ocsp_check_counts", "ocsp_history", "ocsp_response"]
 
@@ -47,18 +47,18 @@ class OcspCheckRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "checked_at": iso(self.checked_at),
+            "checked_at": iso_z(self.checked_at),
             "trigger": self.trigger,
             "status": self.status,
             "reason": self.reason,
             "detail": self.detail,
-            "revoked_at": iso(self.revoked_at),
+            "revoked_at": iso_z(self.revoked_at),
             "revocation_reason": self.revocation_reason,
             "trust_model": self.trust_model,
             "signer_sha256": self.signer_sha256,
             "responder_url": self.responder_url,
-            "this_update": iso(self.this_update),
-            "next_update": iso(self.next_update),
+            "this_update": iso_z(self.this_update),
+            "next_update": iso_z(self.next_update),
             "has_response": self.has_response,
             "source": self.source,
             "crl_number": self.crl_number,

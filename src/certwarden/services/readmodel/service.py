@@ -80,6 +80,11 @@ class OverviewService:
         """Expiries per week for the coming ``weeks``, after a bucket of expired ones."""
         return dashboard.timeline(self._db, self._clock, weeks=weeks)
 
+    def data_version(self) -> int | None:
+        """A counter that changes whenever anything is committed to the database
+        (SQLite); None where it cannot be told (PostgreSQL, or failing)."""
+        return self._totals.version()
+
     def metric_rows(self) -> list[tuple[str, str, str, str, str, datetime, datetime, str | None]]:
         """``(store, subject CN, issuer CN, serial, sha256, notBefore, notAfter, status)`` for all."""
         return dashboard.metric_rows(self._db)

@@ -4,8 +4,9 @@
   ``expiring`` (inside it) or ``expired`` (RFC 5280: only strictly after
   notAfter);
 * its **revocation state**: ``good``, ``revoked``, ``unknown``,
-  ``could_not_tell`` or ``not_checked``, taken from the last check recorded by
-  the revocation service. Nothing is ever counted as ``good`` without a check
+  ``could_not_tell``, ``exempt`` (an OCSP responder certificate with
+  id-pkix-ocsp-nocheck, not checked by design) or ``not_checked``, taken from
+  the last check recorded by the revocation service. Nothing is ever counted as ``good`` without a check
   that said so.
 
 The two are never mixed into one. The notification window is a parameter: it
@@ -38,6 +39,7 @@ class RevocationState(enum.StrEnum):
     UNKNOWN = "unknown"
     COULD_NOT_TELL = "could_not_tell"
     NOT_CHECKED = "not_checked"
+    EXEMPT = "exempt"  # ocsp-nocheck responder (RFC 6960 4.2.2.2.1): its own state
 
 
 STATES: tuple[str, ...] = tuple(s.value for s in ExpiryState) + tuple(
@@ -49,6 +51,7 @@ _CHECKED = (
     RevocationState.GOOD.value,
     RevocationState.REVOKED.value,
     RevocationState.UNKNOWN.value,
+    RevocationState.EXEMPT.value,  # not "could not tell": nothing to tell, by design
 )
 
 

@@ -42,7 +42,7 @@ def load_crl(data: bytes, *, max_bytes: int, source: str = "CRL") -> Crl:
     try:
         return _core_load(data, source=source, max_size=max_bytes)
     except CrlParseError as exc:
-        raise CrlLoadError(exc.reason, exc.problem) from exc
+        raise CrlLoadError(Reason(exc.reason), exc.problem) from exc
 
 
 def judge_for(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -38,7 +38,8 @@ from certwarden.core.ocsp import (
     encode_request,
     verify_response,
 )
-from certwarden.core.ocsp.results import NonceMode
+from certwarden.core.ocsp.request import NONCE_LENGTH
+from certwarden.core.ocsp.results import NonceMode, ValidationOptions
 from certwarden.core.revocation_settings import ResponderSource, RevocationSettings
 from certwarden.services.revocation.model import Target
 
@@ -46,7 +47,8 @@ __all__ = ["BATCH_SIZE", "NONCE_BYTES", "OcspSource", "TransportFactory", "choos
 
 # Certificates per request when a responder takes several (OpenSSL's does).
 BATCH_SIZE = 200
-NONCE_BYTES = 16
+# RFC 9654 (which obsoletes RFC 8954) 2.1: clients use a 32-octet nonce.
+NONCE_BYTES = NONCE_LENGTH
 # A batched answer that fails like this may be the batching's fault: ask singly.
 _BATCH_FALLBACK = frozenset(
     {Reason.MALFORMED_RESPONSE, Reason.HTTP_ERROR, Reason.RESPONSE_TOO_LARGE}
@@ -113,16 +115,22 @@ class OcspSource:
         settings: RevocationSettings,
         trusted_responders: Sequence[x509.Certificate],
         now: datetime,
+        common_criteria: bool = True,
         url_override: str | None = None,
         transport: OcspTransport | None = None,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> list[RevocationResult]:
         """One result per ``(target, its issuer)``, in order.
+
+        Judged with :meth:`RevocationSettings.validation_options_for` the mode
+        (``common_criteria``; True, the default, refuses legacy signatures);
+        the cache serves only what those options would still accept.
 
         ``use_cache``: reuse a still-valid cached answer. ``url_override``
         asks that URL whatever the settings say. ``transport``: the caller's
         (left open); without one, a transport is made for this call and closed.
         """
+        options = settings.validation_options_for(common_criteria=common_criteria)
         results: list[RevocationResult | None] = [None] * len(targets)
         pending: list[_Pending] = []
         for i, (target, issuer) in enumerate(targets):
@@ -137,7 +145,7 @@ class OcspSource:
             cert_id = cert_id_for(target.cert, issuer, settings.hash_algorithm)
             # A TRP-signed answer is reused only while its signer is still designated.
             cached = (
-                self.cache.get(cert_id, now, trusted_responders=trusted_responders)
+                self.cache.get(cert_id, now, trusted_responders=trusted_responders, options=options)
                 if use_cache
                 else None
             )
@@ -150,11 +158,11 @@ class OcspSource:
             active = transport or self._transport_factory(http_options(settings))
             try:
                 for p, result in await self._ask_all(
-                    active, pending, settings, trusted_responders, now
+                    active, pending, settings, options, trusted_responders, now
                 ):
                     results[p.index] = result
                     # Fresh answers always refresh the cache (TLS checks reuse them).
-                    self.cache.put(p.cert_id, result, now)
+                    self.cache.put(p.cert_id, result, now, options=options)
             finally:
                 if own:
                     await active.aclose()
@@ -165,6 +173,7 @@ class OcspSource:
         transport: OcspTransport,
         pending: Sequence[_Pending],
         settings: RevocationSettings,
+        options: ValidationOptions,
         trusted: Sequence[x509.Certificate],
         now: datetime,
     ) -> list[tuple[_Pending, RevocationResult]]:
@@ -176,7 +185,7 @@ class OcspSource:
         for (url, _), members in groups.items():
             for start in range(0, len(members), BATCH_SIZE):
                 batch = members[start : start + BATCH_SIZE]
-                jobs.append(self._ask(transport, url, batch, settings, trusted, now))
+                jobs.append(self._ask(transport, url, batch, settings, options, trusted, now))
         return [pair for answered in await asyncio.gather(*jobs) for pair in answered]
 
     async def _ask(
@@ -185,15 +194,16 @@ class OcspSource:
         url: str,
         batch: list[_Pending],
         settings: RevocationSettings,
+        options: ValidationOptions,
         trusted: Sequence[x509.Certificate],
         now: datetime,
     ) -> list[tuple[_Pending, RevocationResult]]:
         if len(batch) > 1 and url in self.unbatched:
             singles = await asyncio.gather(
-                *(self._ask(transport, url, [p], settings, trusted, now) for p in batch)
+                *(self._ask(transport, url, [p], settings, options, trusted, now) for p in batch)
             )
             return [pair for one in singles for pair in one]
-        results = await self._request(transport, url, batch, settings, trusted, now)
+        results = await self._request(transport, url, batch, settings, options, trusted, now)
         if len(batch) == 1:
             return list(zip(batch, results, strict=True))
         if all(
@@ -203,13 +213,16 @@ class OcspSource:
         ):
             # The responder may not take several certificates at once: never again.
             self.unbatched.add(url)
-            return await self._ask(transport, url, batch, settings, trusted, now)
+            return await self._ask(transport, url, batch, settings, options, trusted, now)
         out = list(zip(batch, results, strict=True))
         # Some certificates left unanswered by a batched reply: ask for those alone.
         missing = [i for i, r in enumerate(results) if r.reason is Reason.CERTID_MISMATCH]
         if missing:
             again = await asyncio.gather(
-                *(self._ask(transport, url, [batch[i]], settings, trusted, now) for i in missing)
+                *(
+                    self._ask(transport, url, [batch[i]], settings, options, trusted, now)
+                    for i in missing
+                )
             )
             for i, one in zip(missing, again, strict=True):
                 out[i] = one[0]
@@ -221,10 +234,39 @@ class OcspSource:
         url: str,
         batch: list[_Pending],
         settings: RevocationSettings,
+        options: ValidationOptions,
         trusted: Sequence[x509.Certificate],
         now: datetime,
     ) -> list[RevocationResult]:
         nonce = self._nonce(NONCE_BYTES) if settings.nonce is not NonceMode.OFF else None
+        results = await self._fetch_and_verify(transport, url, batch, options, trusted, now, nonce)
+        if nonce is None or settings.nonce is not NonceMode.SEND:
+            return results
+        rejected = [r for r in results if _rejects_nonce(r)]
+        if len(rejected) != len(results):
+            return results
+        # SEND mode: a responder that refuses requests carrying a nonce (some
+        # reject the extension, or a 32-octet one, RFC 9654 2.1) is asked again
+        # without one (SEND accepts answers without an echo anyway), and the
+        # result says so, naming the responder, instead of failing silently.
+        first = rejected[0]
+        refusal = (
+            f"the responder at {url} rejected the request carrying a {len(nonce)}-octet "
+            f"nonce ({first.reason.value if first.reason else 'error'}: {first.detail})"
+        )
+        again = await self._fetch_and_verify(transport, url, batch, options, trusted, now, None)
+        return [_noted(r, refusal) for r in again]
+
+    async def _fetch_and_verify(
+        self,
+        transport: OcspTransport,
+        url: str,
+        batch: list[_Pending],
+        options: ValidationOptions,
+        trusted: Sequence[x509.Certificate],
+        now: datetime,
+        nonce: bytes | None,
+    ) -> list[RevocationResult]:
         cert_ids = [p.cert_id for p in batch]
         request = encode_request(cert_ids, nonce)
         try:
@@ -243,6 +285,21 @@ class OcspSource:
             now=now,
             trusted_responders=trusted,
             nonce=nonce,
-            options=settings.validation_options,
+            options=options,
             responder_url=url,
         )
+
+
+def _rejects_nonce(result: RevocationResult) -> bool:
+    """An answer that may be a refusal of the nonce: an error status, or HTTP 4xx/5xx."""
+    if result.reason is Reason.UNSUCCESSFUL_STATUS:
+        return result.ocsp_response_status in {"malformedRequest", "internalError", "unauthorized"}
+    return result.reason is Reason.HTTP_ERROR and result.http_status in {400, 500}
+
+
+def _noted(result: RevocationResult, refusal: str) -> RevocationResult:
+    if result.validated:
+        detail = f"{result.detail}; {refusal}, so it was asked again without a nonce"
+        return replace(result, detail=detail)
+    note = f"{refusal}; asked again without a nonce, it still gave no usable answer"
+    return replace(result, problems=(*result.problems, note))

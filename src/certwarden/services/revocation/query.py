@@ -12,12 +12,14 @@ It must not judge answers (the core does) or decide when checks run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
+from certwarden.core.algorithms import LegacySignatures
 from certwarden.core.certs import facts_from_certificate, signed_by
 from certwarden.core.ocsp import RevocationResult
 from certwarden.core.ocsp.results import NonceMode
@@ -50,15 +52,17 @@ class CheckRunner:
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
         use_cache: bool = False,
+        now: datetime | None = None,
     ) -> CheckReport:
         """Check stored certificates (``refs`` by ID or SHA-256, or every monitored one).
 
         Checks run even when OCSP is disabled in the settings — an administrator
-        asked — but the scheduled run does not.
+        asked — but the scheduled run does not. Answers are judged and the
+        checks recorded at ``now`` (default: the clock's), the same instant.
         """
         return run_sync(
             lambda: self.acheck(
-                refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+                refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache, now=now
             )
         )
 
@@ -69,16 +73,18 @@ class CheckRunner:
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
         use_cache: bool = False,
+        now: datetime | None = None,
     ) -> CheckReport:
         """:meth:`check` for async code."""
         if not refs and not all_monitored:
             raise InputError("name certificates to check (IDs or SHA-256), or ask for all")
-        now = self._clock.now()
+        now = now or self._clock.now()
         with self._db.session() as s:
             selection = load_selection(s, refs, all_monitored)
         results = await self._engine.evaluate(
             selection.targets,
             settings=selection.settings,
+            common_criteria=selection.common_criteria,
             trusted_responders=selection.trusted_responders,
             now=now,
             use_cache=use_cache,
@@ -112,8 +118,13 @@ class CheckRunner:
         url: str | None = None,
         hash_algorithm: str | None = None,
         nonce: bool = True,
+        allow_legacy_signatures: bool = False,
     ) -> tuple[RevocationResult, Verdict]:
         """Ask a responder about one certificate now (no cache, nothing stored).
+
+        ``allow_legacy_signatures`` (``ocsp query --allow-legacy-signatures``)
+        accepts SHA-1 signatures for this query, except in Common Criteria mode;
+        otherwise the Certificate Revocation setting decides.
 
         Raises:
             InputError: ``issuer`` did not sign ``cert``, or no responder URL is
@@ -126,6 +137,8 @@ class CheckRunner:
             changes["hash_algorithm"] = hash_algorithm
         if not nonce:
             changes["nonce"] = NonceMode.OFF.value
+        if allow_legacy_signatures:
+            changes["legacy_signatures"] = LegacySignatures.ACCEPT.value
         if changes:
             settings = settings.updated(**changes)
         facts = facts_from_certificate(cert)
@@ -149,6 +162,7 @@ class CheckRunner:
             lambda: self._engine.evaluate(
                 [target],
                 settings=settings,
+                common_criteria=common_criteria,
                 trusted_responders=trusted,
                 now=self._clock.now(),
                 url_override=url,

@@ -24,7 +24,7 @@ from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, OcspCheck, OcspResponse
-from certwarden.core.ocsp import CertStatus, Reason, RevocationResult
+from certwarden.core.ocsp import CertStatus, RevocationResult
 from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.policy import decide
 from certwarden.services.revocation.model import CheckOutcome, Target, Trigger
@@ -55,8 +55,8 @@ def _state_key(status: str | None, reason: str | None) -> tuple[str | None, str 
 
 def stored_reason(result: RevocationResult) -> str | None:
     """The ``certificates.revocation_reason`` column: CRL reason, or why we could not tell."""
-    if result.status is CertStatus.REVOKED and result.reason is not Reason.EXPIRED:
-        return result.revocation_reason
+    if result.status is CertStatus.REVOKED:
+        return "expired" if result.expired else result.revocation_reason
     return result.reason.value if result.reason else None
 
 
@@ -67,13 +67,13 @@ def record_checks(
     now: datetime,
     trigger: Trigger,
     common_criteria: bool,
-    fresh: frozenset[int] = frozenset(),
+    imported: frozenset[int] = frozenset(),
     refused: frozenset[str] = frozenset(),
 ) -> tuple[list[CheckOutcome], int]:
     """Store every check, update the latest status, alert and notify on change.
 
     Returns the outcomes (one per item, in order) and how many notices were
-    queued. ``fresh``: rows the same upload just stored (their status was
+    queued. ``imported``: rows the same upload just stored (their status was
     written by the commit; they count as "not checked" before). ``refused``:
     SHA-256 of uploaded certificates refused by the policy (an
     ``upload_refused`` alert each).
@@ -120,7 +120,7 @@ def record_checks(
         changed = False
         if stored_id is not None:
             prev_status, prev_reason = before[stored_id]
-            if stored_id in fresh:
+            if stored_id in imported:
                 prev_status = prev_reason = None
             previous = prev_status
             status, reason = result.status.value, stored_reason(result)
@@ -133,9 +133,16 @@ def record_checks(
                 }
             )
             # A first check tells only definite bad news (revoked, unknown);
-            # after that, every change counts (good -> could not tell too).
-            changed = _state_key(prev_status, prev_reason) != _state_key(status, reason) and (
-                previous is not None or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
+            # after that, every change counts (good -> could not tell too) but
+            # becoming exempt (an ocsp-nocheck responder, not checked by design:
+            # nothing to act on, so no alert).
+            changed = (
+                _state_key(prev_status, prev_reason) != _state_key(status, reason)
+                and result.status is not CertStatus.EXEMPT
+                and (
+                    previous is not None
+                    or result.status in (CertStatus.REVOKED, CertStatus.UNKNOWN)
+                )
             )
         outcome = CheckOutcome(
             stored_id,
@@ -230,7 +237,7 @@ def _check_values(
         raw_response=result.raw_response if response_id is None else None,
         response_id=response_id,
         # The source that answered, and a CRL's number and hash (its DER is in crl_blobs).
-        source=None if result.reason is Reason.EXPIRED else result.source.value,
+        source=None if result.expired else result.source.value,
         crl_number=str(result.crl_number) if result.crl_number is not None else None,
         crl_sha256=result.crl_sha256,
         delta_crl_number=(

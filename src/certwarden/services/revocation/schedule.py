@@ -73,7 +73,8 @@ class CheckSchedule:
             if now < due:
                 state.next_run_at = due
                 return TickReport(False, f"not due until {iso_z(due)}", next_run_at=due)
-        report = await self._checks.acheck(all_monitored=True, trigger=Trigger.SCHEDULE)
+        # Judged and recorded at the same ``now`` (issue 10 item 6).
+        report = await self._checks.acheck(all_monitored=True, trigger=Trigger.SCHEDULE, now=now)
         next_run = now + settings.check_interval
         with self._db.session() as s:
             state = s.get(ServiceState, SERVICE_NAME)

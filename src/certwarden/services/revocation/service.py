@@ -126,16 +126,22 @@ class RevocationService:
         targets: Sequence[Target],
         *,
         settings: RevocationSettings,
+        common_criteria: bool = True,
         trusted_responders: Sequence[x509.Certificate] = (),
         now: datetime | None = None,
         url_override: str | None = None,
         transport: OcspTransport | None = None,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> list[RevocationResult]:
-        """:meth:`RevocationEngine.evaluate` at ``now`` (default: the clock's)."""
+        """:meth:`RevocationEngine.evaluate` at ``now`` (default: the clock's).
+
+        ``common_criteria``: the mode in force (True, the default, refuses
+        legacy signatures whatever the settings say).
+        """
         return await self.engine.evaluate(
             targets,
             settings=settings,
+            common_criteria=common_criteria,
             trusted_responders=trusted_responders,
             now=now or self._clock.now(),
             url_override=url_override,
@@ -152,10 +158,14 @@ class RevocationService:
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
         use_cache: bool = False,
+        now: datetime | None = None,
     ) -> CheckReport:
-        """:meth:`CheckRunner.check`: stored certificates by ID or SHA-256, or all monitored."""
+        """:meth:`CheckRunner.check`: stored certificates by ID or SHA-256, or all monitored.
+
+        ``now``: judge and record at this time (default: the clock's).
+        """
         return self.checks.check(
-            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache, now=now
         )
 
     async def acheck(
@@ -165,9 +175,10 @@ class RevocationService:
         all_monitored: bool = False,
         trigger: Trigger = Trigger.MANUAL,
         use_cache: bool = False,
+        now: datetime | None = None,
     ) -> CheckReport:
         return await self.checks.acheck(
-            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache
+            refs, all_monitored=all_monitored, trigger=trigger, use_cache=use_cache, now=now
         )
 
     def query(
@@ -178,9 +189,17 @@ class RevocationService:
         url: str | None = None,
         hash_algorithm: str | None = None,
         nonce: bool = True,
+        allow_legacy_signatures: bool = False,
     ) -> tuple[RevocationResult, Verdict]:
         """:meth:`CheckRunner.query`: ask about one certificate now, store nothing."""
-        return self.checks.query(cert, issuer, url=url, hash_algorithm=hash_algorithm, nonce=nonce)
+        return self.checks.query(
+            cert,
+            issuer,
+            url=url,
+            hash_algorithm=hash_algorithm,
+            nonce=nonce,
+            allow_legacy_signatures=allow_legacy_signatures,
+        )
 
     # -------------------------------------------------------------------- CRLs
 

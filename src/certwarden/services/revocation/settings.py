@@ -53,6 +53,7 @@ def judging(settings: RevocationSettings) -> tuple[object, ...]:
         settings.max_age_hours,
         settings.trusted_responder_store,
         settings.hash_algorithm,
+        settings.legacy_signatures,
     )
 
 
@@ -144,4 +145,8 @@ class RevocationSettingsStore:
             current = load_security(s)
             new = current.updated(common_criteria=on)
             save_section(s, SECURITY_SECTION, new.to_dict(), self._clock.now())
+        if new != current:
+            # The mode decides whether legacy signatures count (never in Common
+            # Criteria mode): answers cached under the other mode must go.
+            self._on_rules_changed()
         return new

@@ -94,7 +94,12 @@ class UploadCheck:
                     )
                 )
         results = await service.evaluate(
-            targets, settings=settings, trusted_responders=trusted, now=now
+            targets,
+            settings=settings,
+            common_criteria=common_criteria,
+            trusted_responders=trusted,
+            now=now,
+            use_cache=True,
         )
         exclude: set[str] = set()
         rejected: list[Rejection] = []
@@ -145,7 +150,7 @@ class UploadCheck:
                 now=now,
                 trigger=Trigger.UPLOAD,
                 common_criteria=common_criteria,
-                fresh=frozenset(i.id for i in report.imported),
+                imported=frozenset(i.id for i in report.imported),
                 refused=frozenset(exclude),
             )
         checked = len(targets)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import Alert
 from certwarden.clock import ensure_utc
+from certwarden.core.timefmt import iso_z
 
 __all__ = [
     "AlertKind",
@@ -43,6 +44,8 @@ class AlertKind(enum.StrEnum):
     CONNECTION_REFUSED = "connection_refused"
     CONNECTION_CLOSED = "connection_closed"
     ENDPOINT_UNREACHABLE = "endpoint_unreachable"
+    RENEWAL_WINDOW_OPEN = "renewal_window_open"  # ACME ARI (RFC 9773): renew now
+    RENEWAL_WINDOW_MOVED = "renewal_window_moved"  # the CA moved the window earlier
 
 
 @enum.unique
@@ -68,7 +71,7 @@ class AlertRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "created_at": ensure_utc(self.created_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": iso_z(self.created_at),
             "kind": self.kind,
             "severity": self.severity,
             "certificate_id": self.certificate_id,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +42,10 @@ from certwarden.adapters.smtp import (
     validate_smtp_settings,
 )
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.keys import is_sealed
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import InvalidFieldsError, NotFoundError, NotificationError, StorageError
+from certwarden.services.shared.keyring import Keyring
 from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = [
@@ -55,6 +59,10 @@ __all__ = [
 ]
 
 SMTP_SECTION = "smtp"
+# The stored SMTP password is sealed (AES-GCM under a key from the secret
+# file): a reader of the database does not learn it.
+_PASSWORD_PURPOSE = "smtp.password"  # noqa: S105 - a label
+log = logging.getLogger("certwarden.outbox")
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=1)
 # How long a notice being sent stays claimed by the process sending it.
@@ -110,10 +118,6 @@ def enqueue(
     return True
 
 
-def _iso(when: datetime | None) -> str | None:
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ") if when is not None else None
-
-
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -147,16 +151,16 @@ class OutboxEntry:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_z(self.created_at),
             "kind": self.kind,
             "dedupe_key": self.dedupe_key,
             "recipients": list(self.recipients),
             "subject": self.subject,
             "state": self.state,
             "attempts": self.attempts,
-            "next_attempt_at": _iso(self.next_attempt_at),
+            "next_attempt_at": iso_z(self.next_attempt_at),
             "last_error": self.last_error,
-            "sent_at": _iso(self.sent_at),
+            "sent_at": iso_z(self.sent_at),
         }
 
 
@@ -191,17 +195,53 @@ class OutboxService:
         *,
         environ: Mapping[str, str] | None = None,
         transport_factory: TransportFactory = SmtpTransport,
+        keyring: Keyring | None = None,
     ) -> None:
+        """``keyring`` seals the stored SMTP password (None: a random in-memory one)."""
         self._db = db
         self._clock = clock
         self._env = smtp_env_overrides(environ or {})
         self._transport_factory = transport_factory
+        self._keyring = keyring or Keyring.ephemeral(db, clock)
 
     # ---------------------------------------------------------------- settings
 
-    def stored_smtp_settings(self) -> SmtpSettings:
+    def _opened(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """The stored section with its sealed password opened (a clear one is taken as is)."""
+        password = stored.get("password")
+        if is_sealed(password):
+            try:
+                stored["password"] = self._keyring.open(str(password), purpose=_PASSWORD_PURPOSE)
+            except ValueError:
+                log.warning(
+                    "the stored SMTP password was sealed with another secret file and cannot "
+                    "be read; set it again (certwarden smtp settings set --password-env ...)"
+                )
+                stored["password"] = ""
+        return stored
+
+    def _sealed(self, settings: SmtpSettings) -> dict[str, Any]:
+        stored = settings.to_stored()
+        if stored.get("password"):
+            stored["password"] = self._keyring.seal(stored["password"], purpose=_PASSWORD_PURPOSE)
+        return stored
+
+    def seal_clear_password(self) -> bool:
+        """Seal an SMTP password stored in clear text (databases from before sealing);
+        True when one was."""
         with self._db.session() as s:
             stored = load_section(s, SMTP_SECTION) or {}
+            password = stored.get("password")
+            if not password or is_sealed(password):
+                return False
+            stored["password"] = self._keyring.seal(str(password), purpose=_PASSWORD_PURPOSE)
+            save_section(s, SMTP_SECTION, stored, self._clock.now())
+        log.warning("sealed the SMTP password that was stored in clear text")
+        return True
+
+    def stored_smtp_settings(self) -> SmtpSettings:
+        with self._db.session() as s:
+            stored = self._opened(load_section(s, SMTP_SECTION) or {})
         try:
             return validate_smtp_settings(stored)
         except InvalidFieldsError as exc:
@@ -228,9 +268,9 @@ class OutboxService:
         """Validate ``values`` over the stored settings and save; nothing is saved on error."""
         now = self._clock.now()
         with self._db.session() as s:
-            stored = validate_smtp_settings(load_section(s, SMTP_SECTION) or {})
+            stored = validate_smtp_settings(self._opened(load_section(s, SMTP_SECTION) or {}))
             new = validate_smtp_settings(values, stored)
-            save_section(s, SMTP_SECTION, new.to_stored(), now)
+            save_section(s, SMTP_SECTION, self._sealed(new), now)
         return new
 
     # ---------------------------------------------------------------- reading

@@ -169,7 +169,7 @@ class ConnectionRegistry:
                 self._guard.aevaluate(
                     e.peer,
                     purpose=e.purpose,
-                    fresh=True,
+                    recheck=True,
                     now=now,
                     extra_issuers=e.extra_issuers,
                 )

@@ -58,6 +58,11 @@ from certwarden.adapters.tls import (
 )
 from certwarden.clock import Clock
 from certwarden.core.certs import facts_from_certificate, find_issuer
+from certwarden.core.extensions import (
+    CERTIFICATE_UNDERSTOOD,
+    TLS_CA_UNDERSTOOD,
+    unsupported_critical_problem,
+)
 from certwarden.core.ocsp import (
     CertId,
     Reason,
@@ -102,6 +107,28 @@ class _Plan:
     verdict: Verdict | None = None
     target: Target | None = None
     cert_id: CertId | None = None
+
+
+def _chain_refusal(peer: PeerChain) -> tuple[RevocationResult, StatusSource] | None:
+    """A certificate of the peer's chain with a critical extension certwarden does not process.
+
+    RFC 5280 4.2: such a certificate must be rejected, so the connection is
+    refused in both modes (a status check could not make it acceptable).
+    """
+    for position, cert in enumerate(peer.certificates):
+        what = (
+            f"the server certificate {cert.subject.rfc4514_string()}"
+            if position == 0
+            else f"the chain certificate #{position + 1} {cert.subject.rfc4514_string()}"
+        )
+        understood = CERTIFICATE_UNDERSTOOD if position == 0 else TLS_CA_UNDERSTOOD
+        problem = unsupported_critical_problem(cert, what, understood)
+        if problem is not None:
+            result = RevocationResult.could_not_tell(
+                Reason.UNSUPPORTED_CRITICAL_EXTENSION, f"{peer.where}: {problem}"
+            )
+            return result, StatusSource.NONE
+    return None
 
 
 class TlsGuard:
@@ -171,10 +198,15 @@ class TlsGuard:
 
     # ------------------------------------------------------------- issuers
 
-    def find_issuer(
+    def locate_issuer(
         self, cert: x509.Certificate, candidates: Sequence[x509.Certificate]
     ) -> tuple[x509.Certificate | None, str | None]:
-        """``cert``'s issuer among ``candidates`` (memoised), else in the inventory."""
+        """``cert``'s issuer and where it was found (``"chain"``, ``"inventory"``).
+
+        Among ``candidates`` first (memoised), else among the stored CAs; both
+        through :func:`certwarden.core.certs.find_issuer`, the one rule (name,
+        key identifier, then the signature).
+        """
         key = (
             cert.fingerprint(hashes.SHA256()),
             tuple(c.fingerprint(hashes.SHA256()) for c in candidates),
@@ -220,7 +252,7 @@ class TlsGuard:
         self,
         peer: PeerChain,
         *,
-        fresh: bool,
+        recheck: bool,
         now: datetime | None,
         extra_issuers: Sequence[x509.Certificate],
     ) -> _Plan:
@@ -231,6 +263,13 @@ class TlsGuard:
         expired = expired_result(leaf, now)
         if expired is not None:
             plan.result, plan.source = expired, StatusSource.EXPIRED
+            return plan
+        if (refusal := _chain_refusal(peer)) is not None:
+            plan.result, plan.source = refusal
+            plan.verdict = Verdict(
+                Decision.DENY,
+                f"refused: {refusal[0].detail} (whatever the revocation status; RFC 5280 4.2)",
+            )
             return plan
         settings = snapshot.revocation
         if not settings.revocation_enabled:
@@ -245,7 +284,7 @@ class TlsGuard:
                 "allowed with a warning: revocation is not checked while OCSP is disabled",
             )
             return plan
-        plan.issuer, plan.issuer_source = self.find_issuer(
+        plan.issuer, plan.issuer_source = self.locate_issuer(
             leaf, [*peer.certificates[1:], *extra_issuers]
         )
         if plan.issuer is None:
@@ -257,18 +296,21 @@ class TlsGuard:
             plan.source = StatusSource.NONE
             return plan
         plan.stapled = self.judge_staple(peer, plan.issuer, now=now, snapshot=snapshot)
-        recheck = fresh or self._is_blocked(plan.sha256)
+        recheck = recheck or self._is_blocked(plan.sha256)
         cert_id = plan.cert_id = cert_id_for(leaf, plan.issuer, settings.hash_algorithm)
         # A staple and the OCSP cache answer first only when OCSP comes first;
         # with crl-first or crl-only the engine asks in the order chosen.
         if not recheck and settings.sources[:1] == ("ocsp",):
             if plan.stapled is not None and plan.stapled.validated:
                 plan.result, plan.source = plan.stapled, StatusSource.STAPLED
-                self._revocation.cache.put(cert_id, plan.stapled, now)
+                self._revocation.cache.put(cert_id, plan.stapled, now, options=snapshot.options)
                 return plan
             # A TRP-signed answer is dropped once its signer is no longer trusted.
             cached = self._revocation.cache.get(
-                cert_id, now, trusted_responders=snapshot.trusted_responders
+                cert_id,
+                now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None:
                 plan.result, plan.source = cached, StatusSource.CACHE
@@ -284,6 +326,7 @@ class TlsGuard:
         (result,) = await self._revocation.evaluate(
             [plan.target],
             settings=snapshot.revocation,
+            common_criteria=snapshot.common_criteria,
             trusted_responders=snapshot.trusted_responders,
             now=plan.now,
             use_cache=False,
@@ -304,7 +347,10 @@ class TlsGuard:
             # A failed re-check proves nothing: a still-fresh validated answer
             # stands (RFC 5019 2.2; the cache keeps it over the failure).
             cached = self._revocation.cache.get(
-                plan.cert_id, plan.now, trusted_responders=snapshot.trusted_responders
+                plan.cert_id,
+                plan.now,
+                trusted_responders=snapshot.trusted_responders,
+                options=snapshot.options,
             )
             if cached is not None and cached.validated:
                 plan.result, plan.source = cached, StatusSource.CACHE
@@ -347,17 +393,17 @@ class TlsGuard:
         peer: PeerChain,
         *,
         purpose: str = "tls",
-        fresh: bool = False,
+        recheck: bool = False,
         now: datetime | None = None,
         extra_issuers: Sequence[x509.Certificate] = (),
     ) -> ConnectionCheck:
         """The decision about ``peer``, without alerts or exceptions.
 
-        ``fresh`` asks the responder whatever the staple and the cache say
+        ``recheck`` asks the responder whatever the staple and the cache say
         (re-checks of long-lived connections). ``extra_issuers``: more
         candidates for the leaf's issuer (e.g. the trust anchors used).
         """
-        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        plan = self._plan(peer, recheck=recheck, now=now, extra_issuers=extra_issuers)
         if plan.target is not None:
             run_sync(lambda: self._ask(plan))
         return self._finish(plan, purpose)
@@ -367,12 +413,12 @@ class TlsGuard:
         peer: PeerChain,
         *,
         purpose: str = "tls",
-        fresh: bool = False,
+        recheck: bool = False,
         now: datetime | None = None,
         extra_issuers: Sequence[x509.Certificate] = (),
     ) -> ConnectionCheck:
         """:meth:`evaluate` for async code."""
-        plan = self._plan(peer, fresh=fresh, now=now, extra_issuers=extra_issuers)
+        plan = self._plan(peer, recheck=recheck, now=now, extra_issuers=extra_issuers)
         await self._ask(plan)
         return self._finish(plan, purpose)
 

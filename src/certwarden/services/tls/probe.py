@@ -202,7 +202,7 @@ class ProbeService:
                 entries.append((cert, facts, role, None, None))
                 continue
             others = [c for i, c in enumerate(chain) if i != position]
-            issuer, source = self._guard.find_issuer(cert, others)
+            issuer, source = self._guard.locate_issuer(cert, others)
             entries.append((cert, facts, role, issuer, source))
         targets = [
             Target(cert, facts.sha256, facts.subject, issuer, facts.ocsp_uris)
@@ -214,6 +214,7 @@ class ProbeService:
                 lambda: self._revocation.evaluate(
                     targets,
                     settings=snapshot.revocation,
+                    common_criteria=snapshot.common_criteria,
                     trusted_responders=snapshot.trusted_responders,
                     now=now,
                     use_cache=False,

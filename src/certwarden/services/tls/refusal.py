@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from certwarden.adapters.db import Database
-from certwarden.core.ocsp import CertStatus, Reason, RevocationResult
+from certwarden.core.ocsp import CertStatus, RevocationResult
 from certwarden.core.ocsp.results import describe
 from certwarden.core.tls import ConnectionCheck
 from certwarden.errors import ConnectionRefusedByPolicy
@@ -61,7 +61,7 @@ def refuse(db: Database, check: ConnectionCheck) -> NoReturn:
 
 def _reason(result: RevocationResult) -> str | None:
     if result.status is CertStatus.REVOKED:
-        if result.reason is Reason.EXPIRED:
+        if result.expired:
             return "expired"
         return result.revocation_reason
     return result.reason.value if result.reason else None

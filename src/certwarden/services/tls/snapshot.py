@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import Setting
+from certwarden.core.ocsp import ValidationOptions
 from certwarden.core.revocation_settings import (
     PARAMS_SECTION,
     REVOCATION_SECTION,
@@ -40,6 +41,11 @@ class Snapshot:
     common_criteria: bool
     trusted_responders: tuple[x509.Certificate, ...]
     loaded_at: datetime
+
+    @property
+    def options(self) -> ValidationOptions:
+        """How responses are judged now (legacy signatures never in Common Criteria mode)."""
+        return self.revocation.validation_options_for(common_criteria=self.common_criteria)
 
 
 def read_snapshot(s: Session, now: datetime) -> Snapshot:

@@ -58,6 +58,6 @@ def judge_staple(
         now=now,
         trusted_responders=snapshot.trusted_responders,
         # A staple carries no nonce of ours; freshness as the settings say.
-        options=replace(snapshot.revocation.validation_options, nonce_mode=NonceMode.OFF),
+        options=replace(snapshot.options, nonce_mode=NonceMode.OFF),
     )
     return result

@@ -12,6 +12,7 @@ from certwarden.errors import InputError
 from certwarden.interfaces.web import schemas
 from certwarden.interfaces.web.api.common import Limit, Offset, json_response, page, problems
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer
+from certwarden.services.accounts import token_lifetime
 
 __all__ = ["router"]
 
@@ -122,9 +123,19 @@ def tokens(
 def create_token(ctx: Ctx, who: Admin, body: schemas.TokenIn) -> Response:
     """Create an API token; the secret is in this answer and nowhere else, ever."""
     owner = body.username or who.user.username
-    info, secret = ctx.app.users.create_token(owner, body.name)
+    info, secret = ctx.app.users.create_token(
+        owner, body.name, scope=body.scope, lifetime=token_lifetime(body.expires)
+    )
     ctx.app.users.audit(
-        who.actor, "token.create", f"#{info.id}", {"user": owner, "name": info.name}
+        who.actor,
+        "token.create",
+        f"#{info.id}",
+        {
+            "user": owner,
+            "name": info.name,
+            "scope": info.scope,
+            "expires_at": info.to_json()["expires_at"],
+        },
     )
     return json_response(info.to_json() | {"token": secret}, 201)
 

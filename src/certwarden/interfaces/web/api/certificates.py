@@ -121,7 +121,7 @@ async def upload(
 def _record(ctx: WebContext, ref: str) -> dict[str, Any]:
     app = ctx.app
     text = ref.strip()
-    if text.isdigit() and len(text) < 19:
+    if text.isascii() and text.isdigit() and len(text) < 19:
         record = app.overview.record(int(text))  # the common case, in one query
     else:
         record = app.inventory.get(ref)  # fingerprints and prefixes

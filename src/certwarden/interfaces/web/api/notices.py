@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import NotFoundError
 from certwarden.interfaces.web import schemas
 from certwarden.interfaces.web.actions import save_smtp_settings
 from certwarden.interfaces.web.api.common import Limit, Offset, json_response, page, problems
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer
-from certwarden.services.inventory import iso
 
 __all__ = ["router"]
 
@@ -97,7 +97,7 @@ def demo_mail(ctx: Ctx, _who: Viewer, limit: Limit = 100, offset: Offset = 0) ->
     items = [
         {
             "id": m.id,
-            "received_at": iso(m.received_at),
+            "received_at": iso_z(m.received_at),
             "from": m.sender,
             "to": list(m.recipients),
             "subject": m.subject,

@@ -12,7 +12,7 @@ from certwarden.errors import ConflictError, InvalidFieldsError, NotFoundError
 from certwarden.interfaces.web.context import Admin, Ctx, RowId
 from certwarden.interfaces.web.pages.forms import FormData, FormPage, Refusal, int_param
 from certwarden.interfaces.web.rendering import query_url, redirect, render
-from certwarden.services.accounts import TokenInfo, UserInfo
+from certwarden.services.accounts import TokenInfo, UserInfo, token_lifetime
 from certwarden.services.readmodel import Page
 
 __all__ = ["router"]
@@ -31,6 +31,7 @@ TOKENS = FormPage(
     "/admin/tokens",
     context=lambda ctx: {
         "tokens": ctx.app.users.list_tokens(),
+        "now": ctx.app.clock.now(),
         "users": ctx.app.users.list_users(),
         "new_secret": None,
         "new_token": None,
@@ -110,17 +111,26 @@ def remove_user(request: Request, ctx: Ctx, who: Admin, username: str) -> Respon
 
 @router.get("/admin/tokens", response_class=HTMLResponse)
 def tokens(request: Request, ctx: Ctx, who: Admin) -> Response:
-    return TOKENS.show(request, ctx, who, {"name": "", "username": ""})
+    return TOKENS.show(
+        request, ctx, who, {"name": "", "username": "", "expires": "", "scope": "full"}
+    )
 
 
 @router.post("/admin/tokens", response_class=HTMLResponse)
 def create_token(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Response:
     name, owner = form.get("name", ""), form.get("username") or who.user.username
+    expires, scope = form.get("expires", ""), form.get("scope") or "full"
 
     def save() -> tuple[TokenInfo, str]:
-        info, secret = ctx.app.users.create_token(owner, name)
+        info, secret = ctx.app.users.create_token(
+            owner, name, scope=scope, lifetime=token_lifetime(expires)
+        )
+        details = {"user": owner, "name": info.name, "scope": info.scope}
         ctx.app.users.audit(
-            who.actor, "token.create", f"#{info.id}", {"user": owner, "name": info.name}
+            who.actor,
+            "token.create",
+            f"#{info.id}",
+            details | {"expires_at": info.to_json()["expires_at"]},
         )
         return info, secret
 
@@ -131,7 +141,7 @@ def create_token(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
             request,
             ctx,
             who,
-            {"name": "", "username": ""},
+            {"name": "", "username": "", "expires": "", "scope": "full"},
             status_code=201,
             new_secret=secret,
             new_token=info,
@@ -144,7 +154,7 @@ def create_token(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
         ctx,
         who,
         save,
-        shown={"name": name, "username": owner},
+        shown={"name": name, "username": owner, "expires": expires, "scope": scope},
         done=created,
         refusals=(Refusal(InvalidFieldsError), Refusal(NotFoundError, 422, "username")),
     )

@@ -28,6 +28,7 @@ STATE_LABELS = {
     "unknown": "unknown to the responder",
     "could_not_tell": "could not tell",
     "not_checked": "not checked",
+    "exempt": "exempt (ocsp-nocheck responder, not checked by design)",
 }
 
 router = APIRouter()

@@ -52,11 +52,28 @@ FormData = Annotated[dict[str, str], Depends(_form)]
 
 def int_param(value: str | None, default: int, low: int, high: int) -> int:
     """A whole-number query parameter, clamped to ``low..high`` (``default`` when unreadable)."""
-    try:
-        number = int(value) if value not in (None, "") else default
-    except ValueError:
+    if value in (None, ""):
         return default
-    return min(max(number, low), high)
+    text = value.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        return default
+    return min(max(int(text), low), high)
+
+
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id_param(value: str | None, name: str) -> int | None:
+    """An optional row ID in a query parameter; an unusable one is refused by name
+    (422), never handed to the database (a 30-digit number overflows it)."""
+    if value in (None, ""):
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ROW_ID:
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        raise InvalidFieldsError({name: f"{shown!r} is not a number from 1 to {MAX_ROW_ID}"})
+    return int(text)
 
 
 @dataclass(frozen=True)

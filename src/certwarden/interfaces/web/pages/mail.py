@@ -23,12 +23,17 @@ MAIL = FormPage(
     crumbs=(("Security", "/security/mail"),),
     context=lambda ctx: {"overrides": ctx.app.outbox.env_overrides},
 )
+VIEWER_HIDDEN = frozenset({"host", "username", "password"})
 FIELDS = ("host", "port", "security", "username", "from_address", "timeout_seconds")
 
 
 @router.get("/security/mail", response_class=HTMLResponse)
 def mail_settings(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    return MAIL.show(request, ctx, who, ctx.app.outbox.stored_smtp_settings().to_json())
+    values = ctx.app.outbox.stored_smtp_settings().to_json()
+    if not who.is_admin:
+        # As in the API (admins only): where the mail goes and who signs in is not a viewer's.
+        values = {k: ("" if k in VIEWER_HIDDEN else v) for k, v in values.items()}
+    return MAIL.show(request, ctx, who, values, hidden=not who.is_admin)
 
 
 @router.post("/security/mail", response_class=HTMLResponse)

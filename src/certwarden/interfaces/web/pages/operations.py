@@ -13,7 +13,7 @@ from certwarden.composition import App
 from certwarden.errors import CertwardenError, NotFoundError
 from certwarden.interfaces.web.actions import monitor_action
 from certwarden.interfaces.web.context import Admin, Ctx, Viewer
-from certwarden.interfaces.web.pages.forms import int_param
+from certwarden.interfaces.web.pages.forms import int_param, row_id_param
 from certwarden.interfaces.web.rendering import query_url, redirect, render
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import Page
@@ -129,10 +129,10 @@ def outbox(request: Request, ctx: Ctx, who: Viewer) -> Response:
     if state not in (None, "pending", "sent"):
         state = None
     entries = ctx.app.outbox.list(state=state, limit=200)
-    opened = request.query_params.get("open")
+    opened = row_id_param(request.query_params.get("open"), "open")
     body = None
-    if opened and opened.isdigit():
-        body = (int(opened), ctx.app.outbox.body(int(opened)))
+    if opened is not None:
+        body = (opened, ctx.app.outbox.body(opened))
     return render(
         request,
         ctx,

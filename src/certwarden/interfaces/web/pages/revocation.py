@@ -47,7 +47,7 @@ def _params_context(ctx: WebContext) -> dict[str, Any]:
 
 
 def _policy_context(ctx: WebContext) -> dict[str, Any]:
-    statuses = [CertStatus.GOOD, CertStatus.REVOKED, CertStatus.UNKNOWN, CertStatus.COULD_NOT_TELL]
+    statuses = list(CertStatus)
     table = [
         (s.value, POLICY_TABLE[(False, s)].value, POLICY_TABLE[(True, s)].value) for s in statuses
     ]
@@ -91,6 +91,7 @@ REVOCATION_FIELDS = (
     "trusted_responder_store",
     "clock_skew_seconds",
     "max_age_hours",
+    "legacy_signatures",
     # CRLs (issue 13)
     "enable_crl",
     "order",

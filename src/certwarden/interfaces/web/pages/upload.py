@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from certwarden.errors import NotFoundError
+from certwarden.errors import BusyError, NotFoundError, ParseBudgetError
 from certwarden.interfaces.web.actions import MAX_UPLOAD_BYTES, import_upload
 from certwarden.interfaces.web.context import Admin, Ctx
 from certwarden.interfaces.web.pages.forms import FormPage
@@ -77,7 +77,14 @@ async def upload(
             )
         except NotFoundError as exc:
             errors["store"] = str(exc)
-    if errors or (report is not None and report.rejected and not report.imported):
+        except ParseBudgetError as exc:
+            errors["files"] = str(exc)
+        except BusyError as exc:
+            errors["files"] = str(exc)
+            status = 503
+    if status == 200 and (
+        errors or (report is not None and report.rejected and not report.imported)
+    ):
         status = 422
     stores = await run_in_threadpool(ctx.app.inventory.list_stores)
     return UPLOAD.show(

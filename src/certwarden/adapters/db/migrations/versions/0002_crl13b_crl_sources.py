@@ -1,7 +1,7 @@
 """CRLs: blobs by SHA-256, one row per distribution point URL, checks' source
 
 Revision ID: 0002_crl13b_crl_sources
-Revises: 0001
+Revises: 0002_fix10_weak_signature
 Create Date: 2026-12-03 12:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_crl13b_crl_sources"
-down_revision = "0001"
+down_revision = "0002_fix10_weak_signature"
 branch_labels = None
 depends_on = None
 
