@@ -383,6 +383,8 @@ class _Run:
         future = self._obtained.get(url)
         if future is None:
             future = self._obtained[url] = asyncio.ensure_future(self.source.obtain(url, self))
+        if future.done():
+            return future.result()  # every certificate after the first: no await
         return await asyncio.shield(future)
 
     async def one(self, target: Target, issuer: x509.Certificate) -> RevocationResult:
