@@ -68,6 +68,7 @@ class AppConfig:
         from certwarden.adapters.secret_file import SECRET_FILE_NAME
 
         return self.secret_file or self.data_dir / SECRET_FILE_NAME
+
     # How long one upload may take to parse, and how many at once (None: the defaults).
     upload_limits: ParseLimits | None = None
 

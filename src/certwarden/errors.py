@@ -112,6 +112,8 @@ class CrlParseError(ParseError):
     def __init__(self, source: str | Path, problem: str, reason: str = "malformed_crl") -> None:
         self.reason = reason
         super().__init__(source, problem)
+
+
 class ParseBudgetError(InputError):
     """An upload took longer to parse than its time budget; it was refused, nothing stored.
 

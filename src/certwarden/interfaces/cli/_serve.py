@@ -49,6 +49,8 @@ def _lease(app: App, job: str) -> Lease | None:
     except Exception:
         log.exception("could not take or renew the %s lease", job)
         return None
+
+
 def proxy_options(trusted: list[str]) -> dict[str, Any]:
     """uvicorn's options for ``--trusted-proxy``: X-Forwarded-For and -Proto are
     believed only from those addresses or networks; with none given, from nobody
