@@ -513,3 +513,24 @@ def test_crl_checks_and_evidence_on_postgres(pg_app: App, pki: Pki) -> None:
         row = s.scalar(sa.select(CrlSource))
         assert row is not None and row.crl_number == "1" and row.entries == 2
         assert s.scalar(sa.select(sa.func.count()).select_from(CrlBlob)) == 1
+
+
+def test_common_criteria_mode_applies_to_the_combined_answer(app: App, pki: Pki) -> None:
+    _stored(app, pki)
+    app.revocation.set_common_criteria(True)
+    # ocsp-first: OCSP cannot tell (no responder URL), the CRL says good: allowed.
+    app.revocation.update_settings({"enable_ocsp": True, "enable_crl": True, "order": "ocsp-first"})
+    allowed = app.revocation.check([_sha(pki.good.cert)]).outcomes[0]
+    assert (allowed.result.status.value, allowed.verdict.decision.value) == ("good", "allow")
+    # Neither source can tell: refused in Common Criteria mode, warned without it.
+    pki.server.route("/issuing.crl", Raw(404, b"gone"))
+    app.revocation.crl.forget()
+    with app.db.session() as s:
+        s.execute(sa.delete(CrlSource))
+    refused = app.revocation.check([_sha(pki.good.cert)]).outcomes[0]
+    assert refused.result.status.value == "could_not_tell"
+    assert refused.verdict.decision.value == "deny"
+    app.revocation.set_common_criteria(False)
+    app.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
+    warned = app.revocation.check([_sha(pki.good.cert)]).outcomes[0]
+    assert warned.verdict.decision.value == "allow_with_warning"

@@ -45,6 +45,8 @@ from certwarden.adapters.crl_http import (
 )
 from certwarden.adapters.crl_ldap import LdapCrlFetcher
 from certwarden.adapters.db import Database
+from certwarden.core.crl import CertRef, cert_ref
+from certwarden.core.crl import crl_urls as core_crl_urls
 from certwarden.core.ocsp.results import Reason, RevocationResult, Source, iso_z
 from certwarden.core.revocation_settings import RevocationSettings
 from certwarden.services.revocation import crl_store
@@ -154,7 +156,17 @@ class CrlSource:
         )
         run = _Run(self, settings, options, now)
         try:
-            return list(await asyncio.gather(*(run.one(t, i) for t, i in targets)))
+            refs = [cert_ref(target.cert) for target, _ in targets]
+            # Every URL that is a certificate's first choice is obtained at once,
+            # concurrently; the certificates are then judged one after the other
+            # (an answer already settled costs no task), a fallback URL awaited
+            # only where the first gave no CRL.
+            firsts = {urls[0] for urls in map(_fetchable, refs) if urls}
+            await asyncio.gather(*(run.obtained(url) for url in firsts))
+            return [
+                await run.one(target, issuer, ref)
+                for (target, issuer), ref in zip(targets, refs, strict=True)
+            ]
         finally:
             await run.aclose()
 
@@ -316,6 +328,11 @@ class CrlSource:
         return ob
 
 
+def _fetchable(ref: CertRef) -> list[str]:
+    """The certificate's CDP URLs that certwarden can fetch, in order."""
+    return [u for u in core_crl_urls(ref) if u.lower().startswith(_SCHEMES)]
+
+
 def _reason(value: str | None) -> Reason:
     try:
         return Reason(value) if value else Reason.RESPONDER_UNREACHABLE
@@ -341,11 +358,28 @@ class _Run:
         self._obtained: dict[str, asyncio.Future[_Obtained]] = {}
         # One judge per issuing CA and set of CRLs: the core validates them once.
         self._judges: dict[tuple[bytes, tuple[str, ...]], CrlJudge] = {}
+        # Issuer fingerprints by object (kept with the object, so an id is never reused),
+        # and answers with their URL: the core shares one GOOD result per plan.
+        self._prints: dict[int, tuple[x509.Certificate, bytes]] = {}
+        self._answers: dict[tuple[int, str], tuple[RevocationResult, RevocationResult]] = {}
+
+    def _from(self, result: RevocationResult, url: str) -> RevocationResult:
+        """``result`` with the distribution point it came from (shared answers: once)."""
+        key = (id(result), url)
+        known = self._answers.get(key)
+        if known is not None and known[0] is result:
+            return known[1]
+        answered = replace(result, responder_url=url)
+        self._answers[key] = (result, answered)
+        return answered
 
     def judge(
-        self, cert: x509.Certificate, issuer: x509.Certificate, crls: Sequence[Crl]
+        self, cert: CertRef, issuer: x509.Certificate, crls: Sequence[Crl]
     ) -> RevocationResult:
-        key = (issuer.fingerprint(_SHA256), tuple(c.sha256 for c in crls))
+        print_ = self._prints.get(id(issuer))
+        if print_ is None:
+            print_ = self._prints[id(issuer)] = (issuer, issuer.fingerprint(_SHA256))
+        key = (print_[1], tuple(c.sha256 for c in crls))
         judge = self._judges.get(key)
         if judge is None:
             judge = self._judges[key] = judge_for(
@@ -379,14 +413,19 @@ class _Run:
         for fetcher in self._fetchers.values():
             await fetcher.aclose()
 
+    async def obtained(self, url: str) -> None:
+        await self._get(url)
+
     async def _get(self, url: str) -> _Obtained:
         future = self._obtained.get(url)
         if future is None:
             future = self._obtained[url] = asyncio.ensure_future(self.source.obtain(url, self))
+        if future.done():
+            return future.result()  # every certificate after the first: no await
         return await asyncio.shield(future)
 
-    async def one(self, target: Target, issuer: x509.Certificate) -> RevocationResult:
-        urls = crl_urls(target.cert)
+    async def one(self, target: Target, issuer: x509.Certificate, ref: CertRef) -> RevocationResult:
+        urls = _fetchable(ref)
         if not urls:
             return RevocationResult.could_not_tell(
                 Reason.NO_CRL_DISTRIBUTION_POINT,
@@ -395,7 +434,7 @@ class _Run:
             )
         first: RevocationResult | None = None
         for url in urls:
-            result = await self._at(url, target, issuer)
+            result = await self._at(url, ref, issuer)
             if result.validated or result.reason not in _NO_CRL:
                 return result
             first = first or result
@@ -403,20 +442,20 @@ class _Run:
             Reason.NO_CRL_DISTRIBUTION_POINT, "no CRL", source=Source.CRL
         )
 
-    async def _at(self, url: str, target: Target, issuer: x509.Certificate) -> RevocationResult:
+    async def _at(self, url: str, target: CertRef, issuer: x509.Certificate) -> RevocationResult:
         ob = await self._get(url)
         if ob.candidate is not None:
             deltas, delta_obs = await self.deltas(ob.candidate)
-            result = self.judge(target.cert, issuer, [ob.candidate, *deltas])
+            result = self.judge(target, issuer, [ob.candidate, *deltas])
             if result.validated:
                 self.source.promote(ob, self.now)
                 self._promote_deltas(result, delta_obs)
-                return replace(result, responder_url=url)
+                return self._from(result, url)
             if not ob.refused:
                 ob.refused = True
                 self.source.refuse(ob, result, self.now)
             if ob.held is None:
-                return replace(result, responder_url=url)
+                return self._from(result, url)
             # The last valid CRL stands; the one just fetched is not tried again this run.
             ob.candidate = None
             ob.error_reason = result.reason
@@ -429,10 +468,10 @@ class _Run:
                 responder_url=url,
             )
         deltas, delta_obs = await self.deltas(ob.held.crl)
-        result = self.judge(target.cert, issuer, [ob.held.crl, *deltas])
+        result = self.judge(target, issuer, [ob.held.crl, *deltas])
         if result.validated:
             self._promote_deltas(result, delta_obs)
-        result = replace(result, responder_url=url)
+        result = self._from(result, url)
         if ob.error:
             held = ob.held.crl
             note = (

@@ -161,7 +161,10 @@ class UploadCheck:
         checked = len(targets)
         notes.append(
             f"revocation check at upload: {checked} certificate(s) checked via "
-            f"{settings.describe_source()}"
+            + " then ".join(
+                settings.describe_source() if s == "ocsp" else "the certificates' CRLs"
+                for s in settings.sources
+            )
             + (f" (order {settings.order.value})" if settings.enable_crl else "")
             + (", Common Criteria mode" if common_criteria else "")
             + (f"; {len(exclude)} refused" if exclude else "")
