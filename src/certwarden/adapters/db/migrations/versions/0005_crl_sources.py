@@ -1,7 +1,7 @@
 """CRLs: blobs by SHA-256, one row per distribution point URL, checks' source
 
-Revision ID: 0002_crl13b_crl_sources
-Revises: 0002_fix10_weak_signature
+Revision ID: 0005_crl_sources
+Revises: 0004_weak_signature
 Create Date: 2026-12-03 12:30:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_crl13b_crl_sources"
-down_revision = "0002_fix10_weak_signature"
+revision = "0005_crl_sources"
+down_revision = "0004_weak_signature"
 branch_labels = None
 depends_on = None
 

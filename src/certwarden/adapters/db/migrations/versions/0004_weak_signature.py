@@ -1,6 +1,6 @@
 """certificates.weak_signature: the certificate is signed with SHA-1 or MD5 (issue 10)
 
-Revision ID: 0002_fix10_weak_signature
+Revision ID: 0004_weak_signature
 Revises: 0003_cluster
 Create Date: 2026-12-03 12:40:00
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_fix10_weak_signature"
+revision = "0004_weak_signature"
 down_revision = "0003_cluster"
 branch_labels = None
 depends_on = None

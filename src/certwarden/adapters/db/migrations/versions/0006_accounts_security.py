@@ -1,8 +1,8 @@
 """accounts security: session stamps, server-side sessions, a shared login
 throttle, token expiry and scope; the database-only session key is dropped
 
-Revision ID: 0002_sec11a_accounts_security
-Revises: 0002_crl13b_crl_sources
+Revision ID: 0006_accounts_security
+Revises: 0005_crl_sources
 Create Date: 2026-12-03 12:30:00
 
 Each user gets a random session stamp (sessions were stamped with a digest of
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_sec11a_accounts_security"
-down_revision = "0002_crl13b_crl_sources"
+revision = "0006_accounts_security"
+down_revision = "0005_crl_sources"
 branch_labels = None
 depends_on = None
 
