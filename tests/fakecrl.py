@@ -163,6 +163,24 @@ def resign(der: bytes, tbs: bytes, key: object) -> bytes:
     return _der.sequence(tbs, algorithm, signature)
 
 
+_SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")  # sha256WithRSAEncryption
+_SHA1_RSA = bytes.fromhex("06092a864886f70d010105")  # sha1WithRSAEncryption (same length)
+
+
+def sha1_signed(der: bytes, key: rsa.RSAPrivateKey) -> bytes:
+    """An RSA CRL (``der``) signed again with SHA-1 (cryptography no longer signs SHA-1
+    CRLs itself): the algorithm named in the TBS and outside it, and the signature."""
+    assert der.count(_SHA256_RSA) == 2, "an RSA/SHA-256 CRL is expected"
+    der = der.replace(_SHA256_RSA, _SHA1_RSA)
+    top = _der.read_tlv(der)
+    tbs_node, algorithm_node, _ = _der.children(der, top)
+    tbs = tbs_node.whole(der)
+    signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    return _der.sequence(
+        tbs, algorithm_node.whole(der), _der.tlv(_der.BIT_STRING, b"\x00" + signature)
+    )
+
+
 def _without_next_update(der: bytes, key: object) -> bytes:
     top = _der.read_tlv(der)
     tbs = _der.children(der, top)[0]

@@ -36,6 +36,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from certwarden.core.algorithms import algorithm_problem, certificate_algorithm_problem
 from certwarden.core.certs import signed_by
 from certwarden.core.crl.load import Crl
 from certwarden.core.ocsp.results import Reason, ValidationOptions, iso_z
@@ -242,6 +243,34 @@ def step_signature(
     return None, [Failure(Reason.BAD_SIGNATURE, f"the CRL's signature is not valid: {problems[0]}")]
 
 
+def step_algorithm(
+    crl: Crl,
+    signer: x509.Certificate | None,
+    issuer: x509.Certificate,
+    options: ValidationOptions,
+) -> list[Failure]:
+    """The signature-algorithm policy of OCSP responses (:mod:`certwarden.core.algorithms`):
+    a SHA-1-signed CRL (or indirect CRL issuer certificate) is ``weak_signature_algorithm``
+    unless legacy signatures are accepted (never in Common Criteria mode); MD5 never."""
+    failures: list[Failure] = []
+    weak = algorithm_problem(
+        crl.signature_algorithm,
+        accept_legacy=options.accept_legacy_signatures,
+        what=f"the CRL from {crl.source}",
+    )
+    if weak is not None:
+        failures.append(Failure(Reason.WEAK_SIGNATURE_ALGORITHM, weak))
+    if signer is not None and signer != issuer:
+        weak = certificate_algorithm_problem(
+            signer,
+            accept_legacy=options.accept_legacy_signatures,
+            what=f"the CRL issuer certificate {signer.subject.rfc4514_string()}",
+        )
+        if weak is not None:
+            failures.append(Failure(Reason.WEAK_SIGNATURE_ALGORITHM, weak))
+    return failures
+
+
 # -- steps: freshness (RFC 5280 5.1.2.4, 5.1.2.5) ------------------------------
 
 
@@ -324,6 +353,7 @@ def check_crl(
     failures += found
     signer, signature_failures = step_signature(crl, candidates)
     failures += signature_failures
+    failures += step_algorithm(crl, signer, issuer, options)
     failures += step_this_update(crl, now, options)
     failures += step_next_update(crl, now, options)
     if known_numbers is not None:

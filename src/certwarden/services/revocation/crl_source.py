@@ -47,7 +47,13 @@ from certwarden.adapters.crl_ldap import LdapCrlFetcher
 from certwarden.adapters.db import Database
 from certwarden.core.crl import CertRef, cert_ref
 from certwarden.core.crl import crl_urls as core_crl_urls
-from certwarden.core.ocsp.results import Reason, RevocationResult, Source, iso_z
+from certwarden.core.ocsp.results import (
+    Reason,
+    RevocationResult,
+    Source,
+    ValidationOptions,
+    iso_z,
+)
 from certwarden.core.revocation_settings import RevocationSettings
 from certwarden.services.revocation import crl_store
 from certwarden.services.revocation.crl_core import Crl, CrlJudge, CrlLoadError, judge_for, load_crl
@@ -147,14 +153,26 @@ class CrlSource:
         *,
         settings: RevocationSettings,
         now: datetime,
+        common_criteria: bool = True,
     ) -> list[RevocationResult]:
-        """One result per ``(target, its issuer)``, in order."""
+        """One result per ``(target, its issuer)``, in order.
+
+        ``common_criteria``: the mode in force; legacy (SHA-1) CRL signatures
+        are accepted only outside it, when the settings say so (the default,
+        True, fails closed).
+        """
         options = CrlFetchOptions(
             max_bytes=settings.crl_max_bytes,
             connect_timeout=min(settings.connect_timeout, settings.crl_timeout),
             total_timeout=settings.crl_timeout,
         )
-        run = _Run(self, settings, options, now)
+        run = _Run(
+            self,
+            settings,
+            options,
+            now,
+            settings.validation_options_for(common_criteria=common_criteria),
+        )
         try:
             refs = [cert_ref(target.cert) for target, _ in targets]
             # Every URL that is a certificate's first choice is obtained at once,
@@ -349,11 +367,13 @@ class _Run:
         settings: RevocationSettings,
         options: CrlFetchOptions,
         now: datetime,
+        validation: ValidationOptions,
     ) -> None:
         self.source = source
         self.settings = settings
         self.options = options
         self.now = now
+        self.validation = validation
         self._fetchers: dict[str, CrlFetcher] = {}
         self._obtained: dict[str, asyncio.Future[_Obtained]] = {}
         # One judge per issuing CA and set of CRLs: the core validates them once.
@@ -383,7 +403,7 @@ class _Run:
         judge = self._judges.get(key)
         if judge is None:
             judge = self._judges[key] = judge_for(
-                issuer, crls, now=self.now, options=self.settings.validation_options
+                issuer, crls, now=self.now, options=self.validation
             )
         return judge.check(cert)
 

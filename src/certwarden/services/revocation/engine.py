@@ -108,7 +108,9 @@ class RevocationEngine:
             if not pairs:
                 break
             if name == "crl" and self.crl is not None:
-                answers = await self.crl.statuses(pairs, settings=settings, now=now)
+                answers = await self.crl.statuses(
+                    pairs, settings=settings, now=now, common_criteria=common_criteria
+                )
             else:
                 answers = await self.ocsp.statuses(
                     pairs,
