@@ -37,6 +37,8 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
     assert js(cli("monitor", "settings", "--json")) == {
         "start_days": 30,
         "frequency": "1d",
+        "major_within": "7d",
+        "critical_within": "1d",
         "email_enabled": False,
         "lsc_enabled": False,
         "emails": [],
@@ -48,11 +50,14 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
     result = cli(
         "monitor", "settings", "set", "--start-days", "45", "--frequency", "12h",
         "--email", "--lsc", "--emails", "a@x.org; b@y.org",
+        "--major-within", "10d", "--critical-within", "36h",
     )  # fmt: skip
     assert result.code == 0, result
     assert js(cli("monitor", "settings", "--json")) == {
         "start_days": 45,
         "frequency": "12h",
+        "major_within": "10d",
+        "critical_within": "36h",
         "email_enabled": True,
         "lsc_enabled": True,
         "emails": ["a@x.org", "b@y.org"],
@@ -61,6 +66,12 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
 
 
 BAD_MONITOR_SETTINGS = [
+    (["--major-within", "0h"], ["--major-within"], "too short"),
+    (["--major-within", "soon"], ["--major-within"], "'soon' is not a duration"),
+    (["--major-within", "40d"], ["--major-within"], "must come after the Notification Start"),
+    (["--start-days", "5"], ["--start-days"], "shorten the Major Level"),
+    (["--critical-within", "7d"], ["--critical-within"], "must come after the Major Level"),
+    (["--critical-within", "2d", "--major-within", "1d"], ["--critical-within"], "Major Level"),
     (["--start-days", "0"], ["--start-days"], "out of range"),
     (["--start-days", "366"], ["--start-days"], "out of range"),
     (["--start-days", "ten"], ["--start-days"], "not a whole number of days"),
@@ -196,10 +207,13 @@ def test_simulate_three_days_switches_from_24_hour_to_hourly_runs(cli: Cli, tmp_
         previous = run["at"]
     assert gaps == [24.0] + [1.0] * 48
     notified = [(r["at"], n["kind"]) for r in data["runs"] for n in r["notices"]]
-    assert notified == [  # once a day (the frequency), expired from 2026-06-03 00:00
-        ("2026-06-02T12:00:00Z", "expiring"),
-        ("2026-06-03T12:00:00Z", "expired"),
-        ("2026-06-04T12:00:00Z", "expired"),
+    # critical (12 h left) at once; expiry is a new level, notified at the
+    # first run after it (2026-06-03 00:00); then once a day (the frequency).
+    levels = [(r["at"], n["kind"], n["level"]) for r in data["runs"] for n in r["notices"]]
+    assert levels == [
+        ("2026-06-02T12:00:00Z", "expiring", "critical"),
+        ("2026-06-03T01:00:00Z", "expired", "expired"),
+        ("2026-06-04T01:00:00Z", "expired", "expired"),
     ]
     # nothing was stored by the simulation
     assert js(cli("alerts", "list", "--json")) == []
