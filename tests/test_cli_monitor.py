@@ -206,7 +206,6 @@ def test_simulate_three_days_switches_from_24_hour_to_hourly_runs(cli: Cli, tmp_
         gaps.append(gap / H)
         previous = run["at"]
     assert gaps == [24.0] + [1.0] * 48
-    notified = [(r["at"], n["kind"]) for r in data["runs"] for n in r["notices"]]
     # critical (12 h left) at once; expiry is a new level, notified at the
     # first run after it (2026-06-03 00:00); then once a day (the frequency).
     levels = [(r["at"], n["kind"], n["level"]) for r in data["runs"] for n in r["notices"]]
