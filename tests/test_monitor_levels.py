@@ -175,7 +175,8 @@ def test_lifetime_share_on_a_7_day_and_a_398_day_certificate(app: App, clock: Ma
     with app.db.session() as s:
         rows_now = {r.subject_cn: r for r in s.scalars(select(CertificateRow))}
         assert rows_now["short.test"].notice_from is None
-        assert ensure_utc(rows_now["long.test"].notice_from) == T0 + 148 * D - 398 * D * 0.2
+        moved = rows_now["long.test"].notice_from
+        assert moved is not None and ensure_utc(moved) == T0 + 148 * D - 398 * D * 0.2
         audit = [
             (e.action, e.target, e.details.get("lifetime_share"))
             for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))
