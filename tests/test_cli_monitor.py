@@ -306,3 +306,34 @@ def test_alerts_list_text(cli: Cli, tmp_path: Path) -> None:
     listing = cli("alerts", "list")
     assert "expiring" in listing.stdout and "soon.test" in listing.stdout
     assert js(cli("alerts", "list", "--kind", "expired", "--json")) == []
+
+
+# --------------------------------------------------------- lifetime thresholds
+
+
+def test_lifetime_share_thresholds_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    import_cert(cli, tmp_path, "long.test", 100 * D)  # valid from T0 - 300 d: 400 days
+    done = js(cli("stores", "set-threshold", "tomcat-trust", "--lifetime-share", "33%", "--json"))
+    assert done["lifetime_share"] == "33%" and done["certificates"] == 1
+    # 33% of 400 days is 132 days: inside it already, though 100 days is outside the window
+    report = js(cli("monitor", "run-now", "--json"))
+    assert [n["level"] for n in report["run"]["notices"]] == ["warning"]
+    (cert,) = js(cli("list", "--json"))
+    shown = cli("set-threshold", str(cert["id"]), "--lifetime-share", "10%")
+    assert shown.code == 0, shown
+    assert "notices start at 2026-07-31T12:00:00Z" in shown.stdout  # T0 + 100 d - 40 d
+    for args, words in (
+        (["--lifetime-share", "150%"], "--lifetime-share: '150%' is out of range"),
+        (["--lifetime-share", "a lot"], "is not a share of the lifetime"),
+    ):
+        bad = cli("stores", "set-threshold", "tomcat-trust", *args)
+        assert bad.code == 1 and words in bad.stderr, bad
+    both = cli("set-threshold", str(cert["id"]), "--lifetime-share", "5%", "--clear")
+    assert both.code == 2 and "not both" in both.stderr
+    unknown = cli("stores", "set-threshold", "nowhere", "--clear")
+    assert unknown.code == 1 and "no store named 'nowhere'" in unknown.stderr
+    cleared = cli("stores", "set-threshold", "tomcat-trust", "--clear")
+    assert cleared.code == 0 and "Notification Start Time applies" in cleared.stdout
+    audit = cli("audit", "list")
+    assert audit.code == 0 and "store.threshold" in audit.stdout
+    assert "certificate.threshold" in audit.stdout
