@@ -20,17 +20,26 @@ def monitor_ca() -> DevCA:
     )
 
 
-def make_pem(cn: str, expires_at: datetime) -> bytes:
-    issued = monitor_ca().issue(cn, not_before=T0 - timedelta(days=300), not_after=expires_at)
+def make_pem(cn: str, expires_at: datetime, not_before: datetime | None = None) -> bytes:
+    issued = monitor_ca().issue(
+        cn, not_before=not_before or T0 - timedelta(days=300), not_after=expires_at
+    )
     return issued.cert_pem()
 
 
 def add_cert(
-    app: App, cn: str, expires_at: datetime, *, store: str = "tomcat-trust", lsc: bool = False
+    app: App,
+    cn: str,
+    expires_at: datetime,
+    *,
+    store: str = "tomcat-trust",
+    lsc: bool = False,
+    not_before: datetime | None = None,
 ) -> tuple[int, str]:
-    """Import one leaf expiring at ``expires_at``; returns (id, sha256)."""
+    """Import one leaf expiring at ``expires_at`` (valid from ``not_before``,
+    300 days before T0 by default); returns (id, sha256)."""
     prepared = app.inventory.prepare_bytes(
-        [(f"{cn}.pem", make_pem(cn, expires_at))], store=store, lsc=lsc
+        [(f"{cn}.pem", make_pem(cn, expires_at, not_before))], store=store, lsc=lsc
     )
     report = app.inventory.commit(prepared)
     assert len(report.imported) == 1, report

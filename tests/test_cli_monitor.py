@@ -37,6 +37,8 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
     assert js(cli("monitor", "settings", "--json")) == {
         "start_days": 30,
         "frequency": "1d",
+        "major_within": "7d",
+        "critical_within": "1d",
         "email_enabled": False,
         "lsc_enabled": False,
         "emails": [],
@@ -48,11 +50,14 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
     result = cli(
         "monitor", "settings", "set", "--start-days", "45", "--frequency", "12h",
         "--email", "--lsc", "--emails", "a@x.org; b@y.org",
+        "--major-within", "10d", "--critical-within", "36h",
     )  # fmt: skip
     assert result.code == 0, result
     assert js(cli("monitor", "settings", "--json")) == {
         "start_days": 45,
         "frequency": "12h",
+        "major_within": "10d",
+        "critical_within": "36h",
         "email_enabled": True,
         "lsc_enabled": True,
         "emails": ["a@x.org", "b@y.org"],
@@ -61,6 +66,12 @@ def test_settings_show_defaults_and_set(cli: Cli) -> None:
 
 
 BAD_MONITOR_SETTINGS = [
+    (["--major-within", "0h"], ["--major-within"], "too short"),
+    (["--major-within", "soon"], ["--major-within"], "'soon' is not a duration"),
+    (["--major-within", "40d"], ["--major-within"], "must come after the Notification Start"),
+    (["--start-days", "5"], ["--start-days"], "shorten the Major Level"),
+    (["--critical-within", "7d"], ["--critical-within"], "must come after the Major Level"),
+    (["--critical-within", "2d", "--major-within", "1d"], ["--critical-within"], "Major Level"),
     (["--start-days", "0"], ["--start-days"], "out of range"),
     (["--start-days", "366"], ["--start-days"], "out of range"),
     (["--start-days", "ten"], ["--start-days"], "not a whole number of days"),
@@ -195,11 +206,13 @@ def test_simulate_three_days_switches_from_24_hour_to_hourly_runs(cli: Cli, tmp_
         gaps.append(gap / H)
         previous = run["at"]
     assert gaps == [24.0] + [1.0] * 48
-    notified = [(r["at"], n["kind"]) for r in data["runs"] for n in r["notices"]]
-    assert notified == [  # once a day (the frequency), expired from 2026-06-03 00:00
-        ("2026-06-02T12:00:00Z", "expiring"),
-        ("2026-06-03T12:00:00Z", "expired"),
-        ("2026-06-04T12:00:00Z", "expired"),
+    # critical (12 h left) at once; expiry is a new level, notified at the
+    # first run after it (2026-06-03 00:00); then once a day (the frequency).
+    levels = [(r["at"], n["kind"], n["level"]) for r in data["runs"] for n in r["notices"]]
+    assert levels == [
+        ("2026-06-02T12:00:00Z", "expiring", "critical"),
+        ("2026-06-03T01:00:00Z", "expired", "expired"),
+        ("2026-06-04T01:00:00Z", "expired", "expired"),
     ]
     # nothing was stored by the simulation
     assert js(cli("alerts", "list", "--json")) == []
@@ -293,3 +306,34 @@ def test_alerts_list_text(cli: Cli, tmp_path: Path) -> None:
     listing = cli("alerts", "list")
     assert "expiring" in listing.stdout and "soon.test" in listing.stdout
     assert js(cli("alerts", "list", "--kind", "expired", "--json")) == []
+
+
+# --------------------------------------------------------- lifetime thresholds
+
+
+def test_lifetime_share_thresholds_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    import_cert(cli, tmp_path, "long.test", 100 * D)  # valid from T0 - 300 d: 400 days
+    done = js(cli("stores", "set-threshold", "tomcat-trust", "--lifetime-share", "33%", "--json"))
+    assert done["lifetime_share"] == "33%" and done["certificates"] == 1
+    # 33% of 400 days is 132 days: inside it already, though 100 days is outside the window
+    report = js(cli("monitor", "run-now", "--json"))
+    assert [n["level"] for n in report["run"]["notices"]] == ["warning"]
+    (cert,) = js(cli("list", "--json"))
+    shown = cli("set-threshold", str(cert["id"]), "--lifetime-share", "10%")
+    assert shown.code == 0, shown
+    assert "notices start at 2026-07-31T12:00:00Z" in shown.stdout  # T0 + 100 d - 40 d
+    for args, words in (
+        (["--lifetime-share", "150%"], "--lifetime-share: '150%' is out of range"),
+        (["--lifetime-share", "a lot"], "is not a share of the lifetime"),
+    ):
+        bad = cli("stores", "set-threshold", "tomcat-trust", *args)
+        assert bad.code == 1 and words in bad.stderr, bad
+    both = cli("set-threshold", str(cert["id"]), "--lifetime-share", "5%", "--clear")
+    assert both.code == 2 and "not both" in both.stderr
+    unknown = cli("stores", "set-threshold", "nowhere", "--clear")
+    assert unknown.code == 1 and "no store named 'nowhere'" in unknown.stderr
+    cleared = cli("stores", "set-threshold", "tomcat-trust", "--clear")
+    assert cleared.code == 0 and "Notification Start Time applies" in cleared.stdout
+    audit = cli("audit", "list")
+    assert audit.code == 0 and "store.threshold" in audit.stdout
+    assert "certificate.threshold" in audit.stdout

@@ -38,6 +38,8 @@ def test_defaults_are_what_an_administrator_expects() -> None:
     assert s.to_json() == {
         "start_days": 30,
         "frequency": "1d",
+        "major_within": "7d",
+        "critical_within": "1d",
         "email_enabled": False,
         "lsc_enabled": False,
         "emails": [],

@@ -20,6 +20,8 @@ from certwarden.clock import ManualClock
 from certwarden.composition import App
 from certwarden.demo.pki import build_demo_pki, import_demo
 from certwarden.demo.responder import DemoResponder, load_responder_keys
+from tests.conftest import T0
+from tests.monitor_helpers import add_cert
 from tests.pki_files import der, p7b, p12, pem, small_pki
 from tests.web_support import (
     ADMIN_PASSWORD,
@@ -375,6 +377,59 @@ async def test_monitor_settings_errors_name_the_field_and_save_nothing(setup: We
         audit = (await admin.get("/api/v1/audit", params={"actor": "admin (token #1)"})).json()
         audit = audit["items"]
         assert audit[0]["action"] == "settings.monitor" and audit[0]["details"]["email_enabled"]
+
+
+async def test_monitor_levels_and_lifetime_thresholds_through_the_api_and_page(
+    setup: WebSetup,
+) -> None:
+    async with asgi_client(setup.web, setup.admin_token) as admin:
+        bad = await admin.patch("/api/v1/settings/monitor", json={"critical_within": "10d"})
+        assert bad.status_code == 422
+        assert "Major Level" in bad.json()["errors"]["critical_within"]
+        good = await admin.patch(
+            "/api/v1/settings/monitor", json={"major_within": "14d", "critical_within": "2d"}
+        )
+        assert good.status_code == 200
+        saved = (await admin.get("/api/v1/settings/monitor")).json()
+        assert (saved["major_within"], saved["critical_within"]) == ("14d", "2d")
+        share = await admin.put(
+            "/api/v1/stores/tomcat-trust/threshold", json={"lifetime_share": "33%"}
+        )
+        assert share.status_code == 200 and share.json()["lifetime_share"] == "33%"
+        wrong = await admin.put(
+            "/api/v1/stores/tomcat-trust/threshold", json={"lifetime_share": "0%"}
+        )
+        assert wrong.status_code == 422 and "lifetime_share" in wrong.json()["detail"]
+        missing = await admin.put("/api/v1/stores/nowhere/threshold", json={"lifetime_share": None})
+        assert missing.status_code == 404
+        first, _ = add_cert(setup.app, "api.test", T0 + timedelta(days=90))
+        cert = await admin.put(
+            f"/api/v1/certificates/{first}/threshold", json={"lifetime_share": "20%"}
+        )
+        assert cert.status_code == 200 and cert.json()["notice_from"]
+        audit = (await admin.get("/api/v1/audit", params={"actor": "admin (token #1)"})).json()
+        actions = [e["action"] for e in audit["items"]]
+        assert actions[:2] == ["certificate.threshold", "store.threshold"]
+    async with asgi_client(setup.web) as browser:
+        csrf = await login(browser, "admin", ADMIN_PASSWORD)
+        page = await browser.get("/security/monitor")
+        assert 'value="14d"' in page.text and "Critical Level" in page.text
+        form = {
+            "csrf_token": csrf,
+            "start_days": "30",
+            "frequency_number": "1",
+            "frequency_unit": "days",
+            "major_within": "3d",
+            "critical_within": "5d",
+            "emails": "",
+        }
+        response = await browser.post("/security/monitor", data=form)
+        assert response.status_code == 422 and 'id="e-critical_within"' in response.text
+        saved = await browser.post("/security/monitor", data=form | {"critical_within": "12h"})
+        assert saved.status_code == 303
+        settings = setup.app.monitor.settings()
+        assert settings.major_within == timedelta(days=3)
+        assert settings.critical_within == timedelta(hours=12)
 
 
 async def test_monitor_settings_page_shows_errors_beside_fields(setup: WebSetup) -> None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certwarden.core.durations import parse_duration
+from certwarden.core.mailboxes import parse_emails, validate_email
 from certwarden.core.notices import subject as notice_subject
 from certwarden.core.notices import when as notice_time
 from certwarden.errors import InvalidFieldsError
@@ -35,6 +36,7 @@ __all__ = [
     "HOURLY",
     "Digest",
     "DueCertificate",
+    "Level",
     "MonitorSettings",
     "NextRun",
     "NoticeKind",
@@ -46,6 +48,8 @@ __all__ = [
     "frequency_slot",
     "hourly_condition",
     "is_due",
+    "level_at",
+    "lifetime_start",
     "notice_kind",
     "order_for_digest",
     "parse_emails",
@@ -63,12 +67,13 @@ LAST_DAY = timedelta(days=1)
 START_DAYS_MIN, START_DAYS_MAX = 1, 365
 FREQUENCY_MIN = timedelta(hours=1)
 FREQUENCY_MAX = timedelta(days=365)
-MAX_EMAILS = 50
 
 # Field name -> the label administrators see (Security > Certificate Monitor).
 FIELD_LABELS = {
     "start_days": "Notification Start Time",
     "frequency": "Notification Frequency",
+    "major_within": "Major Level",
+    "critical_within": "Critical Level",
     "email_enabled": "Enable E-mail notification",
     "lsc_enabled": "Enable LSC Monitoring",
     "emails": "E-mail IDs",
@@ -90,6 +95,10 @@ class MonitorSettings:
     email_enabled: bool = False
     lsc_enabled: bool = False
     emails: tuple[str, ...] = ()
+    # Levels after the Notification Start Time (the warning level): each is
+    # notified once when reached, whatever the frequency.
+    major_within: timedelta = timedelta(days=7)
+    critical_within: timedelta = timedelta(days=1)
 
     @property
     def window(self) -> timedelta:
@@ -101,6 +110,8 @@ class MonitorSettings:
         return {
             "start_days": self.start_days,
             "frequency": format_frequency(self.frequency),
+            "major_within": format_frequency(self.major_within),
+            "critical_within": format_frequency(self.critical_within),
             "email_enabled": self.email_enabled,
             "lsc_enabled": self.lsc_enabled,
             "emails": list(self.emails),
@@ -134,6 +145,14 @@ def _parse_frequency(value: Any) -> timedelta:
     return parse_duration(value, minimum=FREQUENCY_MIN, maximum=FREQUENCY_MAX, step=HOURLY)
 
 
+def _parse_level(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        value = format_frequency(value) if value >= HOURLY and not value % HOURLY else "0h"
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration; write a number and a unit, like 7d or 12h")
+    return parse_duration(value, minimum=HOURLY, maximum=FREQUENCY_MAX, step=HOURLY)
+
+
 def _parse_start_days(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number of days")
@@ -161,67 +180,6 @@ def _parse_bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not true or false")
 
 
-# A pragmatic address check (RFC 5321 4.1.2 Mailbox, without quoted local parts
-# and address literals): what a mail server will accept from a form.
-_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-
-
-def validate_email(address: str) -> str:
-    """Return ``address`` stripped, or raise ValueError saying what is wrong with it."""
-    text = address.strip()
-    if not text:
-        raise ValueError("an empty address")
-    if any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} contains a space")
-    if text.count("@") != 1:
-        raise ValueError(f"{text!r} is not an e-mail address (it needs exactly one @)")
-    local, domain = text.split("@")
-    if not local:
-        raise ValueError(f"{text!r} has nothing before the @")
-    if not domain:
-        raise ValueError(f"{text!r} has no domain after the @")
-    if len(local) > 64 or not _LOCAL.match(local):
-        raise ValueError(f"{text!r} has an invalid part before the @")
-    labels = domain.split(".")
-    if (
-        len(domain) > 253
-        or len(labels) < 2
-        or not all(_LABEL.match(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
-        raise ValueError(f"{text!r} has an invalid domain {domain!r}")
-    return text
-
-
-def parse_emails(value: str | Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
-    """Split ``a@x.org; b@y.org`` (or take a list). Returns (good addresses, problems).
-
-    Empty entries (``a@x.org;``) are ignored and duplicates dropped, keeping order.
-    """
-    items = value.split(";") if isinstance(value, str) else list(value)
-    good: list[str] = []
-    problems: list[str] = []
-    seen: set[str] = set()
-    for raw in items:
-        if not isinstance(raw, str):
-            problems.append(f"{raw!r} is not text")
-            continue
-        if not raw.strip():
-            continue
-        try:
-            address = validate_email(raw)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        if address.lower() not in seen:
-            seen.add(address.lower())
-            good.append(address)
-    if len(good) > MAX_EMAILS:
-        problems.append(f"{len(good)} addresses given; at most {MAX_EMAILS} are allowed")
-    return tuple(good), problems
-
-
 def validate_monitor_settings(
     values: Mapping[str, Any], base: MonitorSettings = DEFAULT_SETTINGS
 ) -> MonitorSettings:
@@ -236,6 +194,7 @@ def validate_monitor_settings(
         errors[name] = f"unknown setting {name!r}; known: {', '.join(FIELD_LABELS)}"
     start_days, frequency = base.start_days, base.frequency
     email_enabled, lsc_enabled, emails = base.email_enabled, base.lsc_enabled, base.emails
+    major_within, critical_within = base.major_within, base.critical_within
     if "start_days" in values:
         try:
             start_days = _parse_start_days(values["start_days"])
@@ -246,6 +205,17 @@ def validate_monitor_settings(
             frequency = _parse_frequency(values["frequency"])
         except ValueError as exc:
             errors["frequency"] = f"{FIELD_LABELS['frequency']}: {exc}"
+    if "major_within" in values:
+        try:
+            major_within = _parse_level(values["major_within"])
+        except ValueError as exc:
+            errors["major_within"] = f"{FIELD_LABELS['major_within']}: {exc}"
+    if "critical_within" in values:
+        try:
+            critical_within = _parse_level(values["critical_within"])
+        except ValueError as exc:
+            errors["critical_within"] = f"{FIELD_LABELS['critical_within']}: {exc}"
+    _check_level_order(errors, values, timedelta(days=start_days), major_within, critical_within)
     for name in ("email_enabled", "lsc_enabled"):
         if name in values:
             try:
@@ -276,7 +246,38 @@ def validate_monitor_settings(
         )
     if errors:
         raise InvalidFieldsError(errors)
-    return MonitorSettings(start_days, frequency, email_enabled, lsc_enabled, emails)
+    return MonitorSettings(
+        start_days, frequency, email_enabled, lsc_enabled, emails, major_within, critical_within
+    )
+
+
+def _check_level_order(
+    errors: dict[str, str],
+    values: Mapping[str, Any],
+    start: timedelta,
+    major: timedelta,
+    critical: timedelta,
+) -> None:
+    """critical < major < start; the message goes on the field that was changed."""
+    if {"start_days", "major_within", "critical_within"} & set(errors):
+        return
+    if not major < start:
+        name = (
+            "major_within"
+            if "major_within" in values or "start_days" not in values
+            else "start_days"
+        )
+        errors[name] = (
+            f"{FIELD_LABELS[name]}: the Major Level ({format_frequency(major)} before expiry) "
+            f"must come after the Notification Start Time ({start.days} days before expiry); "
+            "shorten the Major Level or lengthen the Notification Start Time"
+        )
+    elif not critical < major:
+        name = "critical_within" if "critical_within" in values else "major_within"
+        errors[name] = (
+            f"{FIELD_LABELS[name]}: the Critical Level ({format_frequency(critical)} before "
+            f"expiry) must come after the Major Level ({format_frequency(major)} before expiry)"
+        )
 
 
 # --------------------------------------------------------------------- schedule
@@ -370,10 +371,63 @@ def notice_kind(not_after: datetime, now: datetime) -> NoticeKind:
     return NoticeKind.EXPIRED if now > not_after else NoticeKind.EXPIRING
 
 
+@enum.unique
+class Level(enum.IntEnum):
+    """How close to (or past) expiry a certificate is; each is notified once when reached.
+
+    ``WARNING`` starts at the Notification Start Time (or the lifetime share),
+    ``MAJOR`` at ``major_within``, ``CRITICAL`` at ``critical_within``, and
+    ``EXPIRED`` (critical again) once notAfter has passed.
+    """
+
+    WARNING = 1
+    MAJOR = 2
+    CRITICAL = 3
+    EXPIRED = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def severity(self) -> str:
+        """The alert severity: ``warning``, ``major`` or ``critical`` (expired too)."""
+        return "critical" if self is Level.EXPIRED else self.name.lower()
+
+
+def lifetime_start(not_before: datetime, not_after: datetime, share: float) -> datetime:
+    """When less than ``share`` (0 < share < 1) of the lifetime remains:
+    ``not_after - share * (not_after - not_before)``."""
+    return not_after - (not_after - not_before) * share
+
+
+def level_at(
+    not_after: datetime, now: datetime, settings: MonitorSettings, start: datetime | None = None
+) -> Level | None:
+    """The level reached at ``now`` (None before the notification start).
+
+    ``start`` is the certificate's own notification start (a lifetime share);
+    without it, ``not_after - start_days``. Nothing is notified before the
+    start (expiry excepted); a start later than a level's own moment makes
+    the certificate enter at that level directly.
+    """
+    if now > not_after:
+        return Level.EXPIRED
+    begins = start if start is not None else not_after - settings.window
+    if now < begins:
+        return None
+    left = not_after - now
+    if left <= settings.critical_within:
+        return Level.CRITICAL
+    if left <= settings.major_within:
+        return Level.MAJOR
+    return Level.WARNING
+
+
 def window_cutoffs(now: datetime, settings: MonitorSettings) -> tuple[datetime, datetime]:
     """``(window_end, notified_before)``: a certificate is due when
     ``not_after <= window_end`` and it was never notified or
-    ``last_notified_at <= notified_before``. Databases query with these."""
+    ``last_notified_at <= notified_before`` (or its level rose since). Databases query with these."""
     return now + settings.window, now - settings.frequency
 
 
@@ -382,12 +436,18 @@ def is_due(
     last_notified_at: datetime | None,
     now: datetime,
     settings: MonitorSettings,
+    *,
+    last_level: int | None = None,
+    start: datetime | None = None,
 ) -> bool:
-    """Inside the notification window (or expired) and not notified within the frequency."""
-    window_end, notified_before = window_cutoffs(now, settings)
-    return not_after <= window_end and (
-        last_notified_at is None or last_notified_at <= notified_before
-    )
+    """A level is reached, and either it rose since the last notice or the
+    last notice is at least a frequency old."""
+    level = level_at(not_after, now, settings, start)
+    if level is None:
+        return False
+    if last_notified_at is None or (last_level is not None and level > last_level):
+        return True
+    return last_notified_at <= now - settings.frequency
 
 
 def frequency_slot(now: datetime, frequency: timedelta) -> int:
@@ -399,9 +459,12 @@ def frequency_slot(now: datetime, frequency: timedelta) -> int:
     return (now - _SLOT_ORIGIN) // frequency
 
 
-def alert_dedupe_key(store: str, sha256: str, frequency: timedelta, now: datetime) -> str:
+def alert_dedupe_key(
+    store: str, sha256: str, frequency: timedelta, now: datetime, level: Level = Level.WARNING
+) -> str:
+    """One alert per certificate, level and frequency slot."""
     seconds = int(frequency.total_seconds())
-    return f"expiry:{store}:{sha256}:{seconds}s:{frequency_slot(now, frequency)}"
+    return f"expiry:{store}:{sha256}:{level.label}:{seconds}s:{frequency_slot(now, frequency)}"
 
 
 def digest_dedupe_key(alert_keys: Sequence[str]) -> str:
@@ -424,6 +487,7 @@ class DueCertificate:
     sha256: str
     not_after: datetime
     is_lsc: bool = False
+    level: Level = Level.WARNING
 
     def kind(self, now: datetime) -> NoticeKind:
         return notice_kind(self.not_after, now)
@@ -477,6 +541,7 @@ def compose_digest(items: Sequence[DueCertificate], now: datetime) -> Digest:
             lines += [
                 f"  Subject:    {c.subject}",
                 f"  Store:      {c.store}" + (" (LSC)" if c.is_lsc else ""),
+                f"  Level:      {c.level.label}",
                 f"  Serial:     {c.serial}",
                 f"  SHA-256:    {c.sha256}",
                 f"  {'Expired:' if days < 0 else 'Expires:'}    {_fmt(c.not_after)}",

@@ -164,6 +164,20 @@ class Changes:
         self._audit.record_as(who, "settings.monitor", "monitor", _changed(before, after))
         return after
 
+    def set_store_threshold(self, who: Who, store: str, share: float | None) -> dict[str, Any]:
+        """A store's lifetime-share threshold (None clears it); ``store.threshold``."""
+        done = self._s.monitor.set_store_threshold(store, share).to_json()
+        self._audit.record_as(who, "store.threshold", store, done)
+        return done
+
+    def set_certificate_threshold(
+        self, who: Who, ref: str | int, share: float | None
+    ) -> dict[str, Any]:
+        """One certificate's lifetime-share override (None clears it); ``certificate.threshold``."""
+        done = self._s.monitor.set_certificate_threshold(ref, share).to_json()
+        self._audit.record_as(who, "certificate.threshold", done["target"], done)
+        return done
+
     def save_revocation_settings(self, who: Who, values: Mapping[str, Any]) -> dict[str, Any]:
         before = self._s.revocation.settings().to_dict()
         after = self._s.revocation.update_settings(values).to_dict()

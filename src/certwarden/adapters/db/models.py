@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -61,6 +62,9 @@ class Store(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Expiry notices start when less than this share (0..1) of a certificate's
+    # lifetime remains, instead of the monitor's Notification Start Time.
+    lifetime_share: Mapped[float | None] = mapped_column(Float)
 
 
 class CertificateRow(Base):
@@ -77,6 +81,7 @@ class CertificateRow(Base):
         # The web list pages by not_after within a store or a revocation status.
         Index("ix_certificates_store_not_after", "store_id", "not_after"),
         Index("ix_certificates_revocation_not_after", "revocation_status", "not_after"),
+        Index("ix_certificates_notice_from", "notice_from"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,6 +125,12 @@ class CertificateRow(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     # Certificate Expiry Monitor: when this certificate was last part of a notice.
     last_notified_at: Mapped[datetime | None]
+    # ... and at which level (core/expiry.py Level), so a rise is notified at once.
+    notice_level: Mapped[int | None] = mapped_column(Integer)
+    # Lifetime-share threshold: this certificate's override of its store's, and
+    # the notification start either gives (None: the Notification Start Time).
+    lifetime_share: Mapped[float | None] = mapped_column(Float)
+    notice_from: Mapped[datetime | None]
     # Latest revocation outcome (the full history is in ocsp_checks).
     revocation_status: Mapped[str | None] = mapped_column(String(32))
     revocation_reason: Mapped[str | None] = mapped_column(String(64))

@@ -29,6 +29,7 @@ from certwarden.interfaces.cli import (
     _ocsp,
     _revocation,
     _serve,
+    _thresholds,
     _tls,
     _users,
 )
@@ -120,6 +121,7 @@ _users.register(app)
 _ari.register(app)
 _audit.register(app)
 _cluster.register(app)
+_thresholds.register(app)
 
 
 def main() -> None:

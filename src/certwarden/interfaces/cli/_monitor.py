@@ -38,6 +38,8 @@ monitor_settings_app = typer.Typer(
 MONITOR_FLAGS = {
     "start_days": "--start-days",
     "frequency": "--frequency",
+    "major_within": "--major-within",
+    "critical_within": "--critical-within",
     "email_enabled": "--email/--no-email",
     "lsc_enabled": "--lsc/--no-lsc",
     "emails": "--emails",
@@ -69,6 +71,9 @@ def monitor_settings_show(
     shown = {
         "start_days": f"{settings.start_days} day(s) before expiry",
         "frequency": format_frequency(settings.frequency),
+        "major_within": f"{format_frequency(settings.major_within)} before expiry",
+        "critical_within": f"{format_frequency(settings.critical_within)} before expiry"
+        " (and once expired)",
         "email_enabled": "on" if settings.email_enabled else "off",
         "lsc_enabled": "on" if settings.lsc_enabled else "off",
         "emails": "; ".join(settings.emails) or "-",
@@ -90,6 +95,22 @@ def monitor_settings_set(
             "--frequency", help="Notification Frequency: hours or days, e.g. 12h or 2d (>= 1h)."
         ),
     ] = None,
+    major_within: Annotated[
+        str | None,
+        typer.Option(
+            "--major-within",
+            help="Major Level: notify once more (severity major) this long before expiry, "
+            "e.g. 7d (shorter than the start time).",
+        ),
+    ] = None,
+    critical_within: Annotated[
+        str | None,
+        typer.Option(
+            "--critical-within",
+            help="Critical Level: notify once more (severity critical) this long before "
+            "expiry, e.g. 1d (shorter than --major-within); expiry is critical too.",
+        ),
+    ] = None,
     email: Annotated[
         bool | None,
         typer.Option("--email/--no-email", help="Enable E-mail notification."),
@@ -109,6 +130,8 @@ def monitor_settings_set(
     for field, value in (
         ("start_days", start_days),
         ("frequency", frequency),
+        ("major_within", major_within),
+        ("critical_within", critical_within),
         ("email_enabled", email),
         ("lsc_enabled", lsc),
         ("emails", emails),
@@ -117,7 +140,8 @@ def monitor_settings_set(
             values[field] = value
     if not values:
         raise typer.BadParameter(
-            "give at least one of --start-days, --frequency, --email/--no-email, "
+            "give at least one of --start-days, --frequency, --major-within, "
+            "--critical-within, --email/--no-email, "
             "--lsc/--no-lsc, --emails"
         )
     try:

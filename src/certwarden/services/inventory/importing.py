@@ -29,6 +29,7 @@ from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow
 from certwarden.clock import Clock
 from certwarden.core.certs import Role, signed_by
+from certwarden.core.expiry import lifetime_start
 from certwarden.services.inventory.issuers import find_issuers, link_orphans, stored_issuer_id
 from certwarden.services.inventory.pipeline import (
     PARALLEL_BYTES,
@@ -225,6 +226,7 @@ def commit(
                 now,
                 (revocation or {}).get(i.facts.sha256),
                 stored_issuer_id(issuers.get(i.facts.sha256)),
+                share=store.lifetime_share,
             )
             for i in items
         )
@@ -300,8 +302,14 @@ def _row_values(
     now: datetime,
     status: tuple[str, str | None, datetime | None, datetime | None] | None,
     issuer_id: int | None = None,
+    *,
+    share: float | None = None,
 ) -> dict[str, Any]:
     facts = item.facts
+    # The store's lifetime-share threshold, if any, gives the notification start.
+    notice_from = (
+        lifetime_start(facts.not_before, facts.not_after, share) if share is not None else None
+    )
     return {
         "store_id": store_id,
         "sha256": facts.sha256,
@@ -336,6 +344,7 @@ def _row_values(
         "endpoint_id": None,
         "der": item.der,
         "last_notified_at": None,
+        "notice_from": notice_from,
         "revocation_status": status[0] if status else None,
         "revocation_reason": status[1] if status else None,
         "revocation_checked_at": status[2] if status else None,

@@ -58,6 +58,7 @@ class Notice:
             "not_after": iso_z(c.not_after),
             "days_left": round(self.days_left, 2),
             "kind": self.kind.value,
+            "level": c.level.label,
         }
 
 

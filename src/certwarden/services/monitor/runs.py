@@ -104,12 +104,12 @@ def run(
         for item in due:
             kind = item.kind(now)
             days = item.days_left(now)
-            key = alert_dedupe_key(item.store, item.sha256, settings.frequency, now)
+            key = alert_dedupe_key(item.store, item.sha256, settings.frequency, now, item.level)
             alert = record_alert(
                 s,
                 now=now,
                 kind=AlertKind.EXPIRED if kind is NoticeKind.EXPIRED else AlertKind.EXPIRING,
-                severity=Severity.CRITICAL if kind is NoticeKind.EXPIRED else Severity.WARNING,
+                severity=Severity(item.level.severity),
                 message=_alert_message(item, kind, days),
                 certificate_id=item.certificate_id,
                 sha256=item.sha256,
@@ -119,6 +119,7 @@ def run(
                 details={
                     "not_after": iso_z(item.not_after),
                     "days_left": round(days, 2),
+                    "level": item.level.label,
                     "serial": item.serial,
                     "lsc": item.is_lsc,
                     "run": trigger,
@@ -129,14 +130,17 @@ def run(
                 continue
             notices.append(Notice(item, kind, days))
             keys.append(key)
-    ids = [item.certificate_id for item in due]
-    for start in range(0, len(ids), CHUNK):
-        s.execute(
-            update(CertificateRow)
-            .where(CertificateRow.id.in_(ids[start : start + CHUNK]))
-            .values(last_notified_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    by_level: dict[int, list[int]] = {}
+    for item in due:
+        by_level.setdefault(int(item.level), []).append(item.certificate_id)
+    for level, ids in sorted(by_level.items()):
+        for start in range(0, len(ids), CHUNK):
+            s.execute(
+                update(CertificateRow)
+                .where(CertificateRow.id.in_(ids[start : start + CHUNK]))
+                .values(last_notified_at=now, notice_level=level)
+                .execution_options(synchronize_session=False)
+            )
     queued = False
     if notices and settings.email_enabled:
         digest = compose_digest([n.certificate for n in notices], now)

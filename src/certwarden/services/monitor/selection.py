@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.clock import ensure_utc
-from certwarden.core.expiry import DueCertificate, MonitorSettings, window_cutoffs
+from certwarden.core.expiry import (
+    DueCertificate,
+    MonitorSettings,
+    is_due,
+    level_at,
+    window_cutoffs,
+)
 
 __all__ = [
     "CHUNK",
@@ -48,49 +54,66 @@ def monitored(settings: MonitorSettings) -> list[ColumnElement[bool]]:
 
 
 def due_certificates(s: Session, settings: MonitorSettings, now: datetime) -> list[DueCertificate]:
-    """Certificates inside the window (or expired) not notified within the
-    frequency, and not replaced by a renewal.
+    """Certificates at a notification level (inside the window, past their
+    lifetime-share start, or expired) whose level rose since their last notice
+    or whose last notice is a frequency old, and not replaced by a renewal.
 
-    No join: the range on ``not_after`` alone picks the index, so the cost
-    follows the certificates in the window, whatever the inventory's size.
+    No join, two index ranges: ``not_after`` up to the window's end (for
+    certificates without a lifetime share) and ``notice_from`` up to now (for
+    those with one), so the cost follows the certificates due, whatever the
+    inventory's size.
     """
-    window_end, notified_before = window_cutoffs(now, settings)
-    rows = s.execute(
-        select(
-            CertificateRow.id,
-            CertificateRow.store_id,
-            CertificateRow.subject,
-            CertificateRow.serial,
-            CertificateRow.sha256,
-            CertificateRow.not_after,
-            CertificateRow.is_lsc,
-            CertificateRow.last_notified_at,
-        )
-        .where(CertificateRow.not_after <= window_end, *monitored(settings))
-        .order_by(CertificateRow.not_after, CertificateRow.id)
+    window_end, _ = window_cutoffs(now, settings)
+    columns = (
+        CertificateRow.id,
+        CertificateRow.store_id,
+        CertificateRow.subject,
+        CertificateRow.serial,
+        CertificateRow.sha256,
+        CertificateRow.not_after,
+        CertificateRow.is_lsc,
+        CertificateRow.last_notified_at,
+        CertificateRow.notice_level,
+        CertificateRow.notice_from,
     )
-    candidates = [
-        row
-        for row in rows
-        if row.last_notified_at is None or ensure_utc(row.last_notified_at) <= notified_before
-    ]
-    renewed = renewals(s, [(r.store_id, r.subject) for r in candidates], now)
+    by_window = s.execute(
+        select(*columns).where(
+            CertificateRow.not_after <= window_end,
+            CertificateRow.notice_from.is_(None),
+            *monitored(settings),
+        )
+    ).all()
+    by_share = s.execute(
+        select(*columns).where(CertificateRow.notice_from <= now, *monitored(settings))
+    ).all()
+    rows = sorted([*by_window, *by_share], key=lambda r: (ensure_utc(r.not_after), r.id))
+    candidates = []
+    for row in rows:
+        start = ensure_utc(row.notice_from) if row.notice_from is not None else None
+        last = ensure_utc(row.last_notified_at) if row.last_notified_at is not None else None
+        not_after = ensure_utc(row.not_after)
+        if is_due(not_after, last, now, settings, last_level=row.notice_level, start=start):
+            level = level_at(not_after, now, settings, start)
+            if level is not None:
+                candidates.append((row, level))
+    renewed = renewals(s, [(r.store_id, r.subject) for r, _ in candidates], now)
     stores: dict[int, str] | None = None
     out: list[DueCertificate] = []
-    for cid, store_id, subject, serial, sha256, not_after, is_lsc, _ in candidates:
-        if is_replaced(renewed, store_id, subject, not_after):
+    for row, level in candidates:
+        if is_replaced(renewed, row.store_id, row.subject, row.not_after):
             continue
         if stores is None:
             stores = dict(s.execute(select(Store.id, Store.name)).all())
         out.append(
             DueCertificate(
-                certificate_id=cid,
-                store=stores.get(store_id, "?"),
-                subject=subject,
-                serial=serial,
-                sha256=sha256,
-                not_after=ensure_utc(not_after),
-                is_lsc=bool(is_lsc),
+                certificate_id=row.id,
+                store=stores.get(row.store_id, "?"),
+                subject=row.subject,
+                serial=row.serial,
+                sha256=row.sha256,
+                not_after=ensure_utc(row.not_after),
+                is_lsc=bool(row.is_lsc),
+                level=level,
             )
         )
     return out

@@ -22,7 +22,7 @@ from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.core.expiry import MonitorSettings, NextRun
 from certwarden.errors import ConflictError, ConflictingWriteError
-from certwarden.services.monitor import runs, schedule, simulation
+from certwarden.services.monitor import runs, schedule, simulation, thresholds
 from certwarden.services.monitor.reports import MonitorStatus, RunReport, SimulationReport
 
 __all__ = ["RUN_IN_PROGRESS", "MonitorService"]
@@ -60,6 +60,17 @@ class MonitorService:
         """Apply ``values`` over the current settings; every field is checked and
         nothing is saved when any is bad (:class:`InvalidFieldsError` names them all)."""
         return schedule.update_settings(self._db, self._clock, values)
+
+    def set_store_threshold(self, store: str, share: float | None) -> thresholds.Threshold:
+        """Notify ``store``'s certificates when less than ``share`` (0..1) of
+        their lifetime remains (None: the Notification Start Time again)."""
+        return thresholds.set_store_share(self._db, store, share)
+
+    def set_certificate_threshold(
+        self, ref: str | int, share: float | None
+    ) -> thresholds.Threshold:
+        """One certificate's own share, overriding its store's (None: its store's again)."""
+        return thresholds.set_certificate_share(self._db, ref, share)
 
     # ------------------------------------------------------------ state/control
 

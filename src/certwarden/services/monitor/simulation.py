@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import Base, CertificateRow, ServiceState, Setting, Store
@@ -91,7 +91,10 @@ def _copy_for_simulation(
         certs = [
             {**r, "issuer_id": None, "endpoint_id": None, "der": b""}
             for r in s.execute(
-                select(cert_table).where(CertificateRow.not_after <= horizon, *monitored(settings))
+                select(cert_table).where(
+                    or_(CertificateRow.not_after <= horizon, CertificateRow.notice_from <= end),
+                    *monitored(settings),
+                )
             ).mappings()
         ]
         # Their renewals too (same store and subject, expiring later): a
@@ -104,6 +107,10 @@ def _copy_for_simulation(
                     select(cert_table).where(
                         CertificateRow.subject.in_(subjects[start : start + CHUNK]),
                         CertificateRow.not_after > horizon,
+                        or_(
+                            CertificateRow.notice_from.is_(None),
+                            CertificateRow.notice_from > end,
+                        ),
                     )
                 ).mappings()
             )

@@ -52,6 +52,7 @@ class AlertKind(enum.StrEnum):
 class Severity(enum.StrEnum):
     INFO = "info"
     WARNING = "warning"
+    MAJOR = "major"  # between warning and critical: info < warning < major < critical
     CRITICAL = "critical"
 
 

@@ -1,5 +1,6 @@
 """Security > Certificate Monitor: the expiry notice settings (Notification
-Start Time, frequency, e-mail, LSCs, recipients) beside the monitor's status."""
+Start Time, frequency, the major and critical levels, e-mail, LSCs,
+recipients) beside the monitor's status."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def _monitor_values(app: App) -> dict[str, Any]:
         "start_days": str(current.start_days),
         "frequency_number": text[:-1],
         "frequency_unit": "days" if text.endswith("d") else "hours",
+        "major_within": format_frequency(current.major_within),
+        "critical_within": format_frequency(current.critical_within),
         "email_enabled": current.email_enabled,
         "lsc_enabled": current.lsc_enabled,
         "emails": "; ".join(current.emails),
@@ -52,15 +55,23 @@ def save_monitor(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
     values = {
         "start_days": form.get("start_days", ""),
         "frequency": f"{number}{'d' if unit == 'days' else 'h'}" if number else "",
+        "major_within": form.get("major_within", "").strip(),
+        "critical_within": form.get("critical_within", "").strip(),
         "email_enabled": form.get("email_enabled", "false"),
         "lsc_enabled": form.get("lsc_enabled", "false"),
         "emails": form.get("emails", ""),
     }
+    # A form without the level fields (an older page) leaves the levels as they are.
+    for name in ("major_within", "critical_within"):
+        if name not in form:
+            del values[name]
     # The form shows the frequency as a number and a unit, and the boxes as booleans.
     shown = {
         "start_days": values["start_days"],
         "frequency_number": number,
         "frequency_unit": unit,
+        "major_within": form.get("major_within", ""),
+        "critical_within": form.get("critical_within", ""),
         "email_enabled": values["email_enabled"] == "true",
         "lsc_enabled": values["lsc_enabled"] == "true",
         "emails": values["emails"],
