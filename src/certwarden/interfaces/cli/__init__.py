@@ -20,6 +20,7 @@ from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
     _ari,
     _audit,
+    _channels,
     _cluster,
     _crl,
     _demo,
@@ -120,6 +121,7 @@ _users.register(app)
 _ari.register(app)
 _audit.register(app)
 _cluster.register(app)
+_channels.register(app)
 
 
 def main() -> None:
