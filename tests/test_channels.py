@@ -254,3 +254,37 @@ def test_validation_never_quotes_the_url_and_scrub_removes_secrets() -> None:
     assert SECRET not in str(caught.value.errors)
     url = f"json://user:{SECRET}@127.0.0.1:1/path/{SECRET}2"
     assert SECRET not in _scrub(f"failed to reach {url} with {SECRET}2", url)
+
+
+@pytest.mark.postgres
+def test_queued_with_the_alert_and_deduplicated_on_postgresql(pg_app: App) -> None:
+    pg_app.channels.add("ops", "json://127.0.0.1:9/x", kinds="expiry")
+    for _ in range(2):  # the same alert key twice: one notice
+        with pg_app.db.session() as s:
+            record_alert(
+                s, now=T0, kind=AlertKind.EXPIRED, severity=Severity.CRITICAL, message="m",
+                sha256="ab" * 32, dedupe_key="slot-1",
+            )  # fmt: skip
+    (message,) = pg_app.channels.messages()
+    assert (message.channel, message.state, message.kind) == ("ops", "pending", "expired")
+    assert pg_app.channels.list()[0].pending == 1
+
+
+def test_a_failed_delivery_logs_no_part_of_the_url(
+    app: App, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    app.channels.add("ops", f"json://127.0.0.1:{receiver.port}/in/{SECRET}")
+    receiver.stop()
+    with app.db.session() as s:
+        record_alert(
+            s, now=T0, kind=AlertKind.EXPIRED, severity=Severity.CRITICAL, message="m",
+            dedupe_key="k",
+        )  # fmt: skip
+    report = app.channels.deliver_due(T0)
+    (error,) = report.failed.values()
+    assert SECRET not in error
+    assert "channel ops did not take notice" in caplog.text
+    assert SECRET not in caplog.text
