@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
+from tests.receiver_fixture import receiver  # noqa: F401  (a real HTTP receiver, channels)
 from tests.smtp_fixture import silent_server, smtp_server  # noqa: F401  (real aiosmtpd fixtures)
 
 # A fixed "now" for tests; every test that needs another moves the ManualClock.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
     from certwarden.services.revocation import RevocationService, UploadCheck
+    from certwarden.services.shared.channels import ChannelService
     from certwarden.services.shared.keyring import Keyring
     from certwarden.services.shared.outbox import OutboxService
     from certwarden.services.tls import TlsGuard
@@ -157,6 +158,14 @@ class App:
 
         # Mail delivery checks the mail server's certificate like every TLS client.
         return SmtpTransport(settings, server_chain_check=self.tls.smtp_chain_check)
+
+    @cached_property
+    def channels(self) -> ChannelService:
+        """Notification channels (Apprise URLs, stored sealed) and their outbox."""
+        from certwarden.adapters.apprise_notify import AppriseSender
+        from certwarden.services.shared.channels import ChannelService
+
+        return ChannelService(self.db, self.clock, keyring=self.keyring, sender=AppriseSender())
 
     @cached_property
     def keyring(self) -> Keyring:

@@ -22,7 +22,8 @@ Outcomes such as "revoked" or "could not tell" are values, never exceptions.
     │                         also raised by crl_ldap; carries the could-not-tell reason)
     ├── AriFetchError         an ACME renewalInfo (RFC 9773) fetch failed (adapters/ari_http.py)
     ├── NotificationError     mail could not be handed to the server
-    │   └── SmtpDeliveryError delivery failed (server_level: every message would fail now)
+    │   ├── SmtpDeliveryError delivery failed (server_level: every message would fail now)
+    │   └── ChannelDeliveryError  a notification channel (Apprise) did not take a notice
     ├── BusyError             a bounded resource is in use; try again (HTTP 503, Retry-After)
     ├── StorageError          the database failed
     │   └── LeaseLostError    another instance holds the job now: its result is not committed
@@ -51,6 +52,7 @@ __all__ = [
     "AuthenticationError",
     "BusyError",
     "CertwardenError",
+    "ChannelDeliveryError",
     "ConfigurationError",
     "ConflictError",
     "ConflictingWriteError",
@@ -308,6 +310,20 @@ class SmtpDeliveryError(NotificationError):
     def __init__(self, message: str, *, server_level: bool) -> None:
         self.server_level = server_level
         super().__init__(message)
+
+
+class ChannelDeliveryError(NotificationError):
+    """A notification channel did not take a notice (the reason never holds its URL).
+
+    Attributes:
+        channel: the channel's name.
+        detail: what went wrong, in words.
+    """
+
+    def __init__(self, channel: str, detail: str) -> None:
+        self.channel = channel
+        self.detail = detail
+        super().__init__(f"channel {channel!r}: {detail}")
 
 
 class AriFetchError(CertwardenError):

@@ -33,6 +33,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "CertificateRow",
+    "Channel",
+    "ChannelMessage",
     "CrlBlob",
     "CrlSource",
     "Endpoint",
@@ -424,3 +426,39 @@ class ClusterLease(Base):
     token: Mapped[int] = mapped_column(Integer, default=0)
     acquired_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
+
+
+class Channel(Base):
+    """A notification channel (Apprise): its URL is stored sealed, never in clear."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url_sealed: Mapped[str] = mapped_column(Text)
+    # What may be shown of the URL: scheme and host only.
+    url_shown: Mapped[str] = mapped_column(String(255))
+    min_severity: Mapped[str] = mapped_column(String(16))
+    kinds: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class ChannelMessage(Base):
+    """A channel notice waiting for, or done with, delivery (the channels' outbox)."""
+
+    __tablename__ = "channel_outbox"
+    __table_args__ = (Index("ix_channel_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]

@@ -20,6 +20,7 @@ from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
     _ari,
     _audit,
+    _channels,
     _cluster,
     _crl,
     _demo,
@@ -122,6 +123,7 @@ _ari.register(app)
 _audit.register(app)
 _cluster.register(app)
 _thresholds.register(app)
+_channels.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import typer
 
 from certwarden.core.expiry import FIELD_LABELS, format_frequency
 from certwarden.errors import InputError, InvalidFieldsError
+from certwarden.interfaces.cli._channels import print_channel_delivery
 from certwarden.interfaces.cli._context import (
     cli_actor,
     console,
@@ -231,13 +232,24 @@ def monitor_run_now(
     app = get_app(ctx)
     report = app.changes.run_monitor_now(cli_actor())
     delivery = app.outbox.deliver_due(app.clock.now()) if deliver else None
+    channels = app.channels.deliver_due(app.clock.now()) if deliver else None
     if as_json:
-        print_json({"run": report.to_json(), "delivery": delivery.to_json() if delivery else None})
+        print_json(
+            {
+                "run": report.to_json(),
+                "delivery": delivery.to_json() if delivery else None,
+                "channels": channels.to_json() if channels else None,
+            }
+        )
     else:
         _print_run(report)
         if delivery is not None:
             print_delivery(delivery)
+        if channels is not None:
+            print_channel_delivery(channels)
     if delivery is not None and (delivery.failed or delivery.skipped):
+        raise typer.Exit(1)
+    if channels is not None and channels.failed:
         raise typer.Exit(1)
 
 

@@ -150,6 +150,14 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("ari").inc()
         log.exception("the ACME renewal information round failed")
+    try:
+        # Channel notices belong to the outbox job: the same lease, its own table.
+        channels = app.channels.deliver_due(app.clock.now()) if _lease(app, "outbox") else None
+        if channels is not None and channels.sent:
+            log.info("channels: %d notice(s) sent", len(channels.sent))
+    except Exception:
+        metrics.loop_errors.labels("outbox").inc()
+        log.exception("channel delivery failed")
     started = metrics.timer()
     try:
         delivery = app.outbox.deliver_due(app.clock.now()) if _lease(app, "outbox") else None

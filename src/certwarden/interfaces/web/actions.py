@@ -17,6 +17,7 @@ from certwarden.interfaces.web.security import Principal
 from certwarden.services.changes import MONITOR_ACTIONS
 from certwarden.services.inventory import CertificateRecord, ImportReport
 from certwarden.services.revocation import CheckReport
+from certwarden.services.shared.channels import ChannelInfo, ChannelTestReport
 from certwarden.services.shared.outbox import TestMailReport
 from certwarden.services.tls import EndpointProbe, EndpointRecord
 
@@ -150,3 +151,30 @@ def split_addresses(text: str) -> list[str]:
 def monitor_action(app: App, who: Principal, action: str) -> str:
     """Start, stop, restart or run the Certificate Expiry Monitor; a sentence saying what happened."""
     return app.changes.monitor_action(who.actor, action)
+
+
+def add_channel(
+    app: App, who: Principal, name: str, url: str, min_severity: str, kinds: str | Sequence[str]
+) -> ChannelInfo:
+    """Add a notification channel (audited without its URL: scheme and host only)."""
+    info = app.channels.add(name, url, min_severity=min_severity, kinds=kinds)
+    details = {k: v for k, v in info.to_json().items() if k != "pending"}
+    app.changes.record(who.actor, "channel.add", info.name, details)
+    return info
+
+
+def remove_channel(app: App, who: Principal, name: str) -> int:
+    dropped = app.channels.remove(name)
+    app.changes.record(who.actor, "channel.remove", name.strip().lower(), {"dropped": dropped})
+    return dropped
+
+
+def test_channel(app: App, who: Principal, name: str) -> ChannelTestReport:
+    """Send one test notice now (its result is audited too)."""
+    try:
+        report = app.channels.test(name)
+    except NotificationError as exc:
+        app.changes.record(who.actor, "channel.test", name.strip().lower(), {"error": str(exc)})
+        raise
+    app.changes.record(who.actor, "channel.test", report.channel, {"url": report.url})
+    return report

@@ -78,6 +78,7 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
                 ("Enterprise Parameters", "/security/enterprise"),
                 ("Common Criteria mode", "/security/common-criteria"),
                 ("Mail server", "/security/mail"),
+                ("Notifications", "/security/notifications"),
             ],
         ),
         (

@@ -4,7 +4,8 @@ Alerts are written inside the caller's transaction, so an alert and the notice
 it causes are stored together or not at all. A ``dedupe_key`` makes recording
 idempotent: the same key is never stored twice (a repeated run after a crash
 records nothing new). Recording an alert sends nothing: notices go through
-the outbox (:mod:`.outbox`).
+the outbox (:mod:`.outbox`); each alert a notification channel takes queues
+that channel's notice in the same transaction (:mod:`.channel_outbox`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from certwarden.adapters.db.models import Alert
 from certwarden.clock import ensure_utc
 from certwarden.core.timefmt import iso_z
+from certwarden.services.shared.channel_outbox import ChannelAlert, queue_for_alerts
 
 __all__ = [
     "AlertKind",
@@ -116,7 +118,28 @@ def record_alert(
         details=details or {},
     )
     session.add(alert)
+    _notify_channels(session, [_for_channels(alert)], now)
     return alert
+
+
+def _for_channels(alert: Alert | NewAlert) -> ChannelAlert:
+    kind, severity = alert.kind, alert.severity
+    return ChannelAlert(
+        kind=kind.value if isinstance(kind, enum.Enum) else str(kind),
+        severity=severity.value if isinstance(severity, enum.Enum) else str(severity),
+        message=alert.message,
+        sha256=alert.sha256,
+        subject=alert.subject or "",
+        store=alert.store or "",
+        dedupe_key=alert.dedupe_key,
+        details=dict(alert.details or {}),
+    )
+
+
+def _notify_channels(session: Session, alerts: Sequence[ChannelAlert], now: datetime) -> None:
+    """The channels hook: a channel notice per alert and matching channel, queued
+    in the alert's transaction (nothing is read when no channel exists)."""
+    queue_for_alerts(session, alerts, now=now)
 
 
 @dataclass(frozen=True)
@@ -185,6 +208,7 @@ def record_alerts(session: Session, alerts: Sequence[NewAlert], *, now: datetime
                 for a in recorded
             ],
         )
+        _notify_channels(session, [_for_channels(a) for a in recorded], now)
     return recorded
 
 

@@ -21,6 +21,7 @@ under ``/api/v1`` with the token scheme, the CSRF rule and the 401 answer:
 * :mod:`.revocation` — OCSP check history, checks on demand, revocation settings
 * :mod:`.monitor` — the Certificate Expiry Monitor: settings, status, control
 * :mod:`.notices` — alert log, outbox, mail server settings, demo mail
+* :mod:`.channels` — notification channels (Apprise) and their outbox
 * :mod:`.tls` — monitored TLS endpoints, syslog forwarding settings
 """
 
@@ -31,6 +32,7 @@ from fastapi import APIRouter, Depends
 from certwarden.interfaces.web.api import (
     accounts,
     certificates,
+    channels,
     monitor,
     notices,
     overview,
@@ -47,5 +49,15 @@ router = APIRouter(
     dependencies=[Depends(bearer), Depends(csrf_for_cookie_sessions)],
     responses=problems(),
 )
-for _module in (overview, accounts, stores, certificates, revocation, monitor, notices, tls):
+for _module in (
+    overview,
+    accounts,
+    stores,
+    certificates,
+    revocation,
+    monitor,
+    notices,
+    channels,
+    tls,
+):
     router.include_router(_module.router)

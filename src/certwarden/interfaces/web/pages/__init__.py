@@ -10,7 +10,7 @@ One module per area, each with its own router, assembled here:
 
 * :mod:`.dashboard` — the dashboard (its chart is drawn by :mod:`.charts`)
 * :mod:`.upload`, :mod:`.certificates`, :mod:`.stores` — the inventory
-* :mod:`.monitor`, :mod:`.revocation`, :mod:`.mail` — the Security settings; :mod:`.crls`
+* :mod:`.monitor`, :mod:`.revocation`, :mod:`.mail`, :mod:`.notifications` — the Security settings; :mod:`.crls`
 * :mod:`.operations` — Control Center, alert log, notice outbox, captured mail
 * :mod:`.tls` — monitored TLS endpoints, syslog forwarding
 * :mod:`.account`, :mod:`.admin` — your account; users, API tokens, audit log
@@ -28,6 +28,7 @@ from certwarden.interfaces.web.pages import (
     dashboard,
     mail,
     monitor,
+    notifications,
     operations,
     revocation,
     stores,
@@ -53,6 +54,7 @@ for _module in (
     revocation,
     crls,
     mail,
+    notifications,
     tls,
 ):
     router.include_router(_module.router)

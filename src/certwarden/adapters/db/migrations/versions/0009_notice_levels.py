@@ -1,7 +1,7 @@
 """notice levels and lifetime-share thresholds for the Certificate Expiry Monitor
 
 Revision ID: 0009_notice_levels
-Revises: 0006_accounts_security
+Revises: 0008_channels
 Create Date: 2026-12-03 14:00:00
 
 ``certificates.notice_level``: the level (1 warning, 2 major, 3 critical,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_notice_levels"
-down_revision = "0006_accounts_security"
+down_revision = "0008_channels"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,327 @@
+"""The channels' outbox: a notice per alert and matching channel, stored in the
+alert's transaction, delivered later through Apprise, retried with back-off.
+
+    queue_for_alerts(session, [ChannelAlert(...)], now=now)  # alerts.py calls it
+    deliver_channels_due(db, keyring, sender, now)           # the loop, run-now, the CLI
+
+A channel notice's ``dedupe_key`` derives from its channel and its alert's
+key, so the same alert in the same slot never reaches a channel twice (a
+repeated run queues nothing new). Delivery is at-least-once: a notice is
+marked sent only after the service took it. A notice whose channel was
+removed goes with it. These functions stand apart from the e-mail outbox
+(:mod:`.outbox`); only the back-off rule is shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
+
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from certwarden.adapters.db import Database
+from certwarden.adapters.db.models import Channel, ChannelMessage
+from certwarden.clock import ensure_utc
+from certwarden.core.channels import compose_notice, takes
+from certwarden.core.timefmt import iso_z
+from certwarden.errors import ChannelDeliveryError
+from certwarden.services.shared.keyring import Keyring
+from certwarden.services.shared.outbox import OutboxState, backoff
+
+__all__ = [
+    "CHANNEL_URL_PURPOSE",
+    "ChannelAlert",
+    "ChannelDeliveryReport",
+    "ChannelMessageEntry",
+    "ChannelSender",
+    "deliver_channels_due",
+    "queue_for_alerts",
+]
+
+CHANNEL_URL_PURPOSE = "channel.url"
+log = logging.getLogger("certwarden.channels")
+# How long a notice being sent stays claimed by the process sending it.
+CLAIM_LEASE = timedelta(minutes=5)
+_CACHE = "certwarden.channels"  # session.info key: the channels, read once a transaction
+
+
+class ChannelSender(Protocol):
+    def check(self, url: str) -> None: ...
+    def send(
+        self, channel: str, url: str, *, title: str, body: str, notify_type: str = "info"
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChannelAlert:
+    """What a channel notice is made of (an alert being recorded)."""
+
+    kind: str
+    severity: str
+    message: str
+    sha256: str | None
+    subject: str
+    store: str
+    dedupe_key: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Target:
+    id: int
+    min_severity: str
+    kinds: frozenset[str]
+
+
+def _targets(session: Session) -> list[_Target]:
+    cached = session.info.get(_CACHE)
+    if cached is None:
+        rows = session.execute(select(Channel.id, Channel.min_severity, Channel.kinds))
+        cached = [_Target(i, sev, frozenset(kinds or [])) for i, sev, kinds in rows]
+        session.info[_CACHE] = cached
+    return cast("list[_Target]", cached)
+
+
+def forget_channels(session: Session) -> None:
+    """Drop the channels read in this transaction (after one is added or removed)."""
+    session.info.pop(_CACHE, None)
+
+
+def _key(channel_id: int, alert: ChannelAlert, now: datetime) -> str:
+    basis = alert.dedupe_key or f"{alert.kind}|{alert.sha256}|{alert.message}|{iso_z(now)}"
+    return f"channel:{channel_id}:{hashlib.sha256(basis.encode()).hexdigest()}"
+
+
+def queue_for_alerts(session: Session, alerts: Sequence[ChannelAlert], *, now: datetime) -> int:
+    """Queue one notice per alert and channel that takes it, in ``session``'s
+    transaction; returns how many. Nothing is read when no channel exists."""
+    targets = _targets(session)
+    if not targets or not alerts:
+        return 0
+    pending: dict[str, ChannelMessage] = {}
+    for alert in alerts:
+        for target in targets:
+            if not takes(
+                target.min_severity, target.kinds, kind=alert.kind, severity=alert.severity
+            ):
+                continue
+            title, body = compose_notice(
+                kind=alert.kind,
+                severity=alert.severity,
+                message=alert.message,
+                sha256=alert.sha256,
+                subject=alert.subject,
+                store=alert.store,
+                details=alert.details,
+            )
+            key = _key(target.id, alert, now)
+            pending[key] = ChannelMessage(
+                channel_id=target.id,
+                created_at=now,
+                kind=alert.kind,
+                severity=alert.severity,
+                dedupe_key=key,
+                title=title,
+                body=body,
+                state=OutboxState.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=None,
+                sent_at=None,
+            )
+    if not pending:
+        return 0
+    keys = list(pending)
+    for start in range(0, len(keys), 900):
+        chunk = keys[start : start + 900]
+        for existing in session.scalars(
+            select(ChannelMessage.dedupe_key).where(ChannelMessage.dedupe_key.in_(chunk))
+        ):
+            pending.pop(existing, None)
+    session.add_all(pending.values())
+    return len(pending)
+
+
+@dataclass(frozen=True)
+class ChannelMessageEntry:
+    id: int
+    channel: str
+    created_at: datetime
+    kind: str
+    severity: str
+    title: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "created_at": iso_z(self.created_at),
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": iso_z(self.next_attempt_at),
+            "last_error": self.last_error,
+            "sent_at": iso_z(self.sent_at),
+        }
+
+
+def list_channel_messages(
+    db: Database, *, state: str | None = None, limit: int = 100
+) -> list[ChannelMessageEntry]:
+    """Newest first."""
+    query = (
+        select(ChannelMessage, Channel.name)
+        .join(Channel, Channel.id == ChannelMessage.channel_id)
+        .order_by(ChannelMessage.id.desc())
+        .limit(limit)
+    )
+    if state is not None:
+        query = query.where(ChannelMessage.state == state)
+    with db.session() as s:
+        return [
+            ChannelMessageEntry(
+                m.id,
+                name,
+                ensure_utc(m.created_at),
+                m.kind,
+                m.severity,
+                m.title,
+                m.state,
+                m.attempts,
+                ensure_utc(m.next_attempt_at) if m.state == OutboxState.PENDING else None,
+                m.last_error,
+                ensure_utc(m.sent_at) if m.sent_at else None,
+            )
+            for m, name in s.execute(query)
+        ]
+
+
+@dataclass
+class ChannelDeliveryReport:
+    """What one :func:`deliver_channels_due` call did."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    waiting: int = 0  # pending, but not due yet
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "waiting": self.waiting,
+        }
+
+
+def deliver_channels_due(
+    db: Database, keyring: Keyring, sender: ChannelSender, now: datetime, *, limit: int = 100
+) -> ChannelDeliveryReport:
+    """Try every pending channel notice due at ``now``, oldest first.
+
+    A channel that fails once in a round is not tried again in it: its other
+    notices of the round back off with the same reason. Each outcome is
+    committed on its own.
+    """
+    report = ChannelDeliveryReport()
+    with db.session() as s:
+        due = list(
+            s.scalars(
+                select(ChannelMessage.id)
+                .where(
+                    ChannelMessage.state == OutboxState.PENDING.value,
+                    ChannelMessage.next_attempt_at <= now,
+                )
+                .order_by(ChannelMessage.next_attempt_at, ChannelMessage.id)
+                .limit(limit)
+            )
+        )
+        report.waiting = int(
+            s.scalar(
+                select(func.count())
+                .select_from(ChannelMessage)
+                .where(
+                    ChannelMessage.state == OutboxState.PENDING.value,
+                    ChannelMessage.next_attempt_at > now,
+                )
+            )
+            or 0
+        )
+    down: dict[int, str] = {}  # channel id -> why it failed this round
+    for msg_id in due:
+        with db.session() as s:
+            row = s.get(ChannelMessage, msg_id)
+            if row is None:
+                continue  # its channel was removed meanwhile
+            if row.channel_id in down:
+                _failed(row, f"not attempted: {down[row.channel_id]}", now)
+                report.failed[msg_id] = str(row.last_error)
+                continue
+            claimed = s.execute(
+                update(ChannelMessage)
+                .where(
+                    ChannelMessage.id == msg_id,
+                    ChannelMessage.state == OutboxState.PENDING.value,
+                    ChannelMessage.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + CLAIM_LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if cast("CursorResult[Any]", claimed).rowcount != 1:
+                continue  # taken or delivered meanwhile by another process
+            channel = s.get_one(Channel, row.channel_id)
+            name, sealed = channel.name, channel.url_sealed
+            title, body, severity, channel_id = row.title, row.body, row.severity, row.channel_id
+        try:
+            url = keyring.open(sealed, purpose=CHANNEL_URL_PURPOSE)
+        except ValueError:
+            error = (
+                "its URL was sealed with another secret file and cannot be read; "
+                f"add the channel again (certwarden channels add {name} --url ...)"
+            )
+        else:
+            try:
+                sender.send(name, url, title=title, body=body, notify_type=severity)
+            except ChannelDeliveryError as exc:
+                error = exc.detail
+            else:
+                _mark_sent(db, msg_id, now)
+                report.sent.append(msg_id)
+                continue
+        down[channel_id] = error
+        report.failed[msg_id] = error
+        log.warning("channel %s did not take notice %d: %s", name, msg_id, error)
+        with db.session() as s:
+            row = s.get(ChannelMessage, msg_id)
+            if row is not None:
+                _failed(row, error, now)
+    return report
+
+
+def _mark_sent(db: Database, msg_id: int, now: datetime) -> None:
+    with db.session() as s:
+        row = s.get(ChannelMessage, msg_id)
+        if row is None:
+            return
+        row.state = OutboxState.SENT.value
+        row.attempts += 1
+        row.sent_at = now
+        row.last_error = None
+
+
+def _failed(row: ChannelMessage, error: str, now: datetime) -> None:
+    if row.state != OutboxState.PENDING.value:
+        return
+    row.attempts += 1
+    row.last_error = error
+    row.next_attempt_at = now + backoff(row.attempts)
