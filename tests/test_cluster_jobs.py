@@ -1,9 +1,11 @@
 """The cluster's jobs beyond the monitor, on real PostgreSQL: a fenced ex-leader of
 the scheduled revocation check records nothing (no checks, no alerts, no
-notices, no schedule state), and the new leader's run commits."""
+notices, no schedule state), and the new leader's run commits; two instances
+delivering the outbox at once send each notice once (a real aiosmtpd)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,14 +15,18 @@ import pytest
 import sqlalchemy as sa
 from cryptography import x509
 
+from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import Alert, OcspCheck, OutboxMessage, ServiceState
+from certwarden.adapters.smtp import SmtpSettings, SmtpTransport
 from certwarden.clock import ManualClock
 from certwarden.composition import App
 from certwarden.errors import LeaseLostError
 from certwarden.services.cluster import ClusterService
 from certwarden.services.revocation import SERVICE_NAME
+from certwarden.services.shared.outbox import CLAIM_LEASE, OutboxService, enqueue
 from tests.fakeca import T0, FakeCA
 from tests.ocsp_responders import FakeCAResponder, FaultResponder, LiveAnswer, write_pem
+from tests.smtp_fixture import SmtpServer
 
 LEASE = timedelta(seconds=30)
 
@@ -109,3 +115,92 @@ def test_a_fenced_ex_leader_records_no_revocation_check(pg_app: App, pki: Pki) -
     assert state is not None and state.last_run_at is not None
     # Not due again at once: the cluster's schedule, not the process's.
     assert not app.revocation.tick(T0 + timedelta(minutes=1), fence=b.fence(taken)).ran
+
+
+def _use_server(outbox: OutboxService, port: int) -> None:
+    outbox.update_smtp_settings(
+        {
+            "host": "127.0.0.1",
+            "port": str(port),
+            "security": "none",
+            "from_address": "certwarden@example.org",
+            "timeout_seconds": "5",
+        }
+    )
+
+
+def _queue(app: App, count: int) -> None:
+    with app.db.session() as s:
+        for n in range(count):
+            assert enqueue(
+                s, now=T0, kind="revocation", dedupe_key=f"cluster-notice-{n}",
+                recipients=["pki-team@example.test"], subject=f"notice {n}", body=f"body {n}\n",
+            )  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_two_instances_delivering_at_once_send_each_notice_once(
+    pg_app: App, smtp_server: SmtpServer
+) -> None:
+    _use_server(pg_app.outbox, smtp_server.port)
+    count = 40
+    _queue(pg_app, count)
+    # A second instance: its own engine (connections) on the same database.
+    other_db = Database(pg_app.db.url)
+    try:
+        other = OutboxService(other_db, ManualClock(T0))
+        outboxes = [pg_app.outbox, other]
+        start = threading.Barrier(2)
+        reports: list[list[int]] = [[], []]
+
+        def deliver(i: int) -> None:
+            start.wait(10)
+            reports[i] = list(outboxes[i].deliver_due(T0).sent)
+
+        workers = [threading.Thread(target=deliver, args=(i,)) for i in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(120)
+    finally:
+        other_db.engine.dispose()
+    subjects = [m.subject for m in smtp_server.messages]
+    assert len(subjects) == count and len(set(subjects)) == count, sorted(subjects)
+    # Each notice received once, reported sent by exactly one instance.
+    assert not set(reports[0]) & set(reports[1])
+    assert len(reports[0]) + len(reports[1]) == count
+    with pg_app.db.session() as s:
+        states = list(s.scalars(sa.select(OutboxMessage.state)))
+    assert states == ["sent"] * count
+
+
+@pytest.mark.postgres
+def test_a_failed_round_leaves_another_instances_claim_alone(
+    pg_app: App, smtp_server: SmtpServer
+) -> None:
+    """The server fails this instance's round at the first notice; a notice of
+    that round that another instance claimed meanwhile keeps its claim (no
+    backoff that would make it due again while it is being sent there)."""
+    _use_server(pg_app.outbox, smtp_server.port)
+    _queue(pg_app, 3)
+    with pg_app.db.session() as s:
+        ids = list(s.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id)))
+    claimed_elsewhere = ids[2]
+
+    def transport(settings: SmtpSettings) -> SmtpTransport:
+        # After this instance chose its round: another instance claims the last
+        # notice (the same conditional UPDATE it would do), then the server goes down.
+        with pg_app.db.session() as s:
+            row = s.get_one(OutboxMessage, claimed_elsewhere)
+            row.next_attempt_at = T0 + CLAIM_LEASE
+        smtp_server.stop()
+        return SmtpTransport(settings)
+
+    outbox = OutboxService(pg_app.db, ManualClock(T0), transport_factory=transport)
+    report = outbox.deliver_due(T0)
+    assert report.sent == [] and set(report.failed) == {ids[0], ids[1]}
+    with pg_app.db.session() as s:
+        rows = {r.id: r for r in s.scalars(sa.select(OutboxMessage))}
+    assert [rows[i].attempts for i in ids] == [1, 1, 0]
+    assert rows[claimed_elsewhere].next_attempt_at == T0 + CLAIM_LEASE
+    assert rows[claimed_elsewhere].last_error is None
