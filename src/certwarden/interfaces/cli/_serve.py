@@ -94,6 +94,16 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("cluster").inc()
         log.exception("the cluster heartbeat failed")
+    _run_jobs(app, metrics)
+    try:
+        # The leases as this round left them: the cluster gauges on /metrics.
+        metrics.cluster(app.cluster.status(app.clock.now()))
+    except Exception:
+        metrics.loop_errors.labels("cluster").inc()
+        log.exception("could not read the cluster's state")
+
+
+def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
         lease = _lease(app, "monitor")
