@@ -94,6 +94,16 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("cluster").inc()
         log.exception("the cluster heartbeat failed")
+    _run_jobs(app, metrics)
+    try:
+        # The leases as this round left them: the cluster gauges on /metrics.
+        metrics.cluster(app.cluster.status(app.clock.now()))
+    except Exception:
+        metrics.loop_errors.labels("cluster").inc()
+        log.exception("could not read the cluster's state")
+
+
+def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
         lease = _lease(app, "monitor")
@@ -111,7 +121,10 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         log.exception("the Certificate Expiry Monitor tick failed")
     started = metrics.timer()
     try:
-        tick = app.revocation.tick(app.clock.now()) if _lease(app, "revocation") else None
+        lease = _lease(app, "revocation")
+        tick = (
+            app.revocation.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
+        )
         if tick is not None and tick.ran:
             log.info("%s", logs.revocation_run(tick))
         if tick is not None and tick.ran and tick.report is not None:
@@ -120,6 +133,8 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
                 if count:
                     metrics.ocsp_results.labels(status).inc(count)
             metrics.revocation_duration.observe(metrics.timer() - started)
+    except LeaseLostError as exc:
+        log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("revocation").inc()
         log.exception("the scheduled revocation check failed")

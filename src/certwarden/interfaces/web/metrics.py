@@ -36,13 +36,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -51,6 +53,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from certwarden.composition import App
+from certwarden.services.cluster import ClusterStatus
 from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import RevocationState
 
@@ -297,59 +300,115 @@ def crl_metrics(app: App, now: datetime) -> Iterator[Metric]:
     yield errors
 
 
-class LoopMetrics:
-    """Counters and latencies of the ``serve`` loop's work, in one app's own registry."""
+class _Bound:
+    """A labelled counter with its ``instance`` label bound: ``.labels(task)``."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, parent: Counter, instance: str) -> None:
+        self._parent = parent
+        self._instance = instance
+
+    def labels(self, *values: str) -> Any:
+        return self._parent.labels(self._instance, *values)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._parent.collect()
+
+
+class LoopMetrics:
+    """Counters and latencies of the ``serve`` loop's work, in one app's own registry.
+
+    What this process did carries an ``instance`` label (its cluster node id:
+    several instances may share a database); the cluster's view —
+    ``certwarden_cluster_leader{job}`` (1 while this instance holds the job's
+    lease) and ``certwarden_cluster_nodes{state}`` (alive / gone) — is set each
+    round from the database by :meth:`cluster`, so a scrape reads nothing.
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, instance: str = "") -> None:
         buckets = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+        me = ["instance"]
+        self.instance = instance
         self.monitor_notices = Counter(
             "certwarden_monitor_notices",
             "Certificates notified by monitor runs of this process.",
+            me,
             registry=registry,
-        )
+        ).labels(instance)
         self.monitor_duration = Histogram(
             "certwarden_monitor_run_duration_seconds",
             "How long monitor runs took.",
+            me,
             registry=registry,
             buckets=buckets,
-        )
+        ).labels(instance)
         self.revocation_runs = Counter(
             "certwarden_revocation_runs",
             "Scheduled revocation check runs done by this process.",
+            me,
             registry=registry,
-        )
-        self.ocsp_results = Counter(
-            "certwarden_ocsp_results",
-            "Certificates checked by scheduled revocation runs, per result status.",
-            ["status"],
-            registry=registry,
+        ).labels(instance)
+        self.ocsp_results = _Bound(
+            Counter(
+                "certwarden_ocsp_results",
+                "Certificates checked by scheduled revocation runs, per result status.",
+                [*me, "status"],
+                registry=registry,
+            ),
+            instance,
         )
         self.revocation_duration = Histogram(
             "certwarden_revocation_run_duration_seconds",
             "How long scheduled revocation runs (all OCSP requests of a run) took.",
+            me,
             registry=registry,
             buckets=buckets,
-        )
+        ).labels(instance)
         self.outbox_sent = Counter(
-            "certwarden_outbox_sent", "Notices the mail server accepted.", registry=registry
-        )
+            "certwarden_outbox_sent", "Notices the mail server accepted.", me, registry=registry
+        ).labels(instance)
         self.outbox_failed = Counter(
             "certwarden_outbox_failed",
             "Delivery attempts that failed (retried later).",
+            me,
             registry=registry,
-        )
+        ).labels(instance)
         self.outbox_duration = Histogram(
             "certwarden_outbox_delivery_duration_seconds",
             "How long delivery rounds that sent or tried something took.",
+            me,
             registry=registry,
             buckets=buckets,
+        ).labels(instance)
+        self.loop_errors = _Bound(
+            Counter(
+                "certwarden_loop_errors",
+                "Errors raised by a background task (the loop logs and carries on).",
+                [*me, "task"],
+                registry=registry,
+            ),
+            instance,
         )
-        self.loop_errors = Counter(
-            "certwarden_loop_errors",
-            "Errors raised by a background task (the loop logs and carries on).",
-            ["task"],
+        self.cluster_leader = Gauge(
+            "certwarden_cluster_leader",
+            "1 while this instance holds the job's lease (runs it), else 0.",
+            [*me, "job"],
             registry=registry,
         )
+        self.cluster_nodes = Gauge(
+            "certwarden_cluster_nodes",
+            "Instances registered on the database, alive or gone (heartbeat older than the lease).",
+            ["state"],
+            registry=registry,
+        )
+
+    def cluster(self, status: ClusterStatus) -> None:
+        """Set the cluster gauges from ``status`` (read by the loop each round)."""
+        for lease in status.leases:
+            held = lease.holder == status.this_node and not lease.expired
+            self.cluster_leader.labels(self.instance, lease.job).set(1 if held else 0)
+        gone = sum(1 for n in status.nodes if n.gone)
+        self.cluster_nodes.labels("alive").set(len(status.nodes) - gone)
+        self.cluster_nodes.labels("gone").set(gone)
 
     @staticmethod
     def timer() -> float:
@@ -375,7 +434,7 @@ class MetricsRegistry:
         self._window = window
         self.options = options or MetricsOptions()
         self.loop_registry = CollectorRegistry(auto_describe=False)
-        self.loop = LoopMetrics(self.loop_registry)
+        self.loop = LoopMetrics(self.loop_registry, instance=app.cluster.node_id)
         self.cache = MetricsCache(
             self.render, app.overview.data_version, self.options.refresh_seconds
         )

@@ -11,11 +11,12 @@ It must not judge answers (the core does) or decide when checks run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
@@ -74,8 +75,15 @@ class CheckRunner:
         trigger: Trigger = Trigger.MANUAL,
         use_cache: bool = False,
         now: datetime | None = None,
+        finish: Callable[[Session, CheckReport], None] | None = None,
     ) -> CheckReport:
-        """:meth:`check` for async code."""
+        """:meth:`check` for async code.
+
+        ``finish`` (the scheduled run): called with the report in the recording
+        transaction, last before it commits — it records the schedule's state
+        and calls the lease's fence (several instances), whose refusal rolls
+        back every check, alert and notice of the run.
+        """
         if not refs and not all_monitored:
             raise InputError("name certificates to check (IDs or SHA-256), or ask for all")
         now = now or self._clock.now()
@@ -101,14 +109,18 @@ class CheckRunner:
                 trigger=trigger,
                 common_criteria=selection.common_criteria,
             )
-        return CheckReport(
-            now,
-            trigger,
-            selection.common_criteria,
-            tuple(outcomes),
-            tuple(selection.skipped),
-            queued,
-        )
+            report = CheckReport(
+                now,
+                trigger,
+                selection.common_criteria,
+                tuple(outcomes),
+                tuple(selection.skipped),
+                queued,
+            )
+            if finish is not None:
+                s.flush()
+                finish(s, report)
+        return report
 
     def query(
         self,

@@ -12,14 +12,17 @@ It must not check anything itself: a due run is an ordinary
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ServiceState
 from certwarden.clock import Clock, ensure_utc
 from certwarden.core.ocsp.results import iso_z
 from certwarden.errors import StorageError
-from certwarden.services.revocation.model import TickReport, Trigger
+from certwarden.services.revocation.model import CheckReport, TickReport, Trigger
 from certwarden.services.revocation.query import CheckRunner
 from certwarden.services.revocation.settings import RevocationSettingsStore
 from certwarden.services.shared.sync_bridge import run_sync
@@ -44,11 +47,21 @@ class CheckSchedule:
         self._settings = settings
         self._checks = checks
 
-    def tick(self, now: datetime | None = None) -> TickReport:
-        """Run the scheduled check if it is due (every Check Every)."""
-        return run_sync(lambda: self.atick(now))
+    def tick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> TickReport:
+        """Run the scheduled check if it is due (every Check Every).
 
-    async def atick(self, now: datetime | None = None) -> TickReport:
+        ``fence`` (several instances): the revocation lease's check, called in
+        the transaction that records the run (checks, latest statuses, alerts,
+        notices and the schedule's last run) before it commits; when it raises
+        :class:`~certwarden.errors.LeaseLostError` none of it is stored.
+        """
+        return run_sync(lambda: self.atick(now, fence=fence))
+
+    async def atick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> TickReport:
         """:meth:`tick` for async code."""
         now = now or self._clock.now()
         settings = self._settings.settings()
@@ -73,10 +86,10 @@ class CheckSchedule:
             if now < due:
                 state.next_run_at = due
                 return TickReport(False, f"not due until {iso_z(due)}", next_run_at=due)
-        # Judged and recorded at the same ``now`` (issue 10 item 6).
-        report = await self._checks.acheck(all_monitored=True, trigger=Trigger.SCHEDULE, now=now)
         next_run = now + settings.check_interval
-        with self._db.session() as s:
+
+        def finish(s: Session, report: CheckReport) -> None:
+            # The schedule's state commits with the run it records, fenced.
             state = s.get(ServiceState, SERVICE_NAME)
             if state is None:  # pragma: no cover - created above
                 raise StorageError(f"service state {SERVICE_NAME!r} vanished")
@@ -86,4 +99,12 @@ class CheckSchedule:
                 "last_counts": report.counts(),
                 "last_refused": len(report.refused),
             }
+            if fence is not None:
+                s.flush()
+                fence(s)
+
+        # Judged and recorded at the same ``now`` (issue 10 item 6).
+        report = await self._checks.acheck(
+            all_monitored=True, trigger=Trigger.SCHEDULE, now=now, finish=finish
+        )
         return TickReport(True, "Check Every interval reached", report, next_run)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.ocsp_http import AiohttpTransport, OcspTransport
@@ -223,9 +224,14 @@ class RevocationService:
 
     # ----------------------------------------------------------------- schedule
 
-    def tick(self, now: datetime | None = None) -> TickReport:
-        """Run the scheduled check if it is due (every Check Every)."""
-        return self.schedule.tick(now)
+    def tick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> TickReport:
+        """Run the scheduled check if it is due (every Check Every); ``fence``:
+        :meth:`CheckSchedule.tick`'s (the run commits only while the lease is held)."""
+        return self.schedule.tick(now, fence=fence)
 
-    async def atick(self, now: datetime | None = None) -> TickReport:
-        return await self.schedule.atick(now)
+    async def atick(
+        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+    ) -> TickReport:
+        return await self.schedule.atick(now, fence=fence)

@@ -472,8 +472,8 @@ class OutboxService:
                     rest = [m for m, _ in due[index + 1 :]]
                     if rest:
                         note = f"not attempted: {error}"
-                        self._failed(rest, note, now)
-                        report.failed.update(dict.fromkeys(rest, note))
+                        backed_off = _back_off_unclaimed(self._db, rest, note, now)
+                        report.failed.update(dict.fromkeys(backed_off, note))
                     break
                 continue
             except NotificationError as exc:  # the server certificate check refused
@@ -510,3 +510,28 @@ class OutboxService:
 
 def _message_id(dedupe_key: str) -> str:
     return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]}@certwarden.invalid>"
+
+
+def _back_off_unclaimed(db: Database, ids: Sequence[int], error: str, now: datetime) -> list[int]:
+    """Back off the notices of a round the server failed before they were tried.
+
+    Only those still due and unclaimed: one that another instance claimed
+    meanwhile (several instances, or a CLI delivery) is being sent there and
+    keeps its claim — backing it off would make it due again while in flight.
+    Returns the IDs backed off.
+    """
+    done: list[int] = []
+    with db.session() as s:
+        for msg_id in ids:
+            row = s.get(OutboxMessage, msg_id)
+            if (
+                row is None
+                or row.state != OutboxState.PENDING.value
+                or ensure_utc(row.next_attempt_at) > now
+            ):
+                continue
+            row.attempts += 1
+            row.last_error = error
+            row.next_attempt_at = now + backoff(row.attempts)
+            done.append(msg_id)
+    return done
