@@ -68,7 +68,8 @@ def test_run_now_sends_one_json_notice_naming_the_fingerprint(
     (post,) = receiver.posts
     assert post.path == f"/hooks/{SECRET}"
     assert sha256 in post.body["message"]
-    assert "CN=soon.test" in post.body["title"] and post.body["type"] == "warning"
+    # 12 hours left is past the critical level (1 day): Apprise's "failure" type.
+    assert "CN=soon.test" in post.body["title"] and post.body["type"] == "failure"
     # A second run in the same slot sends nothing new.
     again = js(cli("monitor", "run-now", "--json"))
     assert again["channels"]["sent"] == [] and again["run"]["notices"] == []

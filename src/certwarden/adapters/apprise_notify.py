@@ -16,8 +16,11 @@ propagate), and the reasons given back have the URL's secret parts removed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import re
+import threading
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import apprise
@@ -43,12 +46,19 @@ class AppriseSender:
     def __init__(self, *, timeout: float = 20.0) -> None:
         self._timeout = timeout
         # Apprise logs URLs (with their tokens) at debug level: keep its records
-        # out of certwarden's log; each call captures what it needs.
-        logging.getLogger("apprise").propagate = False
+        # out of certwarden's log; each call captures what it needs. Whatever handler
+        # sits on Apprise's logger itself, the filter removes the secret parts of
+        # every URL in flight from each record first.
+        logger = logging.getLogger("apprise")
+        logger.propagate = False
+        if not any(isinstance(f, _ScrubSecrets) for f in logger.filters):
+            logger.addFilter(_ScrubSecrets())
 
     def check(self, url: str) -> None:
         """Raise ValueError when Apprise cannot use ``url`` (the message does not quote it)."""
-        if apprise.Apprise.instantiate(url) is None:
+        with _in_flight(url):
+            usable = apprise.Apprise.instantiate(url) is not None
+        if not usable:
             scheme = url.split("://", 1)[0].lower()
             raise ValueError(
                 f"Apprise cannot use this {scheme}:// URL: the service is unknown or the URL "
@@ -73,6 +83,10 @@ class AppriseSender:
             raise ChannelDeliveryError(channel, _scrub(reason, url) or "the service refused it")
 
     def _notify(self, url: str, title: str, body: str, notify_type: str) -> tuple[bool, str]:
+        with _in_flight(url):
+            return self._notify_now(url, title, body, notify_type)
+
+    def _notify_now(self, url: str, title: str, body: str, notify_type: str) -> tuple[bool, str]:
         notifier = apprise.Apprise()
         if not notifier.add(url):
             return False, "Apprise cannot use this URL (unknown service or incomplete URL)"
@@ -91,6 +105,44 @@ class AppriseSender:
             if entry.level in ("WARNING", "ERROR", "CRITICAL")
         ]
         return False, "; ".join(dict.fromkeys(lines))
+
+
+# The secret parts of every URL being delivered to now (counted: two deliveries may share one).
+_IN_FLIGHT: dict[str, int] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _in_flight(url: str) -> Iterator[None]:
+    """While Apprise works with ``url``, its log records lose the URL's secret parts."""
+    pieces = _secret_parts(url)
+    with _IN_FLIGHT_LOCK:
+        for piece in pieces:
+            _IN_FLIGHT[piece] = _IN_FLIGHT.get(piece, 0) + 1
+    try:
+        yield
+    finally:
+        with _IN_FLIGHT_LOCK:
+            for piece in pieces:
+                left = _IN_FLIGHT.get(piece, 1) - 1
+                if left:
+                    _IN_FLIGHT[piece] = left
+                else:
+                    _IN_FLIGHT.pop(piece, None)
+
+
+class _ScrubSecrets(logging.Filter):
+    """Rewrites each Apprise record without the secret parts of the URLs in flight."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with _IN_FLIGHT_LOCK:
+            pieces = sorted(_IN_FLIGHT, key=len, reverse=True)
+        if pieces:
+            text = record.getMessage()
+            for piece in pieces:
+                text = text.replace(piece, "…")
+            record.msg, record.args = text, ()
+        return True
 
 
 def _secret_parts(url: str) -> list[str]:
