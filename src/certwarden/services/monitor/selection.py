@@ -76,16 +76,21 @@ def due_certificates(s: Session, settings: MonitorSettings, now: datetime) -> li
         CertificateRow.notice_level,
         CertificateRow.notice_from,
     )
-    by_window = s.execute(
-        select(*columns).where(
-            CertificateRow.not_after <= window_end,
-            CertificateRow.notice_from.is_(None),
-            *monitored(settings),
+    # Both filters the other range would need are applied here, not in SQL, so
+    # each query keeps its own index (an ``IS NULL`` or ``is_lsc`` term would
+    # let the planner pick a far wider one).
+    by_window = [
+        row
+        for row in s.execute(
+            select(*columns).where(CertificateRow.not_after <= window_end, *monitored(settings))
         )
-    ).all()
-    by_share = s.execute(
-        select(*columns).where(CertificateRow.notice_from <= now, *monitored(settings))
-    ).all()
+        if row.notice_from is None
+    ]
+    by_share = [
+        row
+        for row in s.execute(select(*columns).where(CertificateRow.notice_from <= now))
+        if settings.lsc_enabled or not row.is_lsc
+    ]
     rows = sorted([*by_window, *by_share], key=lambda r: (ensure_utc(r.not_after), r.id))
     candidates = []
     for row in rows:
