@@ -137,11 +137,15 @@ def test_takeover_waits_for_a_fenced_commit_in_flight(pg_app: App) -> None:
                     probe.scalar(
                         text(
                             "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE wait_event_type = 'Lock' AND pid <> :me"
+                            "WHERE wait_event_type = 'Lock' AND pid <> :me "
+                            "AND datname = current_database() "
+                            "AND query ILIKE '%cluster_leases%'"
                         ),
                         {"me": pid},
                     )
                 )
+                # pg_stat_activity is a snapshot per transaction: end it to see anew.
+                probe.rollback()
                 if waiting:
                     break
                 worker.join(0.05)
