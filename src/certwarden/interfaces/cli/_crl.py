@@ -13,6 +13,7 @@ characters escaped.
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,10 +124,14 @@ def show_cmd(
     _say(f"{where}: contents only, not verified (judge it with `certwarden crl verify`)")
     _print_crl(crl.to_json(entries=False))
     _say(f"entries: {len(crl.index)}")
-    # One entry at a time: a CRL of a million entries is not held as a list.
+    # One entry at a time (a CRL of a million entries is not held as a list),
+    # written plainly: every part is certwarden's own text (hex, times, reason
+    # names), and rich's per-line layout would take minutes for a million.
+    out = sys.stdout
     for entry in crl.index.entries():
         extra = f", invalid since {iso_z(entry.invalidity_date)}" if entry.invalidity_date else ""
-        _say(f"  {entry.serial:x}  {iso_z(entry.revoked_at)}  {entry.reason or '-'}{extra}")
+        out.write(f"  {entry.serial:x}  {iso_z(entry.revoked_at)}  {entry.reason or '-'}{extra}\n")
+    out.flush()
 
 
 def _print_crl(data: dict[str, Any]) -> None:
