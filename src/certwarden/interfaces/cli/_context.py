@@ -7,13 +7,18 @@ import logging
 import re
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
+from cryptography import x509
 from rich.console import Console
 
+from certwarden.clock import SystemClock
 from certwarden.composition import App, AppConfig, build_app, load_config
+from certwarden.core.parsing import load_certificates
+from certwarden.errors import InputError
 from certwarden.interfaces.cli._safe import neutralise
 from certwarden.services.accounts.audit import Actor
 
@@ -24,7 +29,11 @@ __all__ = [
     "console",
     "console_err",
     "get_app",
+    "offline_now",
+    "parse_at",
     "print_json",
+    "read_certificates",
+    "read_file",
 ]
 
 # No highlighting and no :emoji: codes: what is printed is what the data says
@@ -94,3 +103,41 @@ def print_json(value: Any) -> None:
     """Stable JSON on stdout: sorted keys, two-space indent, UTF-8, no raw controls."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+
+
+# ----------------------------------------------- offline tools (ocsp/crl verify)
+
+
+def offline_now() -> datetime:
+    """Now for the offline tools: the frozen test time when one is configured, else the
+    wall clock (they build no app, so no injected clock)."""
+    return load_config().fixed_now or SystemClock().now()
+
+
+def parse_at(value: str | None) -> datetime:
+    """``--at``: an ISO-8601 time with a UTC offset, or now."""
+    if value is None:
+        return offline_now()
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InputError(f"--at {value!r} is not an ISO-8601 time") from exc
+    if when.tzinfo is None:
+        raise InputError(f"--at {value!r} needs a UTC offset, e.g. 2026-07-01T00:00Z")
+    return when
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of ``path``, or an InputError naming the file and the problem."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
+
+
+def read_certificates(paths: list[Path], what: str) -> list[x509.Certificate]:
+    """Every certificate in ``paths`` (PEM, DER, PKCS#7, PKCS#12 without a password)."""
+    out: list[x509.Certificate] = []
+    for path in paths:
+        out.extend(load_certificates(read_file(path, what), str(path)).certificates)
+    return out

@@ -14,21 +14,25 @@ characters escaped.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cryptography import x509
 
-from certwarden.clock import SystemClock
-from certwarden.composition import load_config
 from certwarden.core.crl import Crl, CrlParseError, load_crl
 from certwarden.core.crl.offline import CrlVerdict, judge_saved_crl
 from certwarden.core.ocsp.results import describe, iso_z
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import InputError
-from certwarden.interfaces.cli._context import console, get_app, print_json
+from certwarden.interfaces.cli._context import (
+    console,
+    get_app,
+    parse_at,
+    print_json,
+    read_certificates,
+    read_file,
+)
 
 __all__ = ["crl_app", "register"]
 
@@ -54,39 +58,8 @@ def _say(text: str) -> None:
     console.print(_clean(text), markup=False, soft_wrap=True)
 
 
-def _now() -> datetime:
-    """Now: the frozen test time when one is configured, else the wall clock."""
-    return load_config().fixed_now or SystemClock().now()
-
-
-def _parse_at(value: str | None) -> datetime:
-    if value is None:
-        return _now()
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InputError(f"--at {value!r} is not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise InputError(f"--at {value!r} needs a UTC offset, e.g. 2026-07-01T00:00Z")
-    return when
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
-
-
-def _certs(paths: list[Path], what: str) -> list[x509.Certificate]:
-    out: list[x509.Certificate] = []
-    for path in paths:
-        out.extend(load_certificates(_read(path, what), str(path)).certificates)
-    return out
-
-
 def _load(path: Path) -> Crl:
-    return load_crl(_read(path, "CRL file"), source=str(path))
+    return load_crl(read_file(path, "CRL file"), source=str(path))
 
 
 _URL_SCHEMES = ("http://", "https://", "ldap://", "ldaps://")
@@ -199,13 +172,13 @@ def verify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
 ) -> None:
     """Judge a saved CRL offline. Exit code 0 only when it is trusted."""
-    now = _parse_at(at)
+    now = parse_at(at)
     crl = _load(crl_file)
     deltas = [_load(p) for p in delta or []]
-    issuers = _certs(issuer, "issuer certificate")
+    issuers = read_certificates(issuer, "issuer certificate")
     target: x509.Certificate | None = None
     if cert is not None:
-        loaded = load_certificates(_read(cert, "certificate"), str(cert)).certificates
+        loaded = load_certificates(read_file(cert, "certificate"), str(cert)).certificates
         if len(loaded) != 1:
             raise InputError(f"{cert}: holds {len(loaded)} certificates; --cert takes exactly one")
         target = loaded[0]
@@ -215,7 +188,7 @@ def verify_cmd(
         now=now,
         cert=target,
         deltas=deltas,
-        crl_issuers=_certs(crl_issuer or [], "CRL issuer certificate"),
+        crl_issuers=read_certificates(crl_issuer or [], "CRL issuer certificate"),
     )
     if as_json:
         print_json({"file": str(crl_file), **verdict.to_json()})

@@ -12,20 +12,23 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from cryptography import x509
 
-from certwarden.clock import SystemClock
-from certwarden.composition import load_config
 from certwarden.core.ocsp import MalformedResponseError, parse_response
 from certwarden.core.ocsp.offline import OfflineVerdict, describe_response, judge_saved_response
 from certwarden.core.parsing import load_certificates
 from certwarden.errors import InputError, ParseError
-from certwarden.interfaces.cli._context import console, print_json
+from certwarden.interfaces.cli._context import (
+    console,
+    parse_at,
+    print_json,
+    read_certificates,
+    read_file,
+)
 from certwarden.interfaces.cli._ocsp import ocsp_app
 from certwarden.interfaces.cli._safe import neutralise, safe
 
@@ -39,33 +42,9 @@ def _say(text: str, *, markup: bool = False) -> None:
     console.print(text if markup else neutralise(text), markup=markup, soft_wrap=True)
 
 
-def _now() -> datetime:
-    """Now: the frozen test time when one is configured, else the wall clock."""
-    return load_config().fixed_now or SystemClock().now()
-
-
-def _parse_at(value: str | None) -> datetime:
-    if value is None:
-        return _now()
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InputError(f"--at {value!r} is not an ISO-8601 time") from exc
-    if when.tzinfo is None:
-        raise InputError(f"--at {value!r} needs a UTC offset, e.g. 2026-07-01T00:00Z")
-    return when
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
-
-
 def _response_bytes(path: Path) -> bytes:
     """The DER of a saved response (a PEM "OCSP RESPONSE" block is accepted too)."""
-    data = _read(path, "response file")
+    data = read_file(path, "response file")
     match = _PEM_RESPONSE.search(data)
     if match:
         try:
@@ -75,13 +54,6 @@ def _response_bytes(path: Path) -> bytes:
                 path, f"the OCSP RESPONSE PEM block has broken base64 ({exc})"
             ) from exc
     return data
-
-
-def _certs(paths: list[Path], what: str) -> list[x509.Certificate]:
-    out: list[x509.Certificate] = []
-    for path in paths:
-        out.extend(load_certificates(_read(path, what), str(path)).certificates)
-    return out
 
 
 @ocsp_app.command("verify-response")
@@ -127,12 +99,12 @@ def verify_response_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable verdict.")] = False,
 ) -> None:
     """Judge a saved OCSP response offline. Exit code 0 only when it is trusted."""
-    now = _parse_at(at)
+    now = parse_at(at)
     der = _response_bytes(response)
-    issuers = _certs(issuer, "issuer certificate")
+    issuers = read_certificates(issuer, "issuer certificate")
     target: x509.Certificate | None = None
     if cert is not None:
-        loaded = load_certificates(_read(cert, "certificate"), str(cert)).certificates
+        loaded = load_certificates(read_file(cert, "certificate"), str(cert)).certificates
         if len(loaded) != 1:
             raise InputError(f"{cert}: holds {len(loaded)} certificates; --cert takes exactly one")
         target = loaded[0]
@@ -141,8 +113,10 @@ def verify_response_cmd(
         issuers=issuers,
         now=now,
         cert=target,
-        trusted_responders=_certs(trusted_responder or [], "trusted responder certificate"),
-        other_certs=_certs(other or [], "certificate"),
+        trusted_responders=read_certificates(
+            trusted_responder or [], "trusted responder certificate"
+        ),
+        other_certs=read_certificates(other or [], "certificate"),
         accept_legacy_signatures=allow_legacy,
     )
     if as_json:
