@@ -159,3 +159,27 @@ def test_takeover_waits_for_a_fenced_commit_in_flight(pg_app: App) -> None:
         assert s.scalar(select(Setting.value).where(Setting.section == "in-flight")) == {
             "from": "a"
         }
+
+
+async def test_instances_shown_in_the_api_and_the_control_center(app: App) -> None:
+    """Item 1: every node (alive or gone) and each job's holder, in the API and the UI."""
+    from tests.web_support import asgi_client, make_setup
+
+    setup = make_setup(app)
+    a, _b, clock_a, _clock_b = _nodes(app)
+    assert a.acquire("monitor") is not None
+    # b stops beating; the app's own clock (the reader) moves past the lease.
+    app.clock.advance(LEASE + timedelta(seconds=1))  # type: ignore[attr-defined]
+    clock_a.advance(LEASE + timedelta(seconds=1))
+    a.heartbeat()
+    async with asgi_client(setup.web, setup.admin_token) as admin:
+        data = (await admin.get("/api/v1/cluster")).json()
+        states = {n["node_id"]: n["state"] for n in data["nodes"]}
+        assert states == {"node-a": "alive", "node-b": "gone"}
+        assert data["lease_seconds"] == 30
+        page = await admin.get("/control-center")
+    assert page.status_code == 200
+    assert 'id="cluster-nodes"' in page.text and "node-b" in page.text
+    assert '<span class="badge failed">Gone</span>' in page.text
+    async with asgi_client(setup.web) as anonymous:
+        assert (await anonymous.get("/api/v1/cluster")).status_code == 401

@@ -51,3 +51,9 @@ def services(ctx: Ctx, _who: Viewer) -> Response:
     return json_response(
         {"monitor": monitor, "others": others, "outbox_pending": app.outbox.pending_count()}
     )
+
+
+@router.get("/cluster", tags=["services"])
+def cluster(ctx: Ctx, _who: Viewer) -> Response:
+    """The instances sharing this database (alive or gone) and the holder of each job's lease."""
+    return json_response(ctx.app.cluster.status().to_json())

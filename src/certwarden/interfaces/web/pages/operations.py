@@ -75,6 +75,7 @@ def control_center(request: Request, ctx: Ctx, who: Viewer) -> Response:
         pending=app.outbox.pending_count(),
         failing=app.overview.outbox_failing(),
         smtp=app.outbox.smtp_settings(),
+        cluster=app.cluster.status(),
         stop_question=f"{STOP_QUESTION} {STOP_CONSEQUENCES[0]}",
     )
 
