@@ -468,3 +468,44 @@ def test_serve_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path: Path) ->
     assert result.code == 2
     assert "--trusted-proxy" in result.stderr and "not an IP address" in result.stderr
     assert not (tmp_path / "d").exists()  # refused before anything was created
+
+
+def test_an_instance_with_another_secret_file_is_refused(tmp_path: Path) -> None:
+    """Instances sharing a database share the secret file: another one is refused at
+    serve's start, naming the file, before it serves a request or writes anything."""
+    from certwarden.composition import AppConfig, build_app
+    from certwarden.errors import ConfigurationError
+    from certwarden.services.shared.keyring import WEB_SECTION
+    from certwarden.services.shared.settings_store import load_section
+    from tests.conftest import T0, Cli
+
+    cli = Cli(tmp_path / "cli-data", T0)
+    built = build_app(AppConfig(data_dir=cli.data_dir, database_url=""), clock=ManualClock(T0))
+    try:
+        built.keyring.confirm_secret("first")  # the first instance records its check value
+        built.keyring.confirm_secret("again")  # and the same secret passes again
+        with built.db.session() as s:
+            check = (load_section(s, WEB_SECTION) or {})["secret_check"]
+        secret = (cli.data_dir / "secret.key").read_text().strip()
+        assert len(check) == 64 and secret not in check  # a derived value, not the secret
+        from certwarden.services.shared.keyring import Keyring
+
+        stranger = Keyring.ephemeral(built.db, built.clock)
+        with pytest.raises(ConfigurationError, match=r"other-host/secret\.key"):
+            stranger.confirm_secret("other-host/secret.key")
+    finally:
+        built.close()
+    other = tmp_path / "other.key"
+    other.write_text("ab" * 32 + "\n")
+    other.chmod(0o600)
+    result = cli("serve", "--port", "0", env={"CERTWARDEN_SECRET_FILE": str(other)})
+    assert result.code != 0
+    said = result.stdout + result.stderr
+    assert str(other) in said and "not the one this database was set up with" in said
+    rebuilt = build_app(AppConfig(data_dir=cli.data_dir, database_url=""), clock=ManualClock(T0))
+    try:
+        with rebuilt.db.session() as s:
+            assert (load_section(s, WEB_SECTION) or {})["secret_check"] == check  # unchanged
+        assert rebuilt.users.count_users() == 0  # no first admin was made by the refused one
+    finally:
+        rebuilt.close()

@@ -396,6 +396,7 @@ def _serve(ctx: typer.Context, listener: socket.socket, options: _ServeOptions) 
         options.interval,
     )
     app = get_app(ctx)
+    app.keyring.confirm_secret(str(app.config.secret_path))
     _initial_admin(app)
     hooks: list[Any] = []
     inbox = None

@@ -15,6 +15,7 @@ its sessions and sealed values last as long as the process.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 from collections.abc import Callable
@@ -22,12 +23,14 @@ from collections.abc import Callable
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.core.keys import SECRET_BYTES, derive_key, open_sealed, seal
+from certwarden.errors import ConfigurationError
 from certwarden.services.shared.settings_store import load_section, save_section
 
 __all__ = ["WEB_SECTION", "Keyring"]
 
 WEB_SECTION = "web"
 _SEAL_SALT = b"certwarden sealed settings"
+_CHECK_SALT = b"certwarden secret check"
 
 
 class Keyring:
@@ -71,6 +74,31 @@ class Keyring:
                 section.pop("session_key", None)  # the old, database-only key
                 save_section(s, WEB_SECTION, {**section, "session_salt": salt}, self._clock.now())
         return bytes.fromhex(salt)
+
+    def confirm_secret(self, source: str) -> None:
+        """Refuse a secret file other than the one the database was set up with.
+
+        Instances sharing a database must share the secret file too: with another
+        one, an instance could neither read a session cookie another signed nor
+        open the sealed SMTP password and channel URLs. The database keeps a check
+        value derived from the secret (a one-way HKDF output: it reveals nothing
+        of the secret); the first instance writes it, every later start compares.
+        """
+        check = derive_key(
+            self._secret_bytes(), salt=_CHECK_SALT, purpose="certwarden secret check v1"
+        ).hex()
+        with self._db.session() as s:
+            section = load_section(s, WEB_SECTION) or {}
+            stored = section.get("secret_check")
+            if not isinstance(stored, str):
+                save_section(s, WEB_SECTION, {**section, "secret_check": check}, self._clock.now())
+                return
+        if not hmac.compare_digest(stored, check):
+            raise ConfigurationError(
+                f"the secret file {source} is not the one this database was set up with: "
+                "every instance sharing a database needs the same secret file (copy it from "
+                "an instance that works, or point CERTWARDEN_SECRET_FILE at a copy)"
+            )
 
     def _sealing_key(self) -> bytes:
         with self._lock:
