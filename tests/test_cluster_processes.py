@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -51,10 +52,15 @@ def database_url() -> Iterator[str]:
         admin.dispose()
 
 
-def _env(database_url: str) -> dict[str, str]:
+def _env(database_url: str, secret_file: Path) -> dict[str, str]:
+    """Every instance of one cluster: the same database and the same secret file."""
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(32) + "\n")
+        secret_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
     env.update(
         CERTWARDEN_DATABASE_URL=database_url,
+        CERTWARDEN_SECRET_FILE=str(secret_file),
         CERTWARDEN_CLUSTER_LEASE_SECONDS=str(LEASE),
         CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
     )
@@ -64,7 +70,7 @@ def _env(database_url: str) -> dict[str, str]:
 def _status(database_url: str, tmp_path: Path) -> dict[str, Any]:
     out = subprocess.run(
         [str(CERTWARDEN), "--data-dir", str(tmp_path / "cli"), "cluster", "status", "--json"],
-        env=_env(database_url),
+        env=_env(database_url, tmp_path / "cluster-secret.key"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -106,7 +112,7 @@ def test_three_instances_one_holder_per_job_and_failover(database_url: str, tmp_
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=_env(database_url),
+                    env=_env(database_url, tmp_path / "cluster-secret.key"),
                 )
             )
             bases.append(f"http://127.0.0.1:{port}")

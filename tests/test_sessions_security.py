@@ -475,7 +475,7 @@ def test_an_instance_with_another_secret_file_is_refused(tmp_path: Path) -> None
     serve's start, naming the file, before it serves a request or writes anything."""
     from certwarden.composition import AppConfig, build_app
     from certwarden.errors import ConfigurationError
-    from certwarden.services.shared.keyring import WEB_SECTION
+    from certwarden.services.shared.keyring import SECRET_CHECK_SECTION
     from certwarden.services.shared.settings_store import load_section
     from tests.conftest import T0, Cli
 
@@ -485,7 +485,7 @@ def test_an_instance_with_another_secret_file_is_refused(tmp_path: Path) -> None
         built.keyring.confirm_secret("first")  # the first instance records its check value
         built.keyring.confirm_secret("again")  # and the same secret passes again
         with built.db.session() as s:
-            check = (load_section(s, WEB_SECTION) or {})["secret_check"]
+            check = (load_section(s, SECRET_CHECK_SECTION) or {})["check"]
         secret = (cli.data_dir / "secret.key").read_text().strip()
         assert len(check) == 64 and secret not in check  # a derived value, not the secret
         from certwarden.services.shared.keyring import Keyring
@@ -505,7 +505,7 @@ def test_an_instance_with_another_secret_file_is_refused(tmp_path: Path) -> None
     rebuilt = build_app(AppConfig(data_dir=cli.data_dir, database_url=""), clock=ManualClock(T0))
     try:
         with rebuilt.db.session() as s:
-            assert (load_section(s, WEB_SECTION) or {})["secret_check"] == check  # unchanged
+            assert (load_section(s, SECRET_CHECK_SECTION) or {})["check"] == check  # unchanged
         assert rebuilt.users.count_users() == 0  # no first admin was made by the refused one
     finally:
         rebuilt.close()

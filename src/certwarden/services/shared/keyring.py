@@ -23,12 +23,13 @@ from collections.abc import Callable
 from certwarden.adapters.db import Database
 from certwarden.clock import Clock
 from certwarden.core.keys import SECRET_BYTES, derive_key, open_sealed, seal
-from certwarden.errors import ConfigurationError
+from certwarden.errors import ConfigurationError, ConflictingWriteError
 from certwarden.services.shared.settings_store import load_section, save_section
 
-__all__ = ["WEB_SECTION", "Keyring"]
+__all__ = ["SECRET_CHECK_SECTION", "WEB_SECTION", "Keyring"]
 
 WEB_SECTION = "web"
+SECRET_CHECK_SECTION = "secret_check"  # noqa: S105 - a settings section name
 _SEAL_SALT = b"certwarden sealed settings"
 _CHECK_SALT = b"certwarden secret check"
 
@@ -87,18 +88,28 @@ class Keyring:
         check = derive_key(
             self._secret_bytes(), salt=_CHECK_SALT, purpose="certwarden secret check v1"
         ).hex()
-        with self._db.session() as s:
-            section = load_section(s, WEB_SECTION) or {}
-            stored = section.get("secret_check")
-            if not isinstance(stored, str):
-                save_section(s, WEB_SECTION, {**section, "secret_check": check}, self._clock.now())
+        # A section of its own (not ``web``'s read-modify-write with the session
+        # salt), inserted once: of instances starting together, one writes it
+        # and the others compare with what it wrote.
+        stored = self._stored_check()
+        if stored is None:
+            try:
+                with self._db.session() as s:
+                    save_section(s, SECRET_CHECK_SECTION, {"check": check}, self._clock.now())
                 return
-        if not hmac.compare_digest(stored, check):
+            except ConflictingWriteError:
+                stored = self._stored_check()
+        if stored is None or not hmac.compare_digest(stored, check):
             raise ConfigurationError(
                 f"the secret file {source} is not the one this database was set up with: "
                 "every instance sharing a database needs the same secret file (copy it from "
                 "an instance that works, or point CERTWARDEN_SECRET_FILE at a copy)"
             )
+
+    def _stored_check(self) -> str | None:
+        with self._db.session() as s:
+            value = (load_section(s, SECRET_CHECK_SECTION) or {}).get("check")
+        return value if isinstance(value, str) else None
 
     def _sealing_key(self) -> bytes:
         with self._lock:
