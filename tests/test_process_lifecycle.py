@@ -214,3 +214,23 @@ def test_two_processes_migrate_a_new_postgres_schema_at_once(
         for code, out, err in _start_together(tmp_path, url):
             assert code == 0, err
             assert out.strip() == HEAD_REVISION
+
+
+def test_an_older_release_refuses_a_database_a_newer_one_migrated(tmp_path: Path) -> None:
+    """A rolling upgrade: an instance still on the previous release that restarts
+    after a newer one migrated the database says so, and changes nothing."""
+    import sqlalchemy as sa
+
+    from certwarden.adapters.db import Database
+    from certwarden.errors import StorageError
+
+    db = Database(f"sqlite:///{tmp_path / 'cw.db'}")
+    try:
+        db.upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+        with pytest.raises(StorageError, match=r"'0099_from_the_future'.*upgrade this instance"):
+            db.upgrade()
+        assert db.current_revision() == "0099_from_the_future"
+    finally:
+        db.dispose()

@@ -173,8 +173,19 @@ class Database:
         if revision == "head" and self.current_revision() == HEAD_REVISION:
             return
         from alembic import command
+        from alembic.script import ScriptDirectory
 
         cfg = self._alembic_config()
+        known = {script.revision for script in ScriptDirectory.from_config(cfg).walk_revisions()}
+        current = self.current_revision()
+        if current is not None and current not in known:
+            # Another instance of a newer release migrated this database (a
+            # rolling upgrade): this older release must not run against it.
+            raise StorageError(
+                f"the database {self.safe_url} is at schema revision {current!r}, which this "
+                f"release of certwarden does not know (its newest is {HEAD_REVISION!r}): a "
+                "newer release migrated it; upgrade this instance to that release"
+            )
         try:
             with self._migration_lock(), self.engine.begin() as connection:
                 self._lock_migrations_in(connection)
