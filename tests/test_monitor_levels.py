@@ -227,3 +227,45 @@ def test_a_share_for_an_unknown_store_or_certificate_changes_nothing(app: App) -
         app.changes.set_certificate_threshold("ops", 999, 0.5)
     with app.db.session() as s:
         assert not [e for e in s.scalars(select(AuditEntry)) if "threshold" in e.action]
+
+
+async def test_a_store_threshold_set_and_cleared_in_the_ui(app: App) -> None:
+    """Trust stores page: the threshold shown, set (audited), refused with the reason
+    when it is not a share (nothing stored), and cleared."""
+    from tests.web_support import ADMIN_PASSWORD, asgi_client, login, make_setup
+
+    setup = make_setup(app)
+    app.inventory.create_store("acme", "short-lived")
+    add_cert(app, "short.test", T0 + 7 * D, store="acme", not_before=T0)
+    async with asgi_client(setup.web) as browser:
+        csrf = await login(browser, "admin", ADMIN_PASSWORD)
+        page = (await browser.get("/stores")).text
+        assert 'action="/stores/acme/threshold"' in page and "at the Notification Start Time" in page
+        bad = await browser.post(
+            "/stores/acme/threshold", data={"csrf_token": csrf, "lifetime_share": "<b>lots</b>"}
+        )
+        assert bad.status_code == 303
+        shown = (await browser.get("/stores")).text
+        assert "is not a share of the lifetime" in shown and "<b>lots</b>" not in shown
+        assert [s.lifetime_share for s in app.inventory.list_stores() if s.name == "acme"] == [None]
+        done = await browser.post(
+            "/stores/acme/threshold",
+            data={"csrf_token": csrf, "lifetime_share": "33%", "action": "set"},
+        )
+        assert done.status_code == 303
+        shown = (await browser.get("/stores")).text
+        assert "when less than 33% of the lifetime remains" in shown
+        assert "(1 certificate(s) updated)" in shown
+        async with asgi_client(setup.web, setup.admin_token) as api:
+            listed = (await api.get("/api/v1/stores")).json()
+        acme = [s for s in listed["items"] if s["name"] == "acme"]
+        assert acme[0]["lifetime_share"] == "33%"
+        await browser.post("/stores/acme/threshold", data={"csrf_token": csrf, "action": "clear"})
+        assert [s.lifetime_share for s in app.inventory.list_stores() if s.name == "acme"] == [None]
+    async with asgi_client(setup.web) as viewer:
+        await login(viewer, "viewer", "viewer-password-1")
+        page = (await viewer.get("/stores")).text
+        assert "/stores/acme/threshold" not in page  # the form is for administrators
+    with app.db.session() as s:
+        actions = [e.action for e in s.scalars(select(AuditEntry)) if e.target == "acme"]
+    assert actions.count("store.threshold") == 2

@@ -110,6 +110,9 @@ class StoreOut(_Open):
     description: str
     builtin: bool
     certificates: int
+    lifetime_share: str | None = Field(
+        default=None, description="Expiry notices by lifetime share (e.g. 33%); null: by days"
+    )
 
 
 class StorePage(_PageOf):

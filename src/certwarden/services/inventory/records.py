@@ -20,6 +20,7 @@ from certwarden.adapters.db.models import CertificateRow
 from certwarden.clock import ensure_utc
 from certwarden.core.certs import CertFacts
 from certwarden.core.parsing import PASSWORD_REQUIRED
+from certwarden.core.shares import format_share
 from certwarden.core.timefmt import iso_z
 
 __all__ = [
@@ -53,6 +54,13 @@ class StoreInfo:
     description: str
     builtin: bool
     certificates: int
+    # The store's lifetime-share threshold for expiry notices (None: the
+    # monitor's Notification Start Time).
+    lifetime_share: float | None = None
+
+    @property
+    def lifetime_share_text(self) -> str | None:
+        return format_share(self.lifetime_share)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +68,7 @@ class StoreInfo:
             "description": self.description,
             "builtin": self.builtin,
             "certificates": self.certificates,
+            "lifetime_share": self.lifetime_share_text,
         }
 
 

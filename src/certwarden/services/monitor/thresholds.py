@@ -11,7 +11,6 @@ Notification Start Time applies.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow, Store
 from certwarden.clock import ensure_utc
 from certwarden.core.expiry import lifetime_start
+from certwarden.core.shares import SHARE_MAX, SHARE_MIN, format_share, parse_share
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
 from certwarden.services.inventory.reads import resolve
@@ -38,8 +38,6 @@ __all__ = [
     "share_or_error",
 ]
 
-SHARE_MIN, SHARE_MAX = 1, 99  # percent
-_SHARE = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,2})?)\s*%?\s*$")
 _BATCH = 1000
 
 
@@ -60,26 +58,6 @@ class Threshold:
             "certificates": self.certificates,
             "notice_from": self.notice_from,
         }
-
-
-def parse_share(value: Any) -> float:
-    """``33%`` or ``33`` (percent, 1 to 99) -> 0.33. ValueError saying what is wrong."""
-    text = str(value).strip() if value is not None else ""
-    match = _SHARE.match(text)
-    if not match:
-        raise ValueError(f"'{text}' is not a share of the lifetime; write a percentage, like 33%")
-    percent = float(match.group(1))
-    if not SHARE_MIN <= percent <= SHARE_MAX:
-        raise ValueError(
-            f"'{text}' is out of range; give {SHARE_MIN}% to {SHARE_MAX}% of the lifetime"
-        )
-    return round(percent / 100, 4)
-
-
-def format_share(share: float | None) -> str | None:
-    if share is None:
-        return None
-    return f"{share * 100:g}%"
 
 
 def set_store_share(db: Database, name: str, share: float | None) -> Threshold:

@@ -10,6 +10,7 @@ from certwarden.errors import ConflictError, InputError
 from certwarden.interfaces.web.context import Admin, Ctx, Viewer
 from certwarden.interfaces.web.pages.forms import FormData, FormPage, Refusal
 from certwarden.interfaces.web.rendering import redirect
+from certwarden.services.monitor.thresholds import share_or_error
 
 __all__ = ["router"]
 
@@ -43,6 +44,27 @@ def create_store(request: Request, ctx: Ctx, who: Admin, form: FormData) -> Resp
         shown={"name": name, "description": description},
         flash=f"Created store {name}.",
         refusals=(Refusal(ConflictError, 409, "name"), Refusal(InputError, 422, "name")),
+    )
+
+
+@router.post("/stores/{name}/threshold")
+def store_threshold(request: Request, ctx: Ctx, who: Admin, name: str, form: FormData) -> Response:
+    """A store's lifetime-share threshold for expiry notices: set, or cleared."""
+    if form.get("action") == "clear":
+        ctx.app.changes.set_store_threshold(who.actor, name, None)
+        return redirect(
+            request, "/stores", flash=f"Store {name}: notices start at the Notification Start Time."
+        )
+    try:
+        share = share_or_error(form.get("lifetime_share", ""), "Lifetime share")
+    except InputError as exc:
+        return redirect(request, "/stores", flash=str(exc), kind="error")
+    done = ctx.app.changes.set_store_threshold(who.actor, name, share)
+    return redirect(
+        request,
+        "/stores",
+        flash=f"Store {name}: notices start when less than {done['lifetime_share']} of the "
+        f"lifetime remains ({done['certificates']} certificate(s) updated).",
     )
 
 
