@@ -47,6 +47,7 @@ KIND_GROUPS: Mapping[str, tuple[str, ...]] = {
     "tls": ("connection_refused", "connection_closed", "endpoint_unreachable"),
     "upload": ("upload_refused",),
     "renewal": ("renewal_window_open", "renewal_window_moved"),
+    "changes": ("certificate_changed",),  # a monitored endpoint's certificate changed
 }
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")

@@ -380,6 +380,8 @@ class Endpoint(Base):
     # The last certificate it served (kept through outages) and when it was last reached.
     leaf_sha256: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None]
+    # Change events (core/cert_changes.py): the bounded history and what was announced.
+    change_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class RenewalInfoRow(Base):

@@ -48,6 +48,7 @@ class AlertKind(enum.StrEnum):
     ENDPOINT_UNREACHABLE = "endpoint_unreachable"
     RENEWAL_WINDOW_OPEN = "renewal_window_open"  # ACME ARI (RFC 9773): renew now
     RENEWAL_WINDOW_MOVED = "renewal_window_moved"  # the CA moved the window earlier
+    CERTIFICATE_CHANGED = "certificate_changed"  # a monitored endpoint's leaf changed
 
 
 @enum.unique

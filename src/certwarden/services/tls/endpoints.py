@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import concurrent.futures
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,12 +34,14 @@ from sqlalchemy import delete, select, update
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import CertificateRow, Endpoint, Store
 from certwarden.clock import Clock, ensure_utc
+from certwarden.core.cert_changes import ChangeSettings
 from certwarden.core.ocsp.results import iso_z
 from certwarden.core.tls import PeerChain, StartTls, format_where, parse_host_port
 from certwarden.errors import CertwardenError, ConflictError, InputError, NotFoundError
 from certwarden.services.inventory import InventoryService
 from certwarden.services.revocation import RevocationService, Trigger
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.tls.changes import change_settings, record_change, save_change_settings
 from certwarden.services.tls.probe import ProbeService
 
 __all__ = ["ENDPOINT_STORE", "EndpointProbe", "EndpointRecord", "EndpointService"]
@@ -105,6 +108,7 @@ class EndpointProbe:
     leaf_sha256: str | None = None
     renewed_from: str | None = None
     imported: int = 0
+    change: str | None = None  # the change event recorded (core/cert_changes.ChangeKind)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -114,6 +118,7 @@ class EndpointProbe:
             "leaf_sha256": self.leaf_sha256,
             "renewed_from": self.renewed_from,
             "imported": self.imported,
+            "change": self.change,
         }
 
 
@@ -258,6 +263,16 @@ class EndpointService:
         )
         return int(result.rowcount or 0)
 
+    def change_settings(self) -> ChangeSettings:
+        """How change events are damped (section ``endpoint_changes``)."""
+        with self._db.session() as s:
+            return change_settings(s)
+
+    def update_change_settings(self, values: Mapping[str, Any]) -> ChangeSettings:
+        """Raises InvalidFieldsError naming each bad field; nothing is saved then."""
+        with self._db.session() as s:
+            return save_change_settings(s, values, self._clock.now())
+
     # ---------------------------------------------------------------- probing
 
     def probe_all(self, now: datetime | None = None) -> builtins.list[EndpointProbe]:
@@ -358,21 +373,6 @@ class EndpointService:
                 renewed_from = previous
                 if not self._served_elsewhere(s, endpoint_id, previous):
                     self._delete_leaf(s, previous)
-                record_alert(
-                    s,
-                    now=now,
-                    kind=AlertKind.STATUS_CHANGED,
-                    severity=Severity.INFO,
-                    message=(
-                        f"endpoint {where} now serves a new certificate ({peer.leaf_subject}, "
-                        f"SHA-256 {leaf[:16]}...); the one it served before "
-                        f"({previous[:16]}...) left the {ENDPOINT_STORE} store"
-                    ),
-                    sha256=leaf,
-                    subject=peer.leaf_subject,
-                    store=ENDPOINT_STORE,
-                    details={"endpoint": where, "previous_sha256": previous, "sha256": leaf},
-                )
             elif was == UNREACHABLE:
                 record_alert(
                     s,
@@ -385,6 +385,8 @@ class EndpointService:
                     store=ENDPOINT_STORE,
                     details={"endpoint": where},
                 )
+            # Renewed, issuer changed, key reused, rolled back: one damped info alert.
+            event = record_change(s, row, peer.leaf, now=now, store=ENDPOINT_STORE)
             row.leaf_sha256 = leaf
             row.last_probe_at = row.last_seen_at = now
             row.last_status, row.last_error = OK, None
@@ -393,7 +395,12 @@ class EndpointService:
             # Like an upload: what arrives is checked (recorded, never refused).
             self._revocation.check(new_ids, trigger=Trigger.UPLOAD, use_cache=True)
         return EndpointProbe(
-            where, True, leaf_sha256=leaf, renewed_from=renewed_from, imported=len(new_ids)
+            where,
+            True,
+            leaf_sha256=leaf,
+            renewed_from=renewed_from,
+            imported=len(new_ids),
+            change=event.kind.value if event else None,
         )
 
 
