@@ -56,6 +56,7 @@ __all__ = [
 # A loud name on purpose: it freezes certwarden's notion of "now" (tests, demos).
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
 LEASE_ENV = "CERTWARDEN_CLUSTER_LEASE_SECONDS"
+CHUNK_ENV = "CERTWARDEN_REVOCATION_CHUNK_SIZE"
 # The data directory holds the database (password hashes), the secret file
 # (session signing, the sealed SMTP password) and the demo PKI's keys: its
 # owner only, whatever the umask.
@@ -70,6 +71,9 @@ class AppConfig:
     fixed_now: datetime | None = None
     # Several instances on one database: how long a job's lease lasts without renewal.
     lease_seconds: int = 30
+    # Certificates per chunk of a scheduled revocation run (None: the default,
+    # services/revocation/chunks.py CHUNK_SIZE).
+    chunk_size: int | None = None
     # None: <data_dir>/secret.key
     secret_file: Path | None = None
 
@@ -106,12 +110,20 @@ def load_config(
         if not raw.strip().isdigit() or not 2 <= int(raw) <= 3600:
             raise ConfigurationError(f"{LEASE_ENV}={raw!r}: give whole seconds from 2 to 3600")
         lease = int(raw)
+    chunk: int | None = None
+    if raw := env.get(CHUNK_ENV):
+        if not raw.strip().isdigit() or not 10 <= int(raw) <= 100_000:
+            raise ConfigurationError(
+                f"{CHUNK_ENV}={raw!r}: give a whole number of certificates from 10 to 100000"
+            )
+        chunk = int(raw)
     secret = Path(env[SECRET_FILE_ENV]) if env.get(SECRET_FILE_ENV) else None
     return AppConfig(
         data_dir=directory,
         database_url=url,
         fixed_now=fixed,
         lease_seconds=lease,
+        chunk_size=chunk,
         secret_file=secret,
     )
 
@@ -196,9 +208,11 @@ class App:
 
     @cached_property
     def revocation(self) -> RevocationService:
-        from certwarden.services.revocation import RevocationService
+        from certwarden.services.revocation import CHUNK_SIZE, RevocationService
 
-        return RevocationService(self.db, self.clock)
+        return RevocationService(
+            self.db, self.clock, chunk_size=self.config.chunk_size or CHUNK_SIZE
+        )
 
     @cached_property
     def upload(self) -> UploadCheck:

@@ -464,3 +464,46 @@ class ChannelMessage(Base):
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class RevocationRun(Base):
+    """A scheduled revocation check cut into chunks (services/revocation/chunks.py)."""
+
+    __tablename__ = "revocation_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime]
+    # The node that planned it (the holder of the revocation lease then).
+    planned_by: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # running | complete
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    certificate_count: Mapped[int] = mapped_column(Integer)
+    completed_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notices_queued: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RevocationChunk(Base):
+    """Part of a run that one instance claims, checks and commits (fenced by ``token``)."""
+
+    __tablename__ = "revocation_chunks"
+    __table_args__ = (
+        Index("ix_revocation_chunks_state_expires", "state", "claim_expires_at"),
+        Index("ix_revocation_chunks_run_state", "run_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("revocation_runs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    certificate_ids: Mapped[list[Any]] = mapped_column(JSON)
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # pending | claimed | done | failed
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    # Grows at every claim: names the claim (fencing) and counts the attempts.
+    token: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime | None]
+    claim_expires_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The status changes found (one line each): the run's one notice is made of them.
+    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)

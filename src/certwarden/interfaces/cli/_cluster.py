@@ -26,10 +26,14 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every registered instance (alive or gone) and the holder of each job's lease."""
-    report = get_app(ctx).cluster.status()
+    app = get_app(ctx)
+    report = app.cluster.status()
+    # The latest scheduled revocation run: its chunks done/pending, per node.
+    run = app.revocation.run_progress()
     if as_json:
         data = report.to_json()
         data.pop("this_node")  # this command is not one of the instances
+        data["revocation_run"] = run
         print_json(data)
         return
     nodes = Table("node", "host", "pid", "version", "started", "heartbeat", "state")
@@ -48,3 +52,19 @@ def status(
     if report.leases:
         console.print(leases)
     console.print(f"lease: {int(report.lease.total_seconds())} s", highlight=False)
+    if run is not None:
+        chunks = run["chunks"]
+        console.print(
+            f"revocation run {run['id']} ({run['state']}, {run['certificates']} certificates): "
+            f"{chunks['done']}/{chunks['total']} chunks done, {chunks['claimed']} claimed, "
+            f"{chunks['pending']} pending, {chunks['failed']} failed",
+            highlight=False,
+        )
+        per_node = Table("node", "chunks done", "claimed", "certificates done")
+        for n in run["nodes"]:
+            per_node.add_row(
+                n["node_id"][:12], str(n["chunks_done"]), str(n["chunks_claimed"]),
+                str(n["certificates_done"]),
+            )  # fmt: skip
+        if run["nodes"]:
+            console.print(per_node)

@@ -25,7 +25,7 @@ from certwarden.interfaces.cli._safe import neutralise
 
 if TYPE_CHECKING:
     from certwarden.services.monitor import RunReport
-    from certwarden.services.revocation import TickReport
+    from certwarden.services.revocation import ChunkResult, TickReport
     from certwarden.services.shared.outbox import DeliveryReport
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "configure_logging",
     "delivery_round",
     "monitor_run",
+    "revocation_chunk",
     "revocation_run",
 ]
 
@@ -117,7 +118,8 @@ def revocation_run(tick: TickReport) -> str:
     """``revocation check: 12 checked (10 good, 2 could_not_tell); 0 refused; next ...``."""
     report = tick.report
     if report is None:
-        return f"revocation check: {tick.why}"
+        nxt = f"; next {iso_z(tick.next_run_at)}" if tick.next_run_at else ""
+        return f"revocation check: {tick.why}{nxt}"
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n) or "none"
     mode = "Common Criteria on" if report.common_criteria else "Common Criteria off"
     nxt = f"; next {iso_z(tick.next_run_at)}" if tick.next_run_at else ""
@@ -126,6 +128,19 @@ def revocation_run(tick: TickReport) -> str:
         f"{len(report.refused)} refused by policy ({mode}); "
         f"{report.notices_queued} notice(s) queued{nxt}"
     )
+
+
+def revocation_chunk(done: ChunkResult) -> str:
+    """``revocation chunk 3/40 of run 7: 500 checked (490 good, 10 revoked)[; run 7 complete]``."""
+    report = done.report
+    counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n) or "none"
+    line = f"{done.claim.what}: {len(report.outcomes)} checked ({counts})"
+    if done.run_done is not None:
+        line += (
+            f"; run {done.run_done.run_id} complete, "
+            f"{done.run_done.notices_queued} notice(s) queued"
+        )
+    return line
 
 
 def delivery_round(report: DeliveryReport) -> str:

@@ -119,25 +119,27 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("monitor").inc()
         log.exception("the Certificate Expiry Monitor tick failed")
-    started = metrics.timer()
     try:
+        # The leader plans a due run; every instance checks chunks of it below.
         lease = _lease(app, "revocation")
         tick = (
-            app.revocation.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
+            app.revocation.tick(
+                app.clock.now(),
+                fence=app.cluster.fence(lease),
+                node=app.cluster.node_id,
+                work=False,
+            )
+            if lease
+            else None
         )
         if tick is not None and tick.ran:
             log.info("%s", logs.revocation_run(tick))
-        if tick is not None and tick.ran and tick.report is not None:
-            metrics.revocation_runs.inc()
-            for status, count in tick.report.counts().items():
-                if count:
-                    metrics.ocsp_results.labels(status).inc(count)
-            metrics.revocation_duration.observe(metrics.timer() - started)
     except LeaseLostError as exc:
         log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("revocation").inc()
         log.exception("the scheduled revocation check failed")
+    _work_chunks(app, metrics)
     try:
         # Long-lived TLS connections first: a peer that turned revoked is
         # closed before anything more is sent to it.
@@ -188,6 +190,41 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     except Exception:
         metrics.loop_errors.labels("outbox").inc()
         log.exception("outbox delivery failed")
+
+
+# Chunks of a scheduled revocation run one instance checks per round, at most
+# (the round's other jobs wait meanwhile; the heartbeat is renewed between).
+CHUNKS_PER_ROUND = 8
+
+
+def _work_chunks(app: App, metrics: LoopMetrics) -> None:
+    """This instance's share of the scheduled revocation runs: claim, check, commit."""
+    for _ in range(CHUNKS_PER_ROUND):
+        try:
+            now = app.clock.now()
+            done = app.revocation.work_chunk(app.cluster.node_id, now, app.cluster.lease)
+        except LeaseLostError as exc:
+            log.warning("%s", exc)
+            continue
+        except Exception:
+            metrics.loop_errors.labels("revocation").inc()
+            log.exception("a chunk of the scheduled revocation check failed")
+            return
+        if done is None:
+            return
+        for status, count in done.report.counts().items():
+            if count:
+                metrics.ocsp_results.labels(status).inc(count)
+        log.info("%s", logs.revocation_chunk(done))
+        if done.run_done is not None:
+            metrics.revocation_runs.inc()
+            took = (app.clock.now() - done.claim.run_started_at).total_seconds()
+            metrics.revocation_duration.observe(max(took, 0.0))
+        try:
+            app.cluster.heartbeat(app.clock.now())
+        except Exception:
+            metrics.loop_errors.labels("cluster").inc()
+            log.exception("the cluster heartbeat failed")
 
 
 def background_loop(app: App, interval: float) -> Any:

@@ -15,7 +15,9 @@ One job a module:
     selection.py     what a check of stored certificates asks about (from the database)
     recording.py     checks, latest status, alerts and notices written
     query.py         checks asked for now (``check``) and one-off queries (``query``)
-    schedule.py      the Check Every schedule (``tick``/``atick``)
+    schedule.py      the Check Every schedule (``tick``/``atick``): plans a run
+    chunks.py        a scheduled run cut into chunks: plan, claim (SKIP LOCKED), fence, complete
+    chunk_worker.py  one instance's part: claim a chunk, check it, commit it fenced
     upload.py        UploadCheck: the check before an upload is stored
     service.py       RevocationService: the facade the callers use
 
@@ -26,8 +28,11 @@ here reports Good unless a validated response said so.
 
 from __future__ import annotations
 
+from certwarden.services.revocation.chunk_worker import ChunkResult
+from certwarden.services.revocation.chunks import CHUNK_SIZE, ChunkClaim
 from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import (
+    SERVICE_NAME,
     CheckOutcome,
     CheckReport,
     Target,
@@ -36,7 +41,6 @@ from certwarden.services.revocation.model import (
 )
 from certwarden.services.revocation.ocsp_source import BATCH_SIZE, OcspSource
 from certwarden.services.revocation.recording import check_evidence
-from certwarden.services.revocation.schedule import SERVICE_NAME
 from certwarden.services.revocation.service import RevocationService
 from certwarden.services.revocation.upload import UploadCheck
 from certwarden.services.shared.trust_inputs import (
@@ -48,9 +52,12 @@ from certwarden.services.shared.trust_inputs import (
 
 __all__ = [
     "BATCH_SIZE",
+    "CHUNK_SIZE",
     "SERVICE_NAME",
     "CheckOutcome",
     "CheckReport",
+    "ChunkClaim",
+    "ChunkResult",
     "IssuerCandidate",
     "OcspSource",
     "RevocationEngine",

@@ -19,7 +19,10 @@ from certwarden.core.ocsp import CertStatus, RevocationResult
 from certwarden.core.ocsp.results import iso_z
 from certwarden.core.policy import Decision, Verdict
 
-__all__ = ["CheckOutcome", "CheckReport", "Target", "TickReport", "Trigger"]
+__all__ = ["SERVICE_NAME", "CheckOutcome", "CheckReport", "Target", "TickReport", "Trigger"]
+
+# The scheduled check's row in ``services`` (its state, last and next run).
+SERVICE_NAME = "revocation-check"
 
 
 @enum.unique

@@ -43,7 +43,14 @@ from certwarden.core.ocsp.results import NonceMode, ValidationOptions
 from certwarden.core.revocation_settings import ResponderSource, RevocationSettings
 from certwarden.services.revocation.model import Target
 
-__all__ = ["BATCH_SIZE", "NONCE_BYTES", "OcspSource", "TransportFactory", "choose_url"]
+__all__ = [
+    "BATCH_SIZE",
+    "NONCE_BYTES",
+    "OcspSource",
+    "TransportFactory",
+    "choose_url",
+    "responder_for",
+]
 
 # Certificates per request when a responder takes several (OpenSSL's does).
 BATCH_SIZE = 200
@@ -80,9 +87,14 @@ def _http_uris(uris: Iterable[str]) -> list[str]:
 
 def choose_url(settings: RevocationSettings, target: Target) -> str | None:
     """The responder to ask about ``target``: the configured one, else its AIA's first http(s)."""
+    return responder_for(settings, target.ocsp_uris)
+
+
+def responder_for(settings: RevocationSettings, ocsp_uris: Iterable[str]) -> str | None:
+    """:func:`choose_url` from a certificate's AIA OCSP URIs (a stored row's column)."""
     if settings.responder_source is ResponderSource.CONFIGURED and settings.configured_uri:
         return settings.configured_uri
-    found = _http_uris(target.ocsp_uris)
+    found = _http_uris(ocsp_uris)
     return found[0] if found else None
 
 

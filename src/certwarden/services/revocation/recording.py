@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -34,7 +35,18 @@ from certwarden.services.revocation.settings import load_monitor
 from certwarden.services.shared.alerts import AlertKind, NewAlert, Severity, record_alerts
 from certwarden.services.shared.outbox import enqueue
 
-__all__ = ["CheckItem", "check_evidence", "record_checks", "stored_reason"]
+__all__ = [
+    "CheckItem",
+    "check_evidence",
+    "notice_headline",
+    "notice_line",
+    "queue_notice",
+    "record_checks",
+    "stored_reason",
+]
+
+# Lines listed in one notice; the rest are counted (the alerts list them all).
+NOTICE_LINES = 500
 
 # IDs or digests per IN (...) lookup: well under every backend's parameter limit.
 _CHUNK = 900
@@ -71,8 +83,14 @@ def record_checks(
     common_criteria: bool,
     imported: frozenset[int] = frozenset(),
     refused: frozenset[str] = frozenset(),
+    run_key: str | None = None,
 ) -> tuple[list[CheckOutcome], int]:
     """Store every check, update the latest status, alert and notify on change.
+
+    ``run_key`` (a chunk of a scheduled run, :mod:`.chunks`): each alert's
+    dedupe key is the run's and the certificate's (a chunk done again records
+    none twice), and no notice is queued here — the run's completion queues
+    one for all its chunks.
 
     Returns the outcomes (one per item, in order) and how many notices were
     queued. ``imported``: rows the same upload just stored (their status was
@@ -159,7 +177,10 @@ def record_checks(
         outcomes.append(outcome)
         if changed:
             changes.append(outcome)
-            alerts.append(_alert_change(outcome))
+            alert = _alert_change(outcome)
+            if run_key is not None:
+                alert = replace(alert, dedupe_key=f"{run_key}:{stored_id or target.sha256}")
+            alerts.append(alert)
         if stored_id is None and target.sha256 in refused:
             alerts.append(_alert_refused(outcome))
     # Bulk statements through Core, each executed many times in this
@@ -169,42 +190,67 @@ def record_checks(
         s.execute(insert(_OCSP_CHECKS), checks)
     if updates:
         s.execute(_latest_status_update(now), updates)
-    queued = _notify(s, changes, now)
+    queued = 0 if run_key is not None else _notify(s, changes, now)
     return outcomes, queued
+
+
+def notice_line(c: CheckOutcome) -> str:
+    """A status change as its notice lists it."""
+    return (
+        f"{c.subject} (store {c.store or '-'}, #{c.certificate_id}): "
+        f"{c.previous_status or 'not checked'} -> {describe(c.result)}; {c.verdict.why}"
+    )
+
+
+def notice_headline(c: CheckOutcome) -> str:
+    """A notice's subject when this is its only change."""
+    return f"{c.subject} is now {c.result.status.value.replace('_', ' ')}"
 
 
 def _notify(s: Session, changes: Sequence[CheckOutcome], now: datetime) -> int:
     """One notice for this run's status changes, queued now (no digest wait)."""
     if not changes:
         return 0
-    monitor = load_monitor(s)
-    if not monitor.email_enabled or not monitor.emails:
-        return 0
-    lines = [
-        f"{c.subject} (store {c.store or '-'}, #{c.certificate_id}): "
-        f"{c.previous_status or 'not checked'} -> {describe(c.result)}; {c.verdict.why}"
-        for c in changes
-    ]
-    first = changes[0]
-    subject = notice_subject(
-        "Revocation status",
-        f"{first.subject} is now {first.result.status.value.replace('_', ' ')}"
-        if len(changes) == 1
-        else f"{len(changes)} certificates changed",
-    )
     key = hashlib.sha256(
         "\n".join(f"{c.certificate_id}:{c.sha256}:{c.result.status}" for c in changes).encode()
         + now.isoformat().encode()
     ).hexdigest()
+    return queue_notice(
+        s,
+        [notice_line(c) for c in changes],
+        notice_headline(changes[0]),
+        now=now,
+        dedupe_key=f"revocation:{key}",
+    )
+
+
+def queue_notice(
+    s: Session, lines: Sequence[str], headline: str, *, now: datetime, dedupe_key: str
+) -> int:
+    """One revocation notice listing ``lines`` (status changes), when e-mail
+    notices are on; ``headline``: the subject when there is one change. Returns
+    how many were queued (0 or 1: never twice for one ``dedupe_key``)."""
+    if not lines:
+        return 0
+    monitor = load_monitor(s)
+    if not monitor.email_enabled or not monitor.emails:
+        return 0
+    subject = notice_subject(
+        "Revocation status",
+        headline if len(lines) == 1 else f"{len(lines)} certificates changed",
+    )
+    shown = list(lines[:NOTICE_LINES])
+    if len(lines) > NOTICE_LINES:
+        shown.append(f"... and {len(lines) - NOTICE_LINES} more (see the alerts)")
     body = (
         f"Revocation check at {notice_time(now)}: the revocation status of "
-        f"{len(changes)} certificate(s) changed.\n\n" + "\n".join(lines) + "\n"
+        f"{len(lines)} certificate(s) changed.\n\n" + "\n".join(shown) + "\n"
     )
     queued = enqueue(
         s,
         now=now,
         kind="revocation",
-        dedupe_key=f"revocation:{key}",
+        dedupe_key=dedupe_key,
         recipients=list(monitor.emails),
         subject=subject,
         body=body,

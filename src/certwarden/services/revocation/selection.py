@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, Store
@@ -30,7 +31,10 @@ from certwarden.services.revocation.settings import (
 )
 from certwarden.services.shared.trust_inputs import StoredIssuers, trusted_responders
 
-__all__ = ["Selection", "StoredTarget", "load_selection"]
+__all__ = ["Selection", "StoredTarget", "load_selection", "monitored_filter"]
+
+# IDs per IN (...) lookup: well under every backend's parameter limit.
+_IN_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,26 @@ class Selection:
         return [group[0].target for group in self.groups.values()]
 
 
-def load_selection(s: Session, refs: Sequence[str | int], all_monitored: bool) -> Selection:
+def monitored_filter(s: Session, query: Select[Any]) -> Select[Any]:
+    """``query`` over ``certificates`` kept to the monitored ones: all but roots,
+    LSCs only while LSC monitoring is on (the scheduled run's certificates)."""
+    query = query.where(CertificateRow.role != Role.ROOT.value)
+    if not load_monitor(s).lsc_enabled:
+        query = query.where(CertificateRow.is_lsc.is_(False))
+    return query
+
+
+def load_selection(
+    s: Session,
+    refs: Sequence[str | int],
+    all_monitored: bool,
+    *,
+    ids: Sequence[int] | None = None,
+) -> Selection:
     """The certificates ``refs`` names (or every monitored one), with their issuers.
+
+    ``ids`` (with ``all_monitored``): only the monitored ones among these row
+    IDs (a chunk of a scheduled run; rows deleted since it was planned drop out).
 
     Raises:
         NotFoundError: a reference names no stored certificate.
@@ -79,19 +101,24 @@ def load_selection(s: Session, refs: Sequence[str | int], all_monitored: bool) -
         CertificateRow.store_id,
         CertificateRow.role,
     )
-    if all_monitored:
-        query = columns.where(CertificateRow.role != Role.ROOT.value)
-        if not load_monitor(s).lsc_enabled:
-            query = query.where(CertificateRow.is_lsc.is_(False))
-        rows = list(s.execute(query.order_by(CertificateRow.id)))
+    if all_monitored and ids is not None:
+        query = monitored_filter(s, columns)
+        wanted = sorted(set(ids))
+        rows: list[Row[Any]] = []
+        for start in range(0, len(wanted), _IN_CHUNK):
+            part = wanted[start : start + _IN_CHUNK]
+            rows.extend(s.execute(query.where(CertificateRow.id.in_(part))))
+        rows.sort(key=lambda r: r.id)
+    elif all_monitored:
+        rows = list(s.execute(monitored_filter(s, columns).order_by(CertificateRow.id)))
     else:
-        ids: list[int] = []
+        named: list[int] = []
         for ref in refs:
             row_id = InventoryService._resolve(s, ref).id
-            if row_id not in ids:
-                ids.append(row_id)
-        found = {r.id: r for r in s.execute(columns.where(CertificateRow.id.in_(ids)))}
-        rows = [found[i] for i in ids]
+            if row_id not in named:
+                named.append(row_id)
+        found = {r.id: r for r in s.execute(columns.where(CertificateRow.id.in_(named)))}
+        rows = [found[i] for i in named]
     issuers = StoredIssuers(s)
     selection = Selection(
         settings, common_criteria, trusted_responders(s, settings.trusted_responder_store)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -33,6 +33,8 @@ from certwarden.core.revocation_settings import (
     SecuritySettings,
 )
 from certwarden.services.revocation import crl_store
+from certwarden.services.revocation.chunk_worker import ChunkResult, ChunkWorker
+from certwarden.services.revocation.chunks import CHUNK_SIZE, run_progress
 from certwarden.services.revocation.crl_core import Crl
 from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
 from certwarden.services.revocation.crl_views import CrlView, fetch_to_show, list_crls
@@ -40,7 +42,7 @@ from certwarden.services.revocation.engine import RevocationEngine
 from certwarden.services.revocation.model import CheckReport, Target, TickReport, Trigger
 from certwarden.services.revocation.ocsp_source import OcspSource, TransportFactory
 from certwarden.services.revocation.query import CheckRunner
-from certwarden.services.revocation.schedule import CheckSchedule
+from certwarden.services.revocation.schedule import LOCAL_NODE, CheckSchedule
 from certwarden.services.revocation.settings import RevocationSettingsStore
 from certwarden.services.shared.sync_bridge import run_sync
 
@@ -58,6 +60,7 @@ class RevocationService:
         nonce_source: ``n -> n random bytes`` (default ``os.urandom``).
         crl_http_fetcher, crl_ldap_fetcher: build the CRL fetchers for a run
             (default: the aiohttp and ldap3 ones).
+        chunk_size: certificates per chunk of a scheduled run (:mod:`.chunks`).
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class RevocationService:
         nonce_source: Callable[[int], bytes] = os.urandom,
         crl_http_fetcher: FetcherFactory | None = None,
         crl_ldap_fetcher: FetcherFactory | None = None,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -88,7 +92,8 @@ class RevocationService:
         self.engine = RevocationEngine(self.ocsp, self.crl)
         self.sections = RevocationSettingsStore(db, clock, on_rules_changed=self.cache.clear)
         self.checks = CheckRunner(db, clock, self.engine)
-        self.schedule = CheckSchedule(db, clock, self.sections, self.checks)
+        self.worker = ChunkWorker(db, self.engine)
+        self.schedule = CheckSchedule(db, clock, self.sections, self.worker, chunk_size=chunk_size)
 
     @property
     def db(self) -> Database:
@@ -225,13 +230,38 @@ class RevocationService:
     # ----------------------------------------------------------------- schedule
 
     def tick(
-        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        fence: Callable[[Session], None] | None = None,
+        node: str = LOCAL_NODE,
+        work: bool = True,
     ) -> TickReport:
-        """Run the scheduled check if it is due (every Check Every); ``fence``:
-        :meth:`CheckSchedule.tick`'s (the run commits only while the lease is held)."""
-        return self.schedule.tick(now, fence=fence)
+        """Plan the scheduled run if it is due (every Check Every) and, with
+        ``work``, check its chunks here; ``fence``: :meth:`CheckSchedule.tick`'s
+        (the run is planned only while the lease is held)."""
+        return self.schedule.tick(now, fence=fence, node=node, work=work)
 
     async def atick(
-        self, now: datetime | None = None, *, fence: Callable[[Session], None] | None = None
+        self,
+        now: datetime | None = None,
+        *,
+        fence: Callable[[Session], None] | None = None,
+        node: str = LOCAL_NODE,
+        work: bool = True,
     ) -> TickReport:
-        return await self.schedule.atick(now, fence=fence)
+        return await self.schedule.atick(now, fence=fence, node=node, work=work)
+
+    def work_chunk(self, node: str, now: datetime, hold: timedelta) -> ChunkResult | None:
+        """Claim one waiting chunk of a scheduled run for ``node`` (until ``now +
+        hold``), check it and commit it while the claim holds; None: none waits.
+
+        Raises:
+            LeaseLostError: another instance took the chunk first; nothing stored.
+        """
+        return run_sync(lambda: self.worker.awork_one(node, now, hold))
+
+    def run_progress(self) -> dict[str, Any] | None:
+        """The latest scheduled run: chunks done, claimed and pending, per node (JSON)."""
+        with self._db.session() as s:
+            return run_progress(s)
