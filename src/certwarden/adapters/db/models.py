@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -42,8 +43,12 @@ __all__ = [
     "OcspCheck",
     "OcspResponse",
     "OutboxMessage",
+    "RefusedPeer",
     "ServiceState",
     "Setting",
+    "SharedGeneration",
+    "SharedOcspAnswer",
+    "SharedOcspBlob",
     "Store",
     "User",
     "WebSession",
@@ -507,3 +512,54 @@ class RevocationChunk(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The status changes found (one line each): the run's one notice is made of them.
     changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class SharedGeneration(Base):
+    """A counter every instance watches: it grows when state others cache has changed."""
+
+    __tablename__ = "shared_generations"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SharedOcspAnswer(Base):
+    """The latest validated OCSP answer any instance holds for a CertID (the shared cache).
+
+    ``generation`` is the ``ocsp`` counter's value when the row was last
+    written: an instance reads the rows above the last one it saw.
+    """
+
+    __tablename__ = "shared_ocsp_answers"
+    __table_args__ = (
+        Index("ix_shared_ocsp_answers_generation", "generation"),
+        Index("ix_shared_ocsp_answers_until", "until"),
+    )
+
+    cert_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    this_update: Mapped[datetime]
+    until: Mapped[datetime]  # no instance may serve it past this
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_sha256: Mapped[str | None] = mapped_column(String(64))  # shared_ocsp_blobs
+
+
+class SharedOcspBlob(Base):
+    """The DER of a response a shared answer came from (the evidence), once per response."""
+
+    __tablename__ = "shared_ocsp_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RefusedPeer(Base):
+    """A TLS peer refused by the policy: asked about afresh until its status allows it."""
+
+    __tablename__ = "tls_refused_peers"
+    __table_args__ = (Index("ix_tls_refused_peers_refused_at", "refused_at"),)
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refused_at: Mapped[datetime]
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -5,7 +5,9 @@ the one predicate) are reused exactly as long as validation would accept the
 response they came from — the one freshness rule,
 :func:`.freshness.fresh_until`, with the validator's own options (maximum age
 when nextUpdate is absent, clock skew) passed to every :meth:`get` — and never
-longer than ``max_lifetime``. So with ``max_age`` 1 hour an answer without
+longer than ``max_lifetime``. Of two validated answers for one CertID the
+one with the later thisUpdate stands (a REVOKED beats a GOOD of the same
+instant), whichever arrived last. So with ``max_age`` 1 hour an answer without
 nextUpdate is served for an hour, not for a cache default. Could-not-tell
 results are kept only for ``failure_backoff``, so a failing responder is not
 hammered, yet is retried soon. Pure: the caller passes ``now``; nothing here
@@ -32,7 +34,12 @@ from cryptography import x509
 from certwarden.core.ocsp._certinfo import cert_info
 from certwarden.core.ocsp.certid import CertId
 from certwarden.core.ocsp.freshness import fresh_until
-from certwarden.core.ocsp.results import RevocationResult, TrustModel, ValidationOptions
+from certwarden.core.ocsp.results import (
+    CertStatus,
+    RevocationResult,
+    TrustModel,
+    ValidationOptions,
+)
 from certwarden.core.ocsp.signer import trusted_responder_problems
 
 __all__ = ["ResponseCache"]
@@ -116,29 +123,46 @@ class ResponseCache:
         now: datetime,
         *,
         options: ValidationOptions,
-    ) -> None:
-        """Remember ``result`` for as long as it may be reused under ``options`` (maybe not at all)."""
-        key = cert_id.key()
+    ) -> bool:
+        """Remember ``result`` for as long as it may be reused under ``options`` (maybe not at all).
+
+        True when the cache holds something new (not what it held already).
+        """
+        return self.put_key(cert_id.key(), result, now, options=options)
+
+    def put_key(
+        self,
+        key: str,
+        result: RevocationResult,
+        now: datetime,
+        *,
+        options: ValidationOptions,
+    ) -> bool:
+        """:meth:`put` by :meth:`CertId.key` (answers another instance shared)."""
         entry = _Entry(
             result,
             now + (self.max_lifetime if result.validated else self.failure_backoff),
         )
         if not entry.usable(now, options):
-            return
+            return False
         current = self._entries.get(key)
-        if (
-            current is not None
-            and current.result.validated
-            and not result.validated
-            and current.usable(now, options)
-        ):
-            # A failed re-check proves nothing: keep the still-valid validated
-            # response rather than forget it (RFC 5019 2.2 lets it be reused).
-            return
+        if current is not None and current.usable(now, options) and _keeps(current.result, result):
+            return False
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+        return current is None or not _same_answer(current.result, result)
+
+    def put_many(
+        self,
+        items: Sequence[tuple[CertId, RevocationResult]],
+        now: datetime,
+        *,
+        options: ValidationOptions,
+    ) -> int:
+        """:meth:`put` of each pair; how many were new."""
+        return sum(self.put(cert_id, result, now, options=options) for cert_id, result in items)
 
     def invalidate(self, cert_id: CertId) -> None:
         self._entries.pop(cert_id.key(), None)
@@ -155,4 +179,31 @@ def _signer_still_trusted(
     return any(
         cert_info(cert).sha256 == result.signer_sha256 and not trusted_responder_problems(cert, now)
         for cert in trusted_responders
+    )
+
+
+def _keeps(current: RevocationResult, new: RevocationResult) -> bool:
+    """Whether a still-usable ``current`` stands against ``new``."""
+    if not current.validated:
+        return False
+    if not new.validated:
+        # A failed re-check proves nothing: keep the still-valid validated
+        # response rather than forget it (RFC 5019 2.2 lets it be reused).
+        return True
+    if current.this_update is None or new.this_update is None:
+        return False
+    if new.this_update != current.this_update:
+        # The newer answer wins: an older one (a pre-produced response, another
+        # instance's) never overrides what a later response said.
+        return new.this_update < current.this_update
+    # Answers of the same instant: a revocation is not overridden by a GOOD.
+    return new.status is CertStatus.GOOD and current.status is not CertStatus.GOOD
+
+
+def _same_answer(a: RevocationResult, b: RevocationResult) -> bool:
+    return (
+        a.status is b.status
+        and a.this_update == b.this_update
+        and a.next_update == b.next_update
+        and a.signer_sha256 == b.signer_sha256
     )

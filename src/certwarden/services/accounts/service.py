@@ -62,7 +62,8 @@ class UserService:
     TOKEN_TOUCH_EVERY = timedelta(minutes=1)
     # A verified token is trusted this long without asking the database again. Any
     # change to users or tokens made through this service forgets them at once; a
-    # token revoked by another process (the CLI) stops working within this time.
+    # change made by another process (the CLI, another instance) bumps the shared
+    # counter, read at most once a second (services/shared/generations.py).
     TOKEN_CACHE_SECONDS = 5.0
 
     def __init__(

@@ -6,7 +6,10 @@ recognise them by. A token may expire (``expires_at``) and may be
 read-only (scope ``read``: GET and HEAD; the web layer enforces it). A
 verified token is trusted for a few seconds without asking the database
 again; :meth:`Tokens.forget_cached` (called on every change to users or
-tokens) ends that at once. Writing ``last_used_at`` is bookkeeping: when the
+tokens) ends that at once in this process and bumps the ``tokens`` counter
+(:mod:`certwarden.services.shared.generations`), which every other instance
+reads at most once a second: a token revoked on one instance is refused by
+all of them within a second. Writing ``last_used_at`` is bookkeeping: when the
 database refuses the write (read-only, full, locked) it is logged and the
 request goes on. This module does not check passwords or write the audit log.
 """
@@ -28,6 +31,7 @@ from certwarden.core.durations import parse_duration
 from certwarden.errors import InvalidFieldsError, NotFoundError, StorageError
 from certwarden.services.accounts.records import TokenInfo, TokenScope, UserInfo
 from certwarden.services.accounts.users import user_row
+from certwarden.services.shared.generations import SYNC_EVERY, Watch, bump
 
 __all__ = ["TOKEN_PREFIX", "Tokens", "token_lifetime"]
 
@@ -95,6 +99,7 @@ class Tokens:
         self._cache_seconds = cache_seconds
         self._generation = 0
         self._cache: dict[str, tuple[UserInfo, TokenInfo, int, float]] = {}
+        self._shared = Watch(db, "tokens", every=SYNC_EVERY)
 
     def create(
         self,
@@ -161,12 +166,16 @@ class Tokens:
 
     def cached(self, secret: str) -> tuple[UserInfo, TokenInfo] | None:
         """A token verified within the cache time, with nothing about users or
-        tokens changed in this process since; None when not cached (then call
-        :meth:`verify`). Cheap: no database, for the request path."""
+        tokens changed since (here, or on another instance: the shared counter,
+        read at most once a second); None when not cached (then call
+        :meth:`verify`, which also reads the counter when due). Cheap: no database, for
+        the request path."""
         digest = hashlib.sha256(secret.encode()).hexdigest()
         entry = self._cache.get(digest)
         if entry is None:
             return None
+        if self._shared.due(self._clock.now()):
+            return None  # time to look at the shared counter: verify() does, off the hot path
         user, token, generation, expires = entry
         if (
             generation != self._generation
@@ -178,7 +187,20 @@ class Tokens:
         return user, token
 
     def forget_cached(self) -> None:
-        """Users or tokens changed: forget every cached token verification."""
+        """Users or tokens changed: forget every cached token verification, here
+        and (through the shared counter) on every other instance."""
+        self._forget_local()
+        try:
+            with self._db.session() as s:
+                bump(s, "tokens")
+        except StorageError as exc:
+            log.warning("could not tell the other instances that tokens changed "
+                        "(their caches last %.0f s at most): %s", self._cache_seconds,
+                        exc.diagnostics().splitlines()[0][:300])  # fmt: skip
+
+    def _forget_local(self) -> None:
+        # A verification running now read the database before the change: its
+        # entry carries the old generation and is never served.
         self._generation += 1
         self._cache.clear()
 
@@ -187,6 +209,8 @@ class Tokens:
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             return None
         digest = hashlib.sha256(secret.encode()).hexdigest()
+        if self._shared.moved(self._clock.now()):
+            self._forget_local()  # changed elsewhere since the last look
         generation = self._generation
         found = self._verify_digest(digest)
         if found is not None:

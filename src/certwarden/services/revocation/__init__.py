@@ -12,6 +12,7 @@ One job a module:
     trust_inputs.py  trusted responders and issuer candidates: what the validator is given
     engine.py        one result per certificate: expiry, unknown issuer, then the source
     ocsp_source.py   the OCSP source: responder URL, cache, batching, fetch, validation
+    shared_cache.py  the OCSP cache shared by the instances (table shared_ocsp_answers)
     selection.py     what a check of stored certificates asks about (from the database)
     recording.py     checks, latest status, alerts and notices written
     query.py         checks asked for now (``check``) and one-off queries (``query``)
@@ -42,6 +43,7 @@ from certwarden.services.revocation.model import (
 from certwarden.services.revocation.ocsp_source import BATCH_SIZE, OcspSource
 from certwarden.services.revocation.recording import check_evidence
 from certwarden.services.revocation.service import RevocationService
+from certwarden.services.revocation.shared_cache import decode_result, encode_result
 from certwarden.services.revocation.upload import UploadCheck
 from certwarden.services.shared.trust_inputs import (
     IssuerCandidate,
@@ -68,6 +70,8 @@ __all__ = [
     "Trigger",
     "UploadCheck",
     "check_evidence",
+    "decode_result",
+    "encode_result",
     "issuer_candidates",
     "trusted_responders",
 ]

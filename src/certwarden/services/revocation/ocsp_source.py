@@ -10,7 +10,8 @@ designated responders (:mod:`.trust_inputs`); every fresh answer to the cache.
 
 This is one revocation source of the engine (:mod:`.engine`); another (CRLs)
 would sit beside it. It must not judge a response itself, apply the policy,
-or read or write the database.
+or read or write the database (the cache it is given may share its answers
+with other instances through it: :mod:`.shared_cache`).
 """
 
 from __future__ import annotations
@@ -169,12 +170,16 @@ class OcspSource:
             own = transport is None
             active = transport or self._transport_factory(http_options(settings))
             try:
-                for p, result in await self._ask_all(
+                answered = await self._ask_all(
                     active, pending, settings, options, trusted_responders, now
-                ):
+                )
+                for p, result in answered:
                     results[p.index] = result
-                    # Fresh answers always refresh the cache (TLS checks reuse them).
-                    self.cache.put(p.cert_id, result, now, options=options)
+                # Fresh answers always refresh the cache (TLS checks reuse them), in
+                # one go: a shared cache writes them in one transaction.
+                self.cache.put_many(
+                    [(p.cert_id, result) for p, result in answered], now, options=options
+                )
             finally:
                 if own:
                     await active.aclose()

@@ -44,6 +44,7 @@ from certwarden.services.revocation.ocsp_source import OcspSource, TransportFact
 from certwarden.services.revocation.query import CheckRunner
 from certwarden.services.revocation.schedule import LOCAL_NODE, CheckSchedule
 from certwarden.services.revocation.settings import RevocationSettingsStore
+from certwarden.services.revocation.shared_cache import SharedResponseCache
 from certwarden.services.shared.sync_bridge import run_sync
 
 __all__ = ["RevocationService"]
@@ -77,7 +78,8 @@ class RevocationService:
     ) -> None:
         self._db = db
         self._clock = clock
-        self.cache = cache or ResponseCache()
+        # Shared with every instance on the database (an in-process copy in front).
+        self.cache = cache if cache is not None else SharedResponseCache(db)
         self.ocsp = OcspSource(
             self.cache,
             transport_factory=transport_factory or AiohttpTransport,

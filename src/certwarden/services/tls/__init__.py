@@ -4,6 +4,7 @@
     snapshot.py     the settings a check is judged with, read together
     staple.py       a stapled response, judged like any response
     refusal.py      a refused peer: its alert and ConnectionRefusedByPolicy
+    refused_peers.py  the peers refused until their status allows, shared by the instances
     connections.py  ConnectionRegistry: long-lived connections, re-checked while open
     probe.py        ProbeService: what an endpoint presents (``certwarden probe``)
     endpoints.py    EndpointService: monitored endpoints as a source of certificates

@@ -24,14 +24,16 @@ refuse in Common Criteria mode only. A refusal records a
 :class:`~certwarden.errors.ConnectionRefusedByPolicy` naming the
 certificate, the status and the reason. A peer refused once is asked about
 afresh (no staple, no cache) on every later connection until its status
-allows it again, so a reconnection is refused while the status stays so.
+allows it again, so a reconnection is refused while the status stays so; on
+every instance of the database (:mod:`.refused_peers`, within a second).
 
 Cost: a settings snapshot is kept for ``settings_ttl`` of the app clock
 (default 2 s) and issuers found in a chain are memoised, so a check answered
 from a staple or the cache costs no database round trip (``bench/tls_check.py``).
 
 It must not judge a response itself (the core does), open sockets other than
-through :mod:`certwarden.adapters.tls`, or store anything but refusal alerts.
+through :mod:`certwarden.adapters.tls`, or store anything but refusal alerts
+and the refused-peer set.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ from certwarden.errors import TlsError
 from certwarden.services.revocation import RevocationService, StoredIssuers, Target
 from certwarden.services.shared.sync_bridge import run_sync
 from certwarden.services.tls.refusal import refuse
+from certwarden.services.tls.refused_peers import RefusedPeers
 from certwarden.services.tls.snapshot import Snapshot, read_snapshot
 from certwarden.services.tls.staple import judge_staple
 
@@ -157,7 +160,8 @@ class TlsGuard:
         self._ttl = settings_ttl
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
-        self._blocked: dict[str, RevocationResult] = {}
+        # Shared by the instances (table tls_refused_peers, read at most once a second).
+        self._blocked = RefusedPeers(db)
         # (leaf fingerprint, candidate fingerprints) -> issuer, for chains seen before.
         self._issuers: OrderedDict[tuple[bytes, tuple[bytes, ...]], x509.Certificate] = (
             OrderedDict()
@@ -183,21 +187,18 @@ class TlsGuard:
     # ------------------------------------------------------------ blocking
 
     def blocked(self) -> dict[str, RevocationResult]:
-        """Leaf SHA-256 -> the result that refused it, for peers refused until their status allows."""
-        with self._lock:
-            return dict(self._blocked)
+        """Leaf SHA-256 -> the result that refused it, for peers refused until their
+        status allows (on any instance of the database)."""
+        return self._blocked.all(self._clock.now())
 
-    def block(self, sha256: str, result: RevocationResult) -> None:
-        with self._lock:
-            self._blocked[sha256] = result
+    def block(self, sha256: str, result: RevocationResult, now: datetime | None = None) -> None:
+        self._blocked.refuse(sha256, result, now or self._clock.now())
 
-    def _is_blocked(self, sha256: str) -> bool:
-        with self._lock:
-            return sha256 in self._blocked
+    def _is_blocked(self, sha256: str, now: datetime) -> bool:
+        return self._blocked.is_refused(sha256, now)
 
-    def _unblock(self, sha256: str) -> None:
-        with self._lock:
-            self._blocked.pop(sha256, None)
+    def _unblock(self, sha256: str, now: datetime) -> None:
+        self._blocked.release(sha256, now)
 
     # ------------------------------------------------------------- issuers
 
@@ -299,7 +300,7 @@ class TlsGuard:
             plan.source = StatusSource.NONE
             return plan
         plan.stapled = self.judge_staple(peer, plan.issuer, now=now, snapshot=snapshot)
-        recheck = recheck or self._is_blocked(plan.sha256)
+        recheck = recheck or self._is_blocked(plan.sha256, now)
         cert_id = plan.cert_id = cert_id_for(leaf, plan.issuer, settings.hash_algorithm)
         # A staple and the OCSP cache answer first only when OCSP comes first;
         # with crl-first or crl-only the engine asks in the order chosen.
@@ -381,14 +382,14 @@ class TlsGuard:
             common_criteria=snapshot.common_criteria,
         )
         if check.refused:
-            self.block(plan.sha256, result)
+            self.block(plan.sha256, result, plan.now)
         elif source in (
             StatusSource.RESPONDER,
             StatusSource.STAPLED,
             StatusSource.CACHE,
             StatusSource.CRL,
         ):
-            self._unblock(plan.sha256)
+            self._unblock(plan.sha256, plan.now)
         return check
 
     def evaluate(
