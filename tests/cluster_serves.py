@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tests.cluster_procs import cluster_secret_file
 from tests.ocsp_responders import free_port
 
 __all__ = ["CERTWARDEN", "Serves", "serve_env", "wait_for"]
@@ -27,6 +28,7 @@ def serve_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
     env.update(
         CERTWARDEN_DATABASE_URL=database_url,
+        CERTWARDEN_SECRET_FILE=str(cluster_secret_file(database_url)),
         CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
         **extra,
     )

@@ -5,6 +5,8 @@
         smtp_server.messages       # what it accepted
         smtp_server.refuse("451 4.3.0 Try again later")  # refuse every message
         smtp_server.stop(); smtp_server.start()          # down, then up again (same port)
+        smtp_server.hold_next()    # the next message's DATA waits (its sender is mid-send)
+        smtp_server.let_go()       # ... then that message is refused (421), never recorded
 
 Optional TLS: ``start(tls=context, implicit=False)`` offers STARTTLS (and
 requires it); ``implicit=True`` speaks TLS from the first byte.
@@ -12,6 +14,7 @@ requires it); ``implicit=True`` speaks TLS from the first byte.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -56,6 +59,12 @@ class _Handler:
         self._server = server
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        if self._server.holding.is_set():
+            self._server.holding.clear()
+            self._server.held += 1
+            # A threading.Event (set from the test's thread), waited for off the loop.
+            await asyncio.to_thread(self._server.released.wait, 600)
+            return "421 4.3.0 the test let go of this message"
         reply = self._server.reply
         if reply is not None:
             self._server.refused += 1
@@ -78,6 +87,9 @@ class SmtpServer:
         self.reply: str | None = None
         self.refused = 0
         self.lock = threading.Lock()
+        self.holding = threading.Event()
+        self.released = threading.Event()
+        self.held = 0  # messages whose DATA was held (and then refused)
         self._controller: Controller | None = None
 
     @property
@@ -97,6 +109,7 @@ class SmtpServer:
         self._controller = controller
 
     def stop(self) -> None:
+        self.released.set()  # a held message ends first
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
@@ -106,6 +119,13 @@ class SmtpServer:
 
     def accept(self) -> None:
         self.reply = None
+
+    def hold_next(self) -> None:
+        self.released.clear()
+        self.holding.set()
+
+    def let_go(self) -> None:
+        self.released.set()
 
 
 @pytest.fixture

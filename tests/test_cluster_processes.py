@@ -9,68 +9,32 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.cluster_procs import CERTWARDEN, database_url, serve_env
 from tests.web_support import free_port
 
-CERTWARDEN = Path(sys.executable).parent / "certwarden"
+__all__ = ["database_url"]  # the fixture, from tests.cluster_procs
 LEASE = 3
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    why = _postgres_available()
-    if why is not None:
-        if os.environ.get("CERTWARDEN_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required here but {why}")
-        pytest.skip(why)
-    import sqlalchemy as sa
-
-    schema = f"cw_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _env(database_url: str, secret_file: Path) -> dict[str, str]:
-    """Every instance of one cluster: the same database and the same secret file."""
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(32) + "\n")
-        secret_file.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
-    env.update(
-        CERTWARDEN_DATABASE_URL=database_url,
-        CERTWARDEN_SECRET_FILE=str(secret_file),
-        CERTWARDEN_CLUSTER_LEASE_SECONDS=str(LEASE),
-        CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
-    )
-    return env
+def _env(database_url: str) -> dict[str, str]:
+    return serve_env(database_url, LEASE)
 
 
 def _status(database_url: str, tmp_path: Path) -> dict[str, Any]:
     out = subprocess.run(
         [str(CERTWARDEN), "--data-dir", str(tmp_path / "cli"), "cluster", "status", "--json"],
-        env=_env(database_url, tmp_path / "cluster-secret.key"),
+        env=_env(database_url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,7 +76,7 @@ def test_three_instances_one_holder_per_job_and_failover(database_url: str, tmp_
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=_env(database_url, tmp_path / "cluster-secret.key"),
+                    env=_env(database_url),
                 )
             )
             bases.append(f"http://127.0.0.1:{port}")

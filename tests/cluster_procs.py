@@ -1,0 +1,238 @@
+"""Real ``certwarden serve`` processes on one real PostgreSQL database, for the
+cluster tests.
+
+    def test_x(database_url, tmp_path):
+        with Instances(database_url, tmp_path, count=3, extra_env={...}) as cluster:
+            cluster.wait_healthy()
+            data = cluster.status()              # ``cluster status --json``
+            cluster.pid_of(node_id); os.kill(pid, signal.SIGKILL)
+
+``database_url`` names a fresh schema of the test database (dropped after the
+test), or skips with the reason when no PostgreSQL answers. Each instance's
+connections carry ``application_name=certwarden-nodeN``, so a test can tell
+from ``pg_stat_activity`` which process is inside which transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.web_support import free_port
+
+__all__ = [
+    "CERTWARDEN",
+    "Instances",
+    "cluster_secret_file",
+    "database_url",
+    "serve_env",
+    "wait_for",
+]
+
+CERTWARDEN = Path(sys.executable).parent / "certwarden"
+T = TypeVar("T")
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    why = _postgres_available()
+    if why is not None:
+        if os.environ.get("CERTWARDEN_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but {why}")
+        pytest.skip(why)
+    import sqlalchemy as sa
+
+    schema = f"cw_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            # A paused or killed instance's session must not keep the schema alive.
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": f"cw-{schema}-%"},
+            )
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def cluster_secret_file(database_url: str) -> Path:
+    """One secret file for every instance on ``database_url`` (serve refuses another)."""
+    import hashlib
+    import secrets
+    import tempfile
+
+    name = hashlib.sha256(database_url.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"certwarden-test-cluster-{name}.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def serve_env(database_url: str, lease: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
+    env.update(
+        CERTWARDEN_DATABASE_URL=database_url,
+        CERTWARDEN_SECRET_FILE=str(cluster_secret_file(database_url)),
+        CERTWARDEN_CLUSTER_LEASE_SECONDS=str(lease),
+        CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_for(what: str, check: Callable[[], T], timeout: float, step: float = 0.3) -> T:
+    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout} s")
+        time.sleep(step)
+
+
+def application_name(database_url: str, index: int) -> str:
+    schema = database_url.rsplit("search_path%3D", 1)[-1]
+    return f"cw-{schema}-node{index}"
+
+
+class Instances:
+    """``count`` serve processes, each with its own data directory and port."""
+
+    def __init__(
+        self,
+        database_url: str,
+        tmp_path: Path,
+        *,
+        count: int = 3,
+        lease: int = 3,
+        interval: float = 0.5,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.tmp_path = tmp_path
+        self.count = count
+        self.lease = lease
+        self.interval = interval
+        self.extra_env = extra_env or {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.bases: list[str] = []
+
+    def env(self, index: int | None = None) -> dict[str, str]:
+        url = self.database_url
+        if index is not None:
+            url = f"{url}&application_name={application_name(self.database_url, index)}"
+        return serve_env(url, self.lease, **self.extra_env)
+
+    def start(self) -> Instances:
+        # Started together: migrations take a lock, so one migrates and the others wait.
+        for i in range(self.count):
+            port = free_port()
+            log = (self.tmp_path / f"serve{i}.log").open("wb")
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        str(CERTWARDEN), "--data-dir", str(self.tmp_path / f"node{i}"),
+                        "serve", "--port", str(port), "--interval", str(self.interval),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env(i),
+                )
+            )  # fmt: skip
+            self.bases.append(f"http://127.0.0.1:{port}")
+        return self
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        for i, base in enumerate(self.bases):
+
+            def healthy(base: str = base) -> bool:
+                try:
+                    return httpx.get(f"{base}/health", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_for(f"serve {i} answered", healthy, timeout)
+
+    def status(self) -> dict[str, Any]:
+        out = subprocess.run(
+            [str(CERTWARDEN), "--data-dir", str(self.tmp_path / "cli"), "cluster", "status",
+             "--json"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def holders(self) -> dict[str, str | None]:
+        return {lease["job"]: lease["holder"] for lease in self.status()["leases"]}
+
+    def wait_all_held(self, timeout: float = 60) -> dict[str, Any]:
+        """Every instance alive and every job held; the status then."""
+
+        def ready() -> dict[str, Any] | None:
+            data = self.status()
+            alive = [n for n in data["nodes"] if n["state"] == "alive"]
+            held = {lease["job"]: lease["holder"] for lease in data["leases"]}
+            jobs = {"monitor", "revocation", "outbox", "syslog", "ari"}
+            if len(alive) == self.count and jobs <= set(held) and all(held[j] for j in jobs):
+                return data
+            return None
+
+        return wait_for(f"{self.count} nodes, every job held", ready, timeout)
+
+    def index_of_pid(self, pid: int) -> int:
+        return next(i for i, p in enumerate(self.processes) if p.pid == pid)
+
+    def log(self, index: int) -> str:
+        return (self.tmp_path / f"serve{index}.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)  # a paused one must hear the SIGTERM
+                p.send_signal(signal.SIGTERM)
+        for p in self.processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def __enter__(self) -> Instances:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
