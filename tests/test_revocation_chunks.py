@@ -256,3 +256,15 @@ def test_a_chunk_that_keeps_failing_is_given_up_and_the_run_still_completes(
     assert _checks_per_certificate(app) == {}  # nothing pretended to be checked
     # The next due run is planned again.
     assert app.revocation.tick(T0 + timedelta(days=1), node="leader", work=False).ran
+
+
+def test_a_working_tick_finishes_an_open_run_without_planning_another(app: App, pki: Pki) -> None:
+    _setup(app, pki)
+    app.revocation.update_settings({"check_every": "1h"})
+    _plan(app)
+    # Due again (and the responder's answers still fresh); work=True: one instance.
+    tick = app.revocation.tick(T0 + timedelta(minutes=61))
+    assert not tick.ran and "is not done yet" in tick.why
+    assert tick.report is not None and len(tick.report.outcomes) == LEAVES + 1
+    assert tick.report.notices_queued == 1
+    _assert_run_complete_once(app, pki)

@@ -118,11 +118,16 @@ class CheckSchedule:
                 state.next_run_at = due
                 return TickReport(False, f"not due until {iso_z(due)}", next_run_at=due)
             running = open_run(s)
-            if running is not None:
-                return TickReport(
-                    False,
-                    f"run {running.id} (started {iso_z(ensure_utc(running.started_at))}) is not done yet",
-                )
+            busy = (
+                None
+                if running is None
+                else f"run {running.id} (started {iso_z(ensure_utc(running.started_at))}) "
+                "is not done yet"
+            )
+        if busy is not None:
+            # No new run meanwhile; with ``work``, help the open one along.
+            done = await self.awork_all(node, now, _LOCAL_HOLD) if work else []
+            return TickReport(False, busy, _merged(done, now) if done else None)
         next_run = now + settings.check_interval
         with self._db.session() as s:
             # The schedule's state commits with the run it plans, fenced.
