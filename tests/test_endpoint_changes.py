@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import socket
 import ssl
 import threading
@@ -35,7 +36,7 @@ from certwarden.core.cert_changes import (
 from certwarden.demo.devpki import DevCA, Issued, new_key
 from certwarden.errors import InvalidFieldsError
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
-from tests.conftest import T0
+from tests.conftest import T0, Cli
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -314,3 +315,17 @@ def test_time_is_the_callers(pki: ChangePki) -> None:
     one, _ = observe(ChangeState(), _facts(pki, "a"), now=at, damping=DAY)
     two, _ = observe(ChangeState(), _facts(pki, "a"), now=at, damping=DAY)
     assert one == two and one.history[0].first_seen_at == at
+
+
+def test_cli_endpoint_settings(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli-data", T0)
+    shown = cli("endpoints", "settings", "--json")
+    assert shown.code == 0 and json.loads(shown.stdout) == {"damping": "1d"}
+    refused = cli("endpoints", "settings", "set", "--change-damping", "45d")
+    assert refused.code == 1
+    assert "--change-damping: 45d is too long; the maximum is 30 days" in refused.stderr
+    assert "nothing was saved" in refused.stderr
+    assert cli("endpoints", "settings", "set", "--change-damping", "6h").code == 0
+    assert json.loads(cli("endpoints", "settings", "--json").stdout) == {"damping": "6h"}
+    (entry, *_) = json.loads(cli("audit", "list", "--json").stdout)
+    assert entry["action"] == "settings.endpoint_changes" and entry["details"]["damping"] == "6h"
