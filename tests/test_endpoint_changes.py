@@ -150,6 +150,10 @@ def _probe(app: App) -> str | None:
     return result.change
 
 
+def _stored_leaves(app: App) -> set[str]:
+    return {c.sha256 for c in app.inventory.list() if c.store == "endpoints" and c.role == "leaf"}
+
+
 def _sha(pki: ChangePki, name: str) -> str:
     return leaf_facts(pki.certs[name].cert).sha256
 
@@ -229,10 +233,17 @@ def test_a_flapping_endpoint_over_a_simulated_week(
     clock: Any = app.clock
     server.serve("a", "b")
     probes = 7 * 24
+    imports = []
     for _ in range(probes):
-        _probe(app)
+        (result,) = app.endpoints.probe_all()
+        assert result.ok, result.error
+        imports.append(result.imported)
         clock.advance(HOUR)
     assert server.served.count("a") == server.served.count("b") == probes // 2
+    # Both stay in the inventory once they take turns: no leaving and arriving
+    # again (and no revocation check of a "new" certificate) at every switch.
+    assert sum(1 for n in imports if n) <= 4
+    assert _stored_leaves(app) == {_sha(pki, "a"), _sha(pki, "b")}
     alerts = _changes(app)
     assert _at_most_one_per(alerts, timedelta(hours=24))
     # Said twice in the week: the first switch looks like a renewal; by the end of
@@ -241,6 +252,16 @@ def test_a_flapping_endpoint_over_a_simulated_week(
     assert alerts[1].details["certificates"] == sorted([_sha(pki, "a"), _sha(pki, "b")])
     assert alerts[1].details["damped_switches"] > 20
     assert "2 certificates in turn" in alerts[1].message
+
+    # The balancer settles on b: a leaves the store once it has not come back for
+    # twice the damping period, and that is no change to announce.
+    server.serve("b")
+    for _ in range(3 * 24):
+        _probe(app)
+        clock.advance(HOUR)
+    assert _stored_leaves(app) == {_sha(pki, "b")}
+    assert len(_changes(app)) == 2
+    assert app.endpoints.remove(f"127.0.0.1:{server.port}") == 1
 
 
 def test_flapping_with_a_shorter_damping_period(

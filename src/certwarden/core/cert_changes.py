@@ -180,6 +180,18 @@ class ChangeState:
     def seen(self, sha256: str | None) -> SeenCertificate | None:
         return next((h for h in self.history if h.facts.sha256 == sha256), None)
 
+    def taking_turns(self, now: datetime, damping: timedelta) -> frozenset[str]:
+        """The certificates served now or in turn lately: the current one, and those
+        the endpoint came back to (served more than once) within twice ``damping``.
+        A balancer's certificates stay in the inventory instead of leaving and
+        arriving again at every switch."""
+        recent = {
+            h.facts.sha256
+            for h in self.history
+            if h.arrivals > 1 and now - h.last_seen_at <= 2 * damping
+        }
+        return frozenset(recent | ({self.current} if self.current else set()))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "current": self.current,
