@@ -37,6 +37,7 @@ from certwarden.demo.devpki import DevCA, Issued, new_key
 from certwarden.errors import InvalidFieldsError
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
 from tests.conftest import T0, Cli
+from tests.web_support import asgi_client, make_setup
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -350,3 +351,19 @@ def test_cli_endpoint_settings(tmp_path: Path) -> None:
     assert json.loads(cli("endpoints", "settings", "--json").stdout) == {"damping": "6h"}
     (entry, *_) = json.loads(cli("audit", "list", "--json").stdout)
     assert entry["action"] == "settings.endpoint_changes" and entry["details"]["damping"] == "6h"
+
+
+async def test_api_endpoint_change_settings(app: App) -> None:
+    setup = make_setup(app)
+    async with asgi_client(setup.web, setup.admin_token) as admin:
+        got = await admin.get("/api/v1/settings/endpoint-changes")
+        assert got.status_code == 200 and got.json() == {"damping": "1d"}
+        bad = await admin.patch("/api/v1/settings/endpoint-changes", json={"damping": "0h"})
+        assert bad.status_code == 422 and "damping" in bad.text
+        assert app.endpoints.change_settings().damping == timedelta(hours=24)
+        ok = await admin.patch("/api/v1/settings/endpoint-changes", json={"damping": "12h"})
+        assert ok.status_code == 200 and ok.json() == {"damping": "12h"}
+    async with asgi_client(setup.web, setup.viewer_token) as viewer:
+        refused = await viewer.patch("/api/v1/settings/endpoint-changes", json={"damping": "2h"})
+        assert refused.status_code == 403
+        assert (await viewer.get("/api/v1/settings/endpoint-changes")).json()["damping"] == "12h"
