@@ -367,3 +367,19 @@ async def test_api_endpoint_change_settings(app: App) -> None:
         refused = await viewer.patch("/api/v1/settings/endpoint-changes", json={"damping": "2h"})
         assert refused.status_code == 403
         assert (await viewer.get("/api/v1/settings/endpoint-changes")).json()["damping"] == "12h"
+
+
+@pytest.mark.postgres
+def test_change_events_on_postgresql(pg_app: App, server: TurnServer, pki: ChangePki) -> None:
+    """The history is a JSON column: the same events on PostgreSQL."""
+    pg_app.endpoints.add(f"127.0.0.1:{server.port}")
+    clock: Any = pg_app.clock
+    assert _probe(pg_app) is None
+    server.serve("b")
+    clock.advance(HOUR)
+    assert _probe(pg_app) == "renewed"
+    server.serve("a", "b")
+    for _ in range(30):
+        clock.advance(HOUR)
+        _probe(pg_app)
+    assert [a.details["change"] for a in _changes(pg_app)] == ["renewed", "several_certificates"]
