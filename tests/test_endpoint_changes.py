@@ -383,3 +383,16 @@ def test_change_events_on_postgresql(pg_app: App, server: TurnServer, pki: Chang
         clock.advance(HOUR)
         _probe(pg_app)
     assert [a.details["change"] for a in _changes(pg_app)] == ["renewed", "several_certificates"]
+
+
+def test_a_hostile_name_stays_one_visible_line_in_the_message(pki: ChangePki) -> None:
+    ca = DevCA.root("evil\r\nInjected: yes\x1b[31m", not_before=T0 - DAY, not_after=T0 + 90 * DAY)
+    odd = ca.issue(SUBJECT, not_before=T0, not_after=T0 + 99 * DAY)
+    state, _ = observe(ChangeState(), _facts(pki, "a"), now=T0, damping=DAY)
+    _, event = observe(state, leaf_facts(odd.cert), now=T0 + 2 * DAY, damping=DAY)
+    assert event is not None and event.kind is ChangeKind.ISSUER_CHANGED
+    text = event.message("h:443")
+    assert "\r" not in text and "\n" not in text and "\x1b" not in text
+    assert "evil\\x0d\\x0aInjected: yes\\x1b[31m" in text
+    assert event.findings == (ChangeKind.ISSUER_CHANGED, ChangeKind.RENEWED)
+    assert "\r\n" in event.details()["new"]["issuer"]  # the data itself kept as it is

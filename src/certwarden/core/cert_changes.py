@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -218,7 +219,7 @@ class ChangeState:
                 history=tuple(SeenCertificate.from_json(h) for h in raw.get("history") or ()),
                 switches=tuple(Switch.from_json(s) for s in raw.get("switches") or ()),
             )
-        except (KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError):
             return cls()
 
 
@@ -235,13 +236,13 @@ class ChangeEvent:
         old, new = self.old, self.new
         what = {
             ChangeKind.RENEWED: "was renewed",
-            ChangeKind.ISSUER_CHANGED: f"has a certificate from another issuer ({new.issuer})",
+            ChangeKind.ISSUER_CHANGED: f"has a certificate from another issuer ({_shown(new.issuer)})",
             ChangeKind.KEY_REUSED: "has a new certificate with the same public key as before",
             ChangeKind.ROLLED_BACK: "went back to an older certificate it served before",
             ChangeKind.SEVERAL_CERTIFICATES: (
                 f"serves {len(self.certificates)} certificates in turn (a load balancer?)"
             ),
-            ChangeKind.REPLACED: f"serves another certificate ({new.subject})",
+            ChangeKind.REPLACED: f"serves another certificate ({_shown(new.subject)})",
         }[self.kind]
         return (
             f"endpoint {where} {what}: SHA-256 {old.sha256[:16]}... (serial {old.serial}, "
@@ -301,6 +302,16 @@ class ChangeSettings:
         if errors:
             raise InvalidFieldsError(errors)
         return cls(damping)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHOWN_MAX = 300
+
+
+def _shown(name: str) -> str:
+    """A certificate's name in a message: one line, control characters as ``\\xNN``, bounded."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
 def _time(raw: Any) -> datetime:
