@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import socket
 import ssl
 import threading
@@ -35,7 +36,8 @@ from certwarden.core.cert_changes import (
 from certwarden.demo.devpki import DevCA, Issued, new_key
 from certwarden.errors import InvalidFieldsError
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
-from tests.conftest import T0
+from tests.conftest import T0, Cli
+from tests.web_support import asgi_client, make_setup
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -149,6 +151,10 @@ def _probe(app: App) -> str | None:
     return result.change
 
 
+def _stored_leaves(app: App) -> set[str]:
+    return {c.sha256 for c in app.inventory.list() if c.store == "endpoints" and c.role == "leaf"}
+
+
 def _sha(pki: ChangePki, name: str) -> str:
     return leaf_facts(pki.certs[name].cert).sha256
 
@@ -228,10 +234,17 @@ def test_a_flapping_endpoint_over_a_simulated_week(
     clock: Any = app.clock
     server.serve("a", "b")
     probes = 7 * 24
+    imports = []
     for _ in range(probes):
-        _probe(app)
+        (result,) = app.endpoints.probe_all()
+        assert result.ok, result.error
+        imports.append(result.imported)
         clock.advance(HOUR)
     assert server.served.count("a") == server.served.count("b") == probes // 2
+    # Both stay in the inventory once they take turns: no leaving and arriving
+    # again (and no revocation check of a "new" certificate) at every switch.
+    assert sum(1 for n in imports if n) <= 4
+    assert _stored_leaves(app) == {_sha(pki, "a"), _sha(pki, "b")}
     alerts = _changes(app)
     assert _at_most_one_per(alerts, timedelta(hours=24))
     # Said twice in the week: the first switch looks like a renewal; by the end of
@@ -240,6 +253,16 @@ def test_a_flapping_endpoint_over_a_simulated_week(
     assert alerts[1].details["certificates"] == sorted([_sha(pki, "a"), _sha(pki, "b")])
     assert alerts[1].details["damped_switches"] > 20
     assert "2 certificates in turn" in alerts[1].message
+
+    # The balancer settles on b: a leaves the store once it has not come back for
+    # twice the damping period, and that is no change to announce.
+    server.serve("b")
+    for _ in range(3 * 24):
+        _probe(app)
+        clock.advance(HOUR)
+    assert _stored_leaves(app) == {_sha(pki, "b")}
+    assert len(_changes(app)) == 2
+    assert app.endpoints.remove(f"127.0.0.1:{server.port}") == 1
 
 
 def test_flapping_with_a_shorter_damping_period(
@@ -314,3 +337,62 @@ def test_time_is_the_callers(pki: ChangePki) -> None:
     one, _ = observe(ChangeState(), _facts(pki, "a"), now=at, damping=DAY)
     two, _ = observe(ChangeState(), _facts(pki, "a"), now=at, damping=DAY)
     assert one == two and one.history[0].first_seen_at == at
+
+
+def test_cli_endpoint_settings(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "cli-data", T0)
+    shown = cli("endpoints", "settings", "--json")
+    assert shown.code == 0 and json.loads(shown.stdout) == {"damping": "1d"}
+    refused = cli("endpoints", "settings", "set", "--change-damping", "45d")
+    assert refused.code == 1
+    assert "--change-damping: 45d is too long; the maximum is 30 days" in refused.stderr
+    assert "nothing was saved" in refused.stderr
+    assert cli("endpoints", "settings", "set", "--change-damping", "6h").code == 0
+    assert json.loads(cli("endpoints", "settings", "--json").stdout) == {"damping": "6h"}
+    (entry, *_) = json.loads(cli("audit", "list", "--json").stdout)
+    assert entry["action"] == "settings.endpoint_changes" and entry["details"]["damping"] == "6h"
+
+
+async def test_api_endpoint_change_settings(app: App) -> None:
+    setup = make_setup(app)
+    async with asgi_client(setup.web, setup.admin_token) as admin:
+        got = await admin.get("/api/v1/settings/endpoint-changes")
+        assert got.status_code == 200 and got.json() == {"damping": "1d"}
+        bad = await admin.patch("/api/v1/settings/endpoint-changes", json={"damping": "0h"})
+        assert bad.status_code == 422 and "damping" in bad.text
+        assert app.endpoints.change_settings().damping == timedelta(hours=24)
+        ok = await admin.patch("/api/v1/settings/endpoint-changes", json={"damping": "12h"})
+        assert ok.status_code == 200 and ok.json() == {"damping": "12h"}
+    async with asgi_client(setup.web, setup.viewer_token) as viewer:
+        refused = await viewer.patch("/api/v1/settings/endpoint-changes", json={"damping": "2h"})
+        assert refused.status_code == 403
+        assert (await viewer.get("/api/v1/settings/endpoint-changes")).json()["damping"] == "12h"
+
+
+@pytest.mark.postgres
+def test_change_events_on_postgresql(pg_app: App, server: TurnServer, pki: ChangePki) -> None:
+    """The history is a JSON column: the same events on PostgreSQL."""
+    pg_app.endpoints.add(f"127.0.0.1:{server.port}")
+    clock: Any = pg_app.clock
+    assert _probe(pg_app) is None
+    server.serve("b")
+    clock.advance(HOUR)
+    assert _probe(pg_app) == "renewed"
+    server.serve("a", "b")
+    for _ in range(30):
+        clock.advance(HOUR)
+        _probe(pg_app)
+    assert [a.details["change"] for a in _changes(pg_app)] == ["renewed", "several_certificates"]
+
+
+def test_a_hostile_name_stays_one_visible_line_in_the_message(pki: ChangePki) -> None:
+    ca = DevCA.root("evil\r\nInjected: yes\x1b[31m", not_before=T0 - DAY, not_after=T0 + 90 * DAY)
+    odd = ca.issue(SUBJECT, not_before=T0, not_after=T0 + 99 * DAY)
+    state, _ = observe(ChangeState(), _facts(pki, "a"), now=T0, damping=DAY)
+    _, event = observe(state, leaf_facts(odd.cert), now=T0 + 2 * DAY, damping=DAY)
+    assert event is not None and event.kind is ChangeKind.ISSUER_CHANGED
+    text = event.message("h:443")
+    assert "\r" not in text and "\n" not in text and "\x1b" not in text
+    assert "evil\\x0d\\x0aInjected: yes\\x1b[31m" in text
+    assert event.findings == (ChangeKind.ISSUER_CHANGED, ChangeKind.RENEWED)
+    assert "\r\n" in event.details()["new"]["issuer"]  # the data itself kept as it is

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -180,6 +181,18 @@ class ChangeState:
     def seen(self, sha256: str | None) -> SeenCertificate | None:
         return next((h for h in self.history if h.facts.sha256 == sha256), None)
 
+    def taking_turns(self, now: datetime, damping: timedelta) -> frozenset[str]:
+        """The certificates served now or in turn lately: the current one, and those
+        the endpoint came back to (served more than once) within twice ``damping``.
+        A balancer's certificates stay in the inventory instead of leaving and
+        arriving again at every switch."""
+        recent = {
+            h.facts.sha256
+            for h in self.history
+            if h.arrivals > 1 and now - h.last_seen_at <= 2 * damping
+        }
+        return frozenset(recent | ({self.current} if self.current else set()))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "current": self.current,
@@ -206,7 +219,7 @@ class ChangeState:
                 history=tuple(SeenCertificate.from_json(h) for h in raw.get("history") or ()),
                 switches=tuple(Switch.from_json(s) for s in raw.get("switches") or ()),
             )
-        except (KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError):
             return cls()
 
 
@@ -223,13 +236,13 @@ class ChangeEvent:
         old, new = self.old, self.new
         what = {
             ChangeKind.RENEWED: "was renewed",
-            ChangeKind.ISSUER_CHANGED: f"has a certificate from another issuer ({new.issuer})",
+            ChangeKind.ISSUER_CHANGED: f"has a certificate from another issuer ({_shown(new.issuer)})",
             ChangeKind.KEY_REUSED: "has a new certificate with the same public key as before",
             ChangeKind.ROLLED_BACK: "went back to an older certificate it served before",
             ChangeKind.SEVERAL_CERTIFICATES: (
                 f"serves {len(self.certificates)} certificates in turn (a load balancer?)"
             ),
-            ChangeKind.REPLACED: f"serves another certificate ({new.subject})",
+            ChangeKind.REPLACED: f"serves another certificate ({_shown(new.subject)})",
         }[self.kind]
         return (
             f"endpoint {where} {what}: SHA-256 {old.sha256[:16]}... (serial {old.serial}, "
@@ -289,6 +302,16 @@ class ChangeSettings:
         if errors:
             raise InvalidFieldsError(errors)
         return cls(damping)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHOWN_MAX = 300
+
+
+def _shown(name: str) -> str:
+    """A certificate's name in a message: one line, control characters as ``\\xNN``, bounded."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
 def _time(raw: Any) -> datetime:

@@ -208,6 +208,15 @@ class Changes:
         self._audit.record_as(who, "settings.syslog", "syslog", _changed(before, after))
         return after
 
+    def save_endpoint_change_settings(self, who: Who, values: Mapping[str, Any]) -> dict[str, Any]:
+        """How endpoint change events are damped; ``settings.endpoint_changes``."""
+        before = self._s.endpoints.change_settings().to_json()
+        after = self._s.endpoints.update_change_settings(values).to_json()
+        self._audit.record_as(
+            who, "settings.endpoint_changes", "endpoint_changes", _changed(before, after)
+        )
+        return after
+
     # ---------------------------------------------------------------- monitor
 
     def start_monitor(self, who: Who) -> bool:

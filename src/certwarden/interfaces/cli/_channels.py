@@ -64,7 +64,7 @@ def channels_add(
         typer.Option(
             "--kinds",
             help="Alert kinds taken, comma-separated: expiry, revocation, tls, upload, renewal, "
-            "or kind names (expiring, revoked ...). [default: all]",
+            "changes, or kind names (expiring, revoked ...). [default: all]",
         ),
     ] = "all",
 ) -> None:

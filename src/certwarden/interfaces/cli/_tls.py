@@ -4,6 +4,7 @@ certwarden probe HOST:PORT [--starttls smtp|imap|pop3|ldap] [--servername N] [--
                  [--import --store S]           # exit 1: wrong name, untrusted chain, or
                                                 # the revocation policy in force refuses
 certwarden endpoints add|list|remove|probe HOST:PORT [--starttls ...] [--servername N]
+certwarden endpoints settings [set --change-damping 24h]   # change events: one per period
 certwarden syslog settings [set --server HOST:6514 --ca FILE [--servername N] [--disable]]
 certwarden syslog forward [--json]              # one forwarding round
 """
@@ -40,6 +41,9 @@ endpoints_app = typer.Typer(
     help="TLS endpoints probed on each monitor run; their certificates join the inventory.",
     no_args_is_help=True,
 )
+endpoint_settings_app = typer.Typer(
+    help="Show (no subcommand) or change (set) how endpoint change events are damped."
+)
 syslog_app = typer.Typer(help="Forwarding alerts to a syslog server over TLS (RFC 5425).")
 syslog_settings_app = typer.Typer(help="Show (no subcommand) or change (set) the syslog settings.")
 
@@ -57,6 +61,7 @@ ServerNameOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.command("probe")(probe)
     app.add_typer(endpoints_app, name="endpoints")
+    endpoints_app.add_typer(endpoint_settings_app, name="settings")
     syslog_app.add_typer(syslog_settings_app, name="settings")
     app.add_typer(syslog_app, name="syslog")
 
@@ -327,13 +332,52 @@ def endpoints_probe(
         for r in results:
             if r.ok:
                 renewed = f"; renewed (was {r.renewed_from[:16]}...)" if r.renewed_from else ""
-                console.print(f"{safe(r.endpoint)}: ok, serves {r.leaf_sha256}{renewed}")
+                change = f"; change alert: {r.change}" if r.change else ""
+                console.print(f"{safe(r.endpoint)}: ok, serves {r.leaf_sha256}{renewed}{change}")
             else:
                 console.print(
                     f"{safe(r.endpoint)}: [red]unreachable[/]: {safe(r.error)}", soft_wrap=True
                 )
     if any(not r.ok for r in results):
         raise typer.Exit(1)
+
+
+def _show_endpoint_settings(ctx: typer.Context, as_json: bool) -> None:
+    settings = get_app(ctx).endpoints.change_settings().to_json()
+    if as_json:
+        print_json(settings)
+        return
+    console.print("[bold]Endpoint change events[/]")
+    print_fields(
+        console,
+        [("Damping", f"{settings['damping']} (at most one change alert per endpoint)")],
+    )
+
+
+@endpoint_settings_app.callback(invoke_without_command=True)
+def endpoint_settings_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Show how change events (renewed, rolled back ...) are damped (``set`` changes it)."""
+    if ctx.invoked_subcommand is None:
+        _show_endpoint_settings(ctx, as_json)
+
+
+@endpoint_settings_app.command("set")
+def endpoint_settings_set(
+    ctx: typer.Context,
+    damping: Annotated[
+        str,
+        typer.Option(
+            "--change-damping",
+            help="At most one change alert per endpoint in this period (1h to 30d; default 24h).",
+        ),
+    ],
+) -> None:
+    """Change the damping period; nothing is saved when the value is refused."""
+    try:
+        get_app(ctx).changes.save_endpoint_change_settings(cli_actor(), {"damping": damping})
+    except InvalidFieldsError as exc:
+        raise fields_failed(exc, {"damping": "--change-damping"}) from exc
+    _show_endpoint_settings(ctx, False)
 
 
 # -------------------------------------------------------------------- syslog

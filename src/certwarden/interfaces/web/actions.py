@@ -32,6 +32,7 @@ __all__ = [
     "probe_endpoints",
     "remove_endpoint",
     "save_common_criteria",
+    "save_endpoint_change_settings",
     "save_monitor_settings",
     "save_params",
     "save_revocation_settings",
@@ -128,6 +129,12 @@ def probe_endpoints(app: App, who: Principal, target: str | int | None) -> list[
 
 def save_syslog_settings(app: App, who: Principal, values: Mapping[str, Any]) -> dict[str, Any]:
     return app.changes.save_syslog_settings(who.actor, values)
+
+
+def save_endpoint_change_settings(
+    app: App, who: Principal, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    return app.changes.save_endpoint_change_settings(who.actor, values)
 
 
 def send_test_mail(app: App, who: Principal, recipients: Sequence[str]) -> TestMailReport:

@@ -27,6 +27,8 @@ CRLs (:func:`crl_metrics`): ``x509_crl_next_update_timestamp_seconds`` and
 ``x509_crl_stale`` per distribution point (labels ``url``, ``issuer``),
 ``certwarden_crl_last_fetch_failed{url,reason}`` for a URL whose last fetch
 failed, and ``certwarden_crl_fetch_errors_total{reason}`` counted by this process.
+Notification channels: ``certwarden_channel_notices{channel,state}`` (pending,
+sent) and ``certwarden_channel_notices_retrying{channel}``.
 
 Everything from the database is read at scrape time by a custom collector
 (no global state); the loop's counters live in a registry owned by one app.
@@ -188,6 +190,7 @@ class CertwardenCollector(Collector):
             "Pending notices that failed at least once and wait for a retry.",
             value=app.overview.outbox_failing(),
         )
+        yield from _channel_metrics(app)
         yield from self._services()
 
     def _per_certificate(self, now: float) -> Iterator[Metric]:
@@ -258,6 +261,27 @@ class CertwardenCollector(Collector):
         yield up
         yield last
         yield nxt
+
+
+def _channel_metrics(app: App) -> Iterator[Metric]:
+    """The channels' outbox, per channel: what waits (and retries) and what was delivered."""
+    notices = GaugeMetricFamily(
+        "certwarden_channel_notices",
+        "Notification channel notices in the channels' outbox, per channel and state.",
+        labels=["channel", "state"],
+    )
+    retrying = GaugeMetricFamily(
+        "certwarden_channel_notices_retrying",
+        "Pending channel notices that failed at least once and wait for a retry.",
+        labels=["channel"],
+    )
+    for figures in app.overview.channel_figures():
+        channel = label_value(figures.channel)
+        notices.add_metric([channel, "pending"], figures.pending)
+        notices.add_metric([channel, "sent"], figures.sent)
+        retrying.add_metric([channel], figures.retrying)
+    yield notices
+    yield retrying
 
 
 def crl_metrics(app: App, now: datetime) -> Iterator[Metric]:

@@ -16,7 +16,12 @@ Nothing here writes: the use cases (inventory, monitor, revocation) do.
 """
 
 from certwarden.services.readmodel.certificates import MAX_LIMIT, SORTS, CertificateQuery, Page
-from certwarden.services.readmodel.dashboard import Counts, ServiceStateRecord, TimelineBucket
+from certwarden.services.readmodel.dashboard import (
+    ChannelFigures,
+    Counts,
+    ServiceStateRecord,
+    TimelineBucket,
+)
 from certwarden.services.readmodel.history import OcspCheckRecord
 from certwarden.services.readmodel.service import OverviewService
 from certwarden.services.readmodel.states import STATES, ExpiryState, RevocationState
@@ -26,6 +31,7 @@ __all__ = [
     "SORTS",
     "STATES",
     "CertificateQuery",
+    "ChannelFigures",
     "Counts",
     "ExpiryState",
     "OcspCheckRecord",

@@ -13,7 +13,15 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from certwarden.adapters.db import Database
-from certwarden.adapters.db.models import Alert, CertificateRow, OutboxMessage, ServiceState, Store
+from certwarden.adapters.db.models import (
+    Alert,
+    CertificateRow,
+    Channel,
+    ChannelMessage,
+    OutboxMessage,
+    ServiceState,
+    Store,
+)
 from certwarden.clock import Clock, ensure_utc
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import InputError
@@ -21,10 +29,12 @@ from certwarden.services.readmodel.states import STATES, ExpiryState, Revocation
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
 
 __all__ = [
+    "ChannelFigures",
     "Counts",
     "ServiceStateRecord",
     "TimelineBucket",
     "alerts",
+    "channel_figures",
     "counts",
     "metric_rows",
     "outbox_counts",
@@ -212,3 +222,34 @@ def outbox_failing(db: Database) -> int:
             )
             or 0
         )
+
+
+@dataclass(frozen=True)
+class ChannelFigures:
+    """A notification channel's outbox: waiting (``pending``, of which ``retrying``
+    failed at least once) and delivered (``sent``)."""
+
+    channel: str
+    pending: int = 0
+    retrying: int = 0
+    sent: int = 0
+
+
+def channel_figures(db: Database) -> list[ChannelFigures]:
+    """Every channel (none left out for having no notices), by name."""
+    retrying = case((ChannelMessage.attempts > 0, 1), else_=0)
+    with db.session() as s:
+        rows = s.execute(
+            select(Channel.name, ChannelMessage.state, retrying, func.count(ChannelMessage.id))
+            .outerjoin(ChannelMessage, ChannelMessage.channel_id == Channel.id)
+            .group_by(Channel.name, ChannelMessage.state, retrying)
+        ).all()
+    figures: dict[str, dict[str, int]] = {}
+    for name, state, failed, n in rows:
+        counts = figures.setdefault(str(name), {"pending": 0, "retrying": 0, "sent": 0})
+        if state == "pending":
+            counts["pending"] += int(n)
+            counts["retrying"] += int(n) if failed else 0
+        elif state == "sent":
+            counts["sent"] += int(n)
+    return [ChannelFigures(name, **counts) for name, counts in sorted(figures.items())]

@@ -14,7 +14,12 @@ from certwarden.clock import Clock
 from certwarden.services.inventory import CertificateRecord
 from certwarden.services.readmodel import certificates, dashboard, history
 from certwarden.services.readmodel.certificates import CertificateQuery, Page
-from certwarden.services.readmodel.dashboard import Counts, ServiceStateRecord, TimelineBucket
+from certwarden.services.readmodel.dashboard import (
+    ChannelFigures,
+    Counts,
+    ServiceStateRecord,
+    TimelineBucket,
+)
 from certwarden.services.readmodel.history import OcspCheckRecord
 from certwarden.services.readmodel.totals import Totals
 from certwarden.services.shared.alerts import AlertRecord
@@ -106,3 +111,7 @@ class OverviewService:
     def outbox_failing(self) -> int:
         """Pending notices that have failed at least once (being retried)."""
         return dashboard.outbox_failing(self._db)
+
+    def channel_figures(self) -> list[ChannelFigures]:
+        """Each notification channel's outbox: waiting, retrying, delivered."""
+        return dashboard.channel_figures(self._db)

@@ -49,15 +49,20 @@ def save_change_settings(s: Session, values: Mapping[str, Any], now: datetime) -
 
 def record_change(
     s: Session, row: Endpoint, leaf: x509.Certificate, *, now: datetime, store: str
-) -> ChangeEvent | None:
-    """Note that ``row`` served ``leaf`` at ``now``; record the change alert, if any."""
-    settings = change_settings(s)
+) -> tuple[ChangeEvent | None, frozenset[str]]:
+    """Note that ``row`` served ``leaf`` at ``now``; record the change alert, if any.
+
+    Returns the event and the SHA-256s the endpoint serves now or in turn lately
+    (:meth:`ChangeState.taking_turns`: those stay in the store).
+    """
+    damping = change_settings(s).damping
     state, event = observe(
-        ChangeState.from_json(row.change_state), leaf_facts(leaf), now=now, damping=settings.damping
+        ChangeState.from_json(row.change_state), leaf_facts(leaf), now=now, damping=damping
     )
     row.change_state = state.to_json()
+    serving = state.taking_turns(now, damping)
     if event is None:
-        return None
+        return None, serving
     where = format_where(row.host, row.port)
     record_alert(
         s,
@@ -71,4 +76,4 @@ def record_change(
         dedupe_key=f"endpoint-change:{row.id}:{now.isoformat()}",
         details={"endpoint": where, **event.details()},
     )
-    return event
+    return event, serving

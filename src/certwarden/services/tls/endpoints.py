@@ -13,8 +13,11 @@ certificate. What an outage must not do:
   data (``leaf_sha256``, ``last_seen_at``, the stored rows) — only
   ``last_probe_at``/``last_status``/``last_error`` say it was not reached, and
   one ``endpoint_unreachable`` alert marks the start of the outage;
-* only a successful probe that finds a different leaf is a renewal: the old
-  leaf leaves the ``endpoints`` store (unless another endpoint still serves it).
+* only a successful probe that finds a different leaf is a change: the old
+  leaf leaves the ``endpoints`` store (unless another endpoint still serves it,
+  or the endpoint takes turns serving it, as a load balancer whose backends
+  differ: those stay, see :mod:`.changes`); the change is one damped info
+  alert.
 
 It must not judge certificates itself: the probe and the revocation checks do.
 """
@@ -234,15 +237,28 @@ class EndpointService:
         )
 
     def remove(self, target: str | int) -> int:
-        """Stop monitoring; its leaf leaves the ``endpoints`` store unless another
-        endpoint serves it. Returns the number of certificates removed."""
+        """Stop monitoring; its leaves leave the ``endpoints`` store unless another
+        endpoint serves them. Returns the number of certificates removed."""
         with self._db.session() as s:
             row = self._find(s, target)
             removed = 0
-            if row.leaf_sha256 and not self._served_elsewhere(s, row.id, row.leaf_sha256):
-                removed = self._delete_leaf(s, row.leaf_sha256)
+            for sha256 in sorted(self._tagged(s, row.id, row.leaf_sha256)):
+                if not self._served_elsewhere(s, row.id, sha256):
+                    removed += self._delete_leaf(s, sha256)
             s.delete(row)
             return removed
+
+    @staticmethod
+    def _tagged(s: Any, endpoint_id: int, leaf: str | None) -> set[str]:
+        """The leaves in the ``endpoints`` store this endpoint served (``leaf`` too)."""
+        found = set(
+            s.scalars(
+                select(CertificateRow.sha256)
+                .join(Store, Store.id == CertificateRow.store_id)
+                .where(Store.name == ENDPOINT_STORE, CertificateRow.endpoint_id == endpoint_id)
+            )
+        )
+        return found | ({leaf} if leaf else set())
 
     @staticmethod
     def _served_elsewhere(s: Any, endpoint_id: int, sha256: str) -> bool:
@@ -369,10 +385,14 @@ class EndpointService:
                 .where(CertificateRow.store_id == store_id, CertificateRow.sha256 == leaf)
                 .values(endpoint_id=endpoint_id)
             )
+            # Renewed, issuer changed, key reused, rolled back: one damped info alert.
+            event, serving = record_change(s, row, peer.leaf, now=now, store=ENDPOINT_STORE)
+            # Its leaves no longer served (nor taking turns lately) leave the store.
+            for gone in sorted(self._tagged(s, endpoint_id, previous) - serving):
+                if not self._served_elsewhere(s, endpoint_id, gone):
+                    self._delete_leaf(s, gone)
             if previous and previous != leaf:
                 renewed_from = previous
-                if not self._served_elsewhere(s, endpoint_id, previous):
-                    self._delete_leaf(s, previous)
             elif was == UNREACHABLE:
                 record_alert(
                     s,
@@ -385,8 +405,6 @@ class EndpointService:
                     store=ENDPOINT_STORE,
                     details={"endpoint": where},
                 )
-            # Renewed, issuer changed, key reused, rolled back: one damped info alert.
-            event = record_change(s, row, peer.leaf, now=now, store=ENDPOINT_STORE)
             row.leaf_sha256 = leaf
             row.last_probe_at = row.last_seen_at = now
             row.last_status, row.last_error = OK, None

@@ -1,5 +1,5 @@
-"""API: monitored TLS endpoints (list, add, probe, remove) and the syslog
-forwarding settings and state."""
+"""API: monitored TLS endpoints (list, add, probe, remove), how their change
+events are damped, and the syslog forwarding settings and state."""
 
 from __future__ import annotations
 
@@ -58,6 +58,22 @@ def remove_endpoint(ctx: Ctx, who: Admin, endpoint_id: RowId) -> Response:
     """Stop monitoring an endpoint (its certificate leaves store endpoints)."""
     record, removed = actions.remove_endpoint(ctx.app, who, endpoint_id)
     return json_response({"removed": record.where, "certificates_removed": removed})
+
+
+@router.get("/settings/endpoint-changes", tags=["settings"])
+def endpoint_changes(ctx: Ctx, _who: Viewer) -> Response:
+    """Change events of monitored endpoints: at most one per endpoint per ``damping``."""
+    return json_response(ctx.app.endpoints.change_settings().to_json())
+
+
+@router.patch("/settings/endpoint-changes", tags=["settings"], responses=problems(403, 422))
+def change_endpoint_changes(
+    ctx: Ctx,
+    who: Admin,
+    body: Annotated[dict[str, Any], Body(examples=[{"damping": "24h"}])],
+) -> Response:
+    """Change the damping period (1h to 30d); nothing is saved when it is refused."""
+    return json_response(actions.save_endpoint_change_settings(ctx.app, who, body))
 
 
 @router.get("/settings/syslog", tags=["settings"])

@@ -112,6 +112,7 @@ def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: RowId) -> Resp
     window = notification_window(app)
     checks, checks_total = app.overview.ocsp_history(record.id, limit=25)
     issued, issued_total = app.overview.issued(record.id, limit=20)
+    renewal = app.ari.get(record.id)
     return render(
         request,
         ctx,
@@ -126,9 +127,18 @@ def certificate(request: Request, ctx: Ctx, who: Viewer, cert_id: RowId) -> Resp
         issued_total=issued_total,
         checks=checks,
         checks_total=checks_total,
+        renewal=renewal,
+        explanation_link=_http_link(renewal.explanation_url if renewal else None),
         now=now,
         expiry_state=expiry_state_of(window, now),
     )
+
+
+def _http_link(url: str | None) -> str | None:
+    """``url`` when it may be a link (http or https, nothing else: it is the CA's text)."""
+    if url and url.lower().startswith(("https://", "http://")) and url.isprintable():
+        return url
+    return None
 
 
 @router.get("/certificates/{cert_id}/download")

@@ -43,4 +43,5 @@ def dashboard(request: Request, ctx: Ctx, who: Viewer) -> Response:
         expiry_state=expiry_state_of(window, now),
         services=service_rows(app),
         outbox_counts=app.overview.outbox_counts(),
+        channels=app.overview.channel_figures(),
     )
