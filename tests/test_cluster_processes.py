@@ -11,54 +11,22 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.cluster_support import CERTWARDEN, LEASE, database_url, serve_env, wait_for
 from tests.web_support import free_port
 
-CERTWARDEN = Path(sys.executable).parent / "certwarden"
-LEASE = 3
+__all__ = ["database_url"]  # the fixture, from tests/cluster_support.py
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    why = _postgres_available()
-    if why is not None:
-        if os.environ.get("CERTWARDEN_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required here but {why}")
-        pytest.skip(why)
-    import sqlalchemy as sa
-
-    schema = f"cw_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def _env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
-    env.update(
-        CERTWARDEN_DATABASE_URL=database_url,
-        CERTWARDEN_CLUSTER_LEASE_SECONDS=str(LEASE),
-        CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
-    )
-    return env
+_env = serve_env
+_wait = wait_for
 
 
 def _status(database_url: str, tmp_path: Path) -> dict[str, Any]:
