@@ -24,9 +24,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 
 from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
-from certwarden.core.ocsp import CertId, CertStatus, RevocationResult
+from certwarden.core.ocsp import CertId, CertStatus, RevocationResult, cert_id_for
 from certwarden.core.ocsp.results import HashAlgorithm, TrustModel, ValidationOptions
-from certwarden.core.tls import StatusSource
 from certwarden.errors import ConnectionRefusedByPolicy
 from certwarden.services.accounts import AuthenticationError, LoginThrottledError
 from tests.conftest import POSTGRES_URL, T0, _postgres_available
@@ -154,7 +153,7 @@ def _answer(status: CertStatus, this_update: datetime, der: bytes) -> Revocation
     )
 
 
-def test_an_ocsp_answer_is_reused_by_the_other_instance_and_a_revocation_never_contradicted(
+def test_a_revocation_found_on_one_instance_is_never_contradicted_by_another_cache(
     instances: Callable[..., list[App]],
 ) -> None:
     clock = ManualClock(T0)
@@ -165,13 +164,14 @@ def test_an_ocsp_answer_is_reused_by_the_other_instance_and_a_revocation_never_c
         return app.revocation.cache.get(cid, clock.now(), trusted_responders=[], options=OPTIONS)
 
     good = _answer(CertStatus.GOOD, T0 - timedelta(hours=1), b"der of the GOOD response")
-    a.revocation.cache.put(cid, good, clock.now(), options=OPTIONS)
+    b.revocation.cache.put(cid, good, clock.now(), options=OPTIONS)
+    assert got(b) == good
     clock.advance(SECOND)
-    assert got(b) == good  # validated on A, served by B: every field, the evidence too
+    assert got(a) is None  # a GOOD is not written for the others (most answers are GOOD)
     revoked = _answer(CertStatus.REVOKED, clock.now(), b"der of the REVOKED response")
     a.revocation.cache.put(cid, revoked, clock.now(), options=OPTIONS)
     clock.advance(SECOND)
-    assert got(b) == revoked
+    assert got(b) == revoked  # B's GOOD gave way: every field, the evidence too
     # B is then handed the old GOOD again (a responder's pre-produced response):
     # its cache keeps the later REVOKED, and so does the shared table.
     assert not b.revocation.cache.put(cid, good, clock.now(), options=OPTIONS)
@@ -183,7 +183,7 @@ def test_an_ocsp_answer_is_reused_by_the_other_instance_and_a_revocation_never_c
     c.revocation.cache.put(cid, same, clock.now(), options=OPTIONS)
     clock.advance(SECOND)
     assert got(a) == revoked and got(b) == revoked and got(c) == revoked
-    # A later GOOD (the hold released, say) stands everywhere within the second.
+    # A later GOOD (the hold released, say) replaces the revocation everywhere.
     later = _answer(CertStatus.GOOD, clock.now(), b"der of a later GOOD")
     b.revocation.cache.put(cid, later, clock.now(), options=OPTIONS)
     clock.advance(SECOND)
@@ -199,7 +199,7 @@ def test_a_judging_rule_changed_on_one_instance_empties_every_instance_cache(
     clock = ManualClock(T0)
     a, b = instances(2, clock)
     cid = _cert_id(77)
-    answer = _answer(CertStatus.GOOD, T0, b"der")
+    answer = _answer(CertStatus.REVOKED, T0, b"der")
     a.revocation.cache.put(cid, answer, clock.now(), options=OPTIONS)
     clock.advance(SECOND)
     assert b.revocation.cache.get(cid, clock.now(), trusted_responders=[], options=OPTIONS)
@@ -212,7 +212,7 @@ def test_a_judging_rule_changed_on_one_instance_empties_every_instance_cache(
         )
 
 
-def test_a_live_answer_from_one_instance_serves_the_other_over_real_tls(
+def test_a_revocation_a_real_responder_gave_one_instance_is_in_the_other_cache(
     instances: Callable[..., list[App]],
     servers: Servers,  # noqa: F811
 ) -> None:
@@ -220,12 +220,16 @@ def test_a_live_answer_from_one_instance_serves_the_other_over_real_tls(
     a, b = instances(2, clock)
     a.revocation.update_settings({"enable_ocsp": True})
     a.revocation.set_common_criteria(False)
-    first = live_check(a, servers, "good")
-    assert first.source is StatusSource.RESPONDER
+    with pytest.raises(ConnectionRefusedByPolicy) as refused:
+        live_check(a, servers, "revoked")
+    first = refused.value.result  # type: ignore[attr-defined]
+    assert first.status is CertStatus.REVOKED and first.responder_url
     clock.advance(SECOND)
-    second = live_check(b, servers, "good")
-    assert second.source is StatusSource.CACHE  # B never asked the responder
-    assert second.result.raw_response == first.result.raw_response
+    cid = cert_id_for(servers.pki.leaves["revoked"].cert, servers.pki.ca.cert, HashAlgorithm.SHA1)
+    options = b.tls.snapshot().options
+    cached = b.revocation.cache.get(cid, clock.now(), trusted_responders=[], options=options)
+    assert cached is not None and cached.status is CertStatus.REVOKED
+    assert cached.raw_response == first.raw_response and cached.revoked_at == first.revoked_at
 
 
 def test_a_peer_refused_on_one_instance_is_asked_afresh_by_the_other(
