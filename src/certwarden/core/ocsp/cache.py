@@ -170,6 +170,11 @@ class ResponseCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def forget_local(self) -> None:
+        """Empty this process's copy only (a shared cache's :meth:`clear` empties
+        every instance's); here the same as :meth:`clear`."""
+        ResponseCache.clear(self)
+
 
 def _signer_still_trusted(
     result: RevocationResult, trusted_responders: Sequence[x509.Certificate], now: datetime

@@ -2,18 +2,22 @@
 
 :class:`SharedResponseCache` is the in-process :class:`ResponseCache` (the
 accelerator: a hit costs no database round trip) plus table
-``shared_ocsp_answers``: every validated OCSP answer that is new to this
+``shared_ocsp_answers``. Every validated REVOKED or UNKNOWN answer new to this
 instance is written there (one transaction per batch, the response's DER once
-in ``shared_ocsp_blobs`` as evidence), stamped with the ``ocsp`` counter
-(:mod:`certwarden.services.shared.generations`). At most once a second (of
-the caller's ``now``), before serving, an instance reads the rows stamped
-after the last it saw and merges them into memory by the cache's one rule:
-the later thisUpdate stands, and a REVOKED is not overridden by a GOOD of the
-same instant. So an answer validated on one instance is reused by the others,
-and a certificate found REVOKED on one is not served as GOOD by another's
-cache more than a second later. What is served still passes the reader's own
-checks at every hit (freshness under its options, designated signers trusted
-now, legacy signatures accepted).
+in ``shared_ocsp_blobs`` as evidence), and so is a GOOD that replaces a
+REVOKED or UNKNOWN this instance held (a hold released); other GOODs stay in
+memory unless ``share_good`` (most answers are GOOD: a run of 20,000 would
+write 20,000 rows for nothing the others must know). Rows are stamped with the
+``ocsp`` counter (:mod:`certwarden.services.shared.generations`). At most once
+a second (of the caller's ``now``), before serving or storing, an instance
+reads the rows stamped after the last it saw and merges them into memory by
+the cache's one rule: the later thisUpdate stands, and a REVOKED is not
+overridden by a GOOD of the same instant (the upsert applies the same rule, so
+the table never goes back either). So a certificate found REVOKED on one
+instance is not served as GOOD from another's cache more than a second later,
+and that answer is reused by the others. What is served still passes the
+reader's own checks at every hit (freshness under its options, designated
+signers trusted now, legacy signatures accepted).
 
 Counter ``ocsp_clear`` ends every instance's cache at once when the judging
 rules change (:meth:`SharedResponseCache.clear`). Could-not-tell results stay
@@ -39,7 +43,6 @@ from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import SharedOcspAnswer, SharedOcspBlob
-from certwarden.clock import ensure_utc
 from certwarden.core.ocsp import CertId, ResponseCache, RevocationResult
 from certwarden.core.ocsp.freshness import fresh_until
 from certwarden.core.ocsp.results import (
@@ -105,15 +108,6 @@ def _shareable(result: RevocationResult) -> bool:
     return result.validated and result.this_update is not None and result.source is Source.OCSP
 
 
-def _stands(stored_status: str, stored_update: datetime, new: RevocationResult) -> bool:
-    """Whether the stored answer stands against ``new`` (the cache's rule)."""
-    if new.this_update is None:
-        return True
-    if stored_update != new.this_update:
-        return new.this_update < stored_update
-    return new.status is CertStatus.GOOD and stored_status != CertStatus.GOOD.value
-
-
 class SharedResponseCache(ResponseCache):
     """:class:`ResponseCache` shared through the database (see the module docstring)."""
 
@@ -125,11 +119,13 @@ class SharedResponseCache(ResponseCache):
         max_entries: int = 100_000,
         max_lifetime: timedelta = timedelta(days=7),
         failure_backoff: timedelta = timedelta(minutes=5),
+        share_good: bool = False,
     ) -> None:
         super().__init__(
             max_entries=max_entries, max_lifetime=max_lifetime, failure_backoff=failure_backoff
         )
         self._db = db
+        self.share_good = share_good
         self._every = sync_every
         self._clears = Watch(db, "ocsp_clear", every=sync_every)
         self._seen: int | None = None  # the last ``ocsp`` stamp merged
@@ -213,14 +209,29 @@ class SharedResponseCache(ResponseCache):
         *,
         options: ValidationOptions,
     ) -> int:
-        """Into memory; what is new and validated also into the shared table."""
+        """Into memory; what is new and validated also into the shared table.
+
+        A GOOD is written only where it replaces a REVOKED or UNKNOWN held here
+        (this instance's own, or one merged from the table: the sync first), unless
+        ``share_good``: most answers are GOOD, and a run of 20,000 would otherwise
+        write 20,000 rows. REVOKED and UNKNOWN are always written.
+        """
+        self.sync(now, options)
         new: dict[str, RevocationResult] = {}
         with self._lock:
             for cert_id, result in items:
                 key = cert_id.key()
-                if ResponseCache.put_key(self, key, result, now, options=options) and _shareable(
-                    result
-                ):
+                before = self._entries.get(key)
+                if not ResponseCache.put_key(self, key, result, now, options=options):
+                    continue
+                if not _shareable(result):
+                    continue
+                overrides = (
+                    before is not None
+                    and before.result.validated
+                    and before.result.status is not CertStatus.GOOD
+                )
+                if result.status is not CertStatus.GOOD or overrides or self.share_good:
                     new[key] = result
         if new:
             try:
@@ -234,25 +245,15 @@ class SharedResponseCache(ResponseCache):
     def _share(
         self, new: dict[str, RevocationResult], now: datetime, options: ValidationOptions
     ) -> None:
-        a = SharedOcspAnswer
+        chosen = list(new.items())
         with self._db.session() as s:
-            top = bump(s, "ocsp", len(new))
-            stamp = top - len(new)
-            keys = list(new)
-            stored: dict[str, tuple[str, datetime]] = {}
-            for start in range(0, len(keys), _CHUNK):
-                query = select(a.cert_key, a.status, a.this_update).where(
-                    a.cert_key.in_(keys[start : start + _CHUNK])
-                )
-                stored.update((k, (st, ensure_utc(tu))) for k, st, tu in s.execute(query))
+            # The counter's row lock, from here to the commit, orders the writers.
+            stamp = bump(s, "ocsp", len(chosen)) - len(chosen)
             rows: list[dict[str, Any]] = []
             blobs: dict[str, bytes] = {}
-            for key, result in new.items():
+            for key, result in chosen:
                 stamp += 1
                 if result.this_update is None:
-                    continue
-                before = stored.get(key)
-                if before is not None and _stands(before[0], before[1], result):
                     continue
                 digest = None
                 if result.raw_response is not None:
@@ -317,36 +318,34 @@ def _insert(s: Session) -> Any:
 
 
 def _upsert_answers(s: Session, rows: list[dict[str, Any]]) -> None:
-    insert = _insert(s)
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(SharedOcspAnswer).values(rows[start : start + _CHUNK])
-        excluded = statement.excluded
-        s.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SharedOcspAnswer.cert_key],
-                set_={
-                    name: getattr(excluded, name)
-                    for name in (
-                        "generation",
-                        "status",
-                        "this_update",
-                        "until",
-                        "result",
-                        "response_sha256",
-                    )
-                },
-            )
-        )
+    """One statement, compiled once, executed for every row (executemany)."""
+    if not rows:
+        return
+    table = SharedOcspAnswer.__table__
+    statement = _insert(s)(table)
+    excluded = statement.excluded
+    columns = ("generation", "status", "this_update", "until", "result", "response_sha256")
+    s.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.cert_key],
+            set_={name: getattr(excluded, name) for name in columns},
+            # The cache's rule, in the statement: never an older answer over a newer
+            # one, nor a GOOD over a revocation of the same instant.
+            where=(table.c.this_update < excluded.this_update)
+            | (
+                (table.c.this_update == excluded.this_update)
+                & ((excluded.status != CertStatus.GOOD.value) | (table.c.status == excluded.status))
+            ),
+        ),
+        rows,
+    )
 
 
 def _insert_blobs(s: Session, blobs: dict[str, bytes]) -> None:
     if not blobs:
         return
-    insert = _insert(s)
-    items = [{"sha256": digest, "der": der} for digest, der in blobs.items()]
-    for start in range(0, len(items), _CHUNK):
-        s.execute(
-            insert(SharedOcspBlob)
-            .values(items[start : start + _CHUNK])
-            .on_conflict_do_nothing(index_elements=[SharedOcspBlob.sha256])
-        )
+    table = SharedOcspBlob.__table__
+    s.execute(
+        _insert(s)(table).on_conflict_do_nothing(index_elements=[table.c.sha256]),
+        [{"sha256": digest, "der": der} for digest, der in blobs.items()],
+    )

@@ -29,7 +29,8 @@ every instance of the database (:mod:`.refused_peers`, within a second).
 
 Cost: a settings snapshot is kept for ``settings_ttl`` of the app clock
 (default 2 s) and issuers found in a chain are memoised, so a check answered
-from a staple or the cache costs no database round trip (``bench/tls_check.py``).
+from a staple or the cache costs no database round trip
+(``bench/tls_check.py``) but the shared counters' read, at most once a second.
 
 It must not judge a response itself (the core does), open sockets other than
 through :mod:`certwarden.adapters.tls`, or store anything but refusal alerts
