@@ -93,13 +93,13 @@ def test_check_all_at_80_columns_keeps_status_and_decision_whole(demo_dir: Path)
 def test_monitor_run_alerts_and_stores_fit_80_columns(demo_dir: Path) -> None:
     run_now = run(demo_dir, "monitor", "run-now", "--no-deliver")
     assert run_now.returncode == 0, run_now
-    for args in (["alerts", "list"], ["stores", "list"], ["outbox", "list"]):
+    for args in (["alerts", "list"], ["alerts", "history"], ["stores", "list"], ["outbox", "list"]):
         result = run(demo_dir, *args)
         assert result.returncode == 0, result
         assert all(len(line) <= 80 for line in result.stdout.splitlines()), result.stdout
-    alerts = json.loads(run(demo_dir, "alerts", "list", "--json").stdout)
+    alerts = json.loads(run(demo_dir, "alerts", "history", "--json").stdout)
     assert alerts
-    shown = run(demo_dir, "alerts", "list").stdout
+    shown = run(demo_dir, "alerts", "history").stdout
     for alert in alerts:
         at = alert["created_at"]
         row = next(line for line in shown.splitlines() if re.match(rf"\s*{alert['id']}\s", line))

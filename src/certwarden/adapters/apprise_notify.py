@@ -36,6 +36,7 @@ NOTIFY_TYPES = {
     "major": "failure",
     "critical": "failure",
     "test": "success",
+    "cleared": "success",  # an alert cleared (core.channels.CLEARED)
 }
 _MAX_REASON = 400
 

@@ -25,9 +25,11 @@ from certwarden.core.notices import subject as notice_subject
 from certwarden.errors import InvalidFieldsError
 
 __all__ = [
+    "CLEARED",
     "KIND_GROUPS",
     "SEVERITIES",
     "ChannelSpec",
+    "compose_clear_notice",
     "compose_notice",
     "parse_kinds",
     "severity_rank",
@@ -39,6 +41,8 @@ __all__ = [
 # Lowest first: a channel with a minimum severity takes that one and above.
 # services/shared/alerts.Severity holds the same values in the same order.
 SEVERITIES = ("info", "warning", "major", "critical")
+# What a channel notice saying an alert cleared goes as (Apprise's "success").
+CLEARED = "cleared"
 
 # Words an administrator may give for several alert kinds at once.
 KIND_GROUPS: Mapping[str, tuple[str, ...]] = {
@@ -202,6 +206,7 @@ def compose_notice(
     subject: str,
     store: str,
     details: Mapping[str, Any],
+    alert_id: int | None = None,
 ) -> tuple[str, str]:
     """The title and body of one alert's channel notice (text from certificates is
     kept as data: control characters become spaces)."""
@@ -218,4 +223,31 @@ def compose_notice(
     if "not_after" in details:
         lines.append(f"Not after: {_clean(str(details['not_after']))}")
     lines.append(f"Severity: {severity}; kind: {kind}")
+    if alert_id is not None:
+        lines.append(f"Alert: #{alert_id} (certwarden alerts ack {alert_id})")
+    return title, "\n".join(lines) + "\n"
+
+
+def compose_clear_notice(
+    *,
+    kind: str,
+    why: str,
+    sha256: str | None,
+    subject: str,
+    store: str,
+    alert_id: int | None,
+) -> tuple[str, str]:
+    """The title and body of the one notice saying an alert cleared."""
+    what = kind.replace("_", " ")
+    title = notice_subject(f"Cleared {what}", _clean(subject) or what)
+    lines = [
+        f"Alert {'#' + str(alert_id) + ' ' if alert_id is not None else ''}cleared: {_clean(why)}"
+    ]
+    if subject:
+        lines.append(f"Subject: {_clean(subject)}")
+    if store:
+        lines.append(f"Store: {_clean(store)}")
+    if sha256:
+        lines.append(f"SHA-256 fingerprint: {sha256}")
+    lines.append(f"Kind: {kind}; state: cleared")
     return title, "\n".join(lines) + "\n"

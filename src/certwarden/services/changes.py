@@ -30,6 +30,7 @@ from certwarden.services.inventory import (
     PreparedImport,
     StoreInfo,
 )
+from certwarden.services.shared.lifecycle import ConditionRecord, acknowledge
 
 if TYPE_CHECKING:
     from certwarden.adapters.db import Database
@@ -299,3 +300,29 @@ class Changes:
             who, "endpoint.remove", str(target), {"certificates_removed": removed}
         )
         return removed
+
+    # -------------------------------------------------------------- alerts
+
+    def acknowledge_alert(self, who: Who, alert_id: int, note: str | None) -> ConditionRecord:
+        """Acknowledge alert ``alert_id`` (``alert.acknowledge``); the change and its
+        audit entry are one transaction. Raises as :func:`lifecycle.acknowledge`."""
+        actor = Actor.of(who)
+        by = actor.name
+        if actor.context.get("os_user"):
+            by = f"{actor.name} ({actor.context['os_user']})"
+        with self._s.db.session() as s:
+            record = acknowledge(s, alert_id, by=by, note=note, now=self._s.clock.now())
+            self._audit.record_in(
+                s,
+                actor.name,
+                "alert.acknowledge",
+                f"#{alert_id}",
+                {
+                    "kind": record.kind,
+                    "severity": record.severity,
+                    "sha256": record.sha256,
+                    "note": record.ack_note,
+                    **actor.context,
+                },
+            )
+        return record

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "Alert",
+    "AlertCondition",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -191,6 +192,46 @@ class Alert(Base):
     # Makes an alert idempotent: the same key is never recorded twice.
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The lifecycle alert (alert_conditions row) this event belongs to, if any.
+    condition_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class AlertCondition(Base):
+    """One alert with a lifecycle: a condition (a subject and a kind family) that
+    is open, acknowledged, then cleared. The ``alerts`` rows are its events."""
+
+    __tablename__ = "alert_conditions"
+    __table_args__ = (
+        Index("ix_alert_conditions_certificate_id", "certificate_id"),
+        Index("ix_alert_conditions_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family: Mapped[str] = mapped_column(String(32))
+    subject_key: Mapped[str] = mapped_column(Text)
+    # SHA-256 of family|subject_key while not cleared, NULL after: at most one
+    # open or acknowledged alert per condition (a new one after a clear).
+    active_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    notified_severity: Mapped[str | None] = mapped_column(String(16))
+    level: Mapped[str | None] = mapped_column(String(16))
+    certificate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificates.id", ondelete="SET NULL")
+    )
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    store: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text)
+    events: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(255))
+    ack_note: Mapped[str | None] = mapped_column(Text)
+    cleared_at: Mapped[datetime | None]
+    cleared_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class OutboxMessage(Base):

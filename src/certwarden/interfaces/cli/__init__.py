@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from certwarden.errors import CertwardenError, InvalidFieldsError
 from certwarden.interfaces.cli import (
+    _alerts,
     _ari,
     _audit,
     _channels,
@@ -114,6 +115,7 @@ _crl.register(app)
 _demo.register(app)
 _monitor.register(app)
 _mail.register(app)
+_alerts.register(app)
 _ocsp.register(app)
 _revocation.register(app)
 _serve.register(app)

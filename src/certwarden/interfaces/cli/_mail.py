@@ -1,4 +1,4 @@
-"""Mail and history commands: ``smtp``, ``alerts``, ``outbox``."""
+"""Mail commands: ``smtp``, ``outbox`` (``alerts``: ``_alerts.py``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from certwarden.interfaces.cli._context import (
 from certwarden.interfaces.cli._layout import Col, fit_table, when
 from certwarden.interfaces.cli._options import fields_failed
 from certwarden.interfaces.cli._safe import safe
-from certwarden.services.shared.alerts import list_alerts
 from certwarden.services.shared.outbox import DeliveryReport
 
 __all__ = ["print_delivery", "register"]
@@ -28,7 +27,6 @@ smtp_app = typer.Typer(help="The mail server notices are sent through.", no_args
 smtp_settings_app = typer.Typer(
     help="Show (no subcommand) or change (set) the SMTP settings.", invoke_without_command=True
 )
-alerts_app = typer.Typer(help="The alert history.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Notices waiting for, or done with, delivery.", no_args_is_help=True)
 
 SMTP_FLAGS = {
@@ -46,7 +44,6 @@ SMTP_FLAGS = {
 def register(app: typer.Typer) -> None:
     smtp_app.add_typer(smtp_settings_app, name="settings")
     app.add_typer(smtp_app, name="smtp")
-    app.add_typer(alerts_app, name="alerts")
     app.add_typer(outbox_app, name="outbox")
 
 
@@ -170,40 +167,7 @@ def smtp_settings_set(
     console.print("SMTP settings saved.")
 
 
-# -------------------------------------------------------------------- alerts/outbox
-
-
-@alerts_app.command("list")
-def alerts_list(
-    ctx: typer.Context,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=10000, help="At most this many.")
-    ] = 100,
-    kind: Annotated[
-        str | None, typer.Option("--kind", help="Only this kind (expiring, expired ...).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """The alert history, newest first."""
-    app = get_app(ctx)
-    with app.db.session() as s:
-        alerts = list_alerts(s, limit=limit, kind=kind)
-    if as_json:
-        print_json([a.to_json() for a in alerts])
-        return
-    cols = [
-        Col("id", "key", justify="right"),
-        Col("at (UTC)", "key"),
-        Col("kind", "key"),
-        Col("severity", "key", optional=1),
-        Col("store", "name", optional=2),
-        Col("message", "text", min_width=20),
-    ]
-    rows = [
-        [str(a.id), when(a.created_at).removesuffix(" UTC"), a.kind, a.severity, a.store, a.message]
-        for a in alerts
-    ]
-    console.print(fit_table(console, cols, rows))
+# -------------------------------------------------------------------- outbox
 
 
 @outbox_app.command("list")

@@ -46,6 +46,7 @@ from certwarden.services.inventory.records import (
     Rejection,
 )
 from certwarden.services.inventory.stores import LSC_STORE, store_row
+from certwarden.services.shared.lifecycle import clear_renewed
 
 __all__ = ["commit", "iter_files", "prepare", "prepare_bytes"]
 
@@ -252,6 +253,9 @@ def commit(
             s.execute(statement, links)
         del issuers
         link_orphans(s, [(ids[i.facts.sha256], i) for i in items if i.facts.is_ca])
+        if items:
+            # A renewal clears its predecessor's expiry alert at once (one notice).
+            clear_renewed(s, now=now, keys=[(store.id, i.facts.subject) for i in items])
     imported = tuple(
         ImportedCertificate(
             ids[i.facts.sha256], i.facts.sha256, i.facts.subject, prepared.store,

@@ -10,6 +10,7 @@ imports or changes a certificate; :func:`delete_certificate` only removes one.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from certwarden.clock import Clock
 from certwarden.errors import ConflictError, InputError, NotFoundError
 from certwarden.services.inventory.records import CertificateRecord, ListFilter
 from certwarden.services.inventory.stores import store_row
+from certwarden.services.shared.lifecycle import clear_deleted
 
 __all__ = [
     "certificate_der",
@@ -79,9 +81,11 @@ def certificate_der(db: Database, ref: str | int) -> bytes:
         return resolve(s, ref).der
 
 
-def delete_certificate(db: Database, ref: str | int) -> CertificateRecord:
+def delete_certificate(db: Database, ref: str | int, *, now: datetime) -> CertificateRecord:
+    """Delete one certificate; its live alerts clear ("deleted") in the same transaction."""
     record = get_certificate(db, ref)
     with db.session() as s:
+        clear_deleted(s, CertificateRow.id == record.id, now=now)
         s.execute(delete(CertificateRow).where(CertificateRow.id == record.id))
     return record
 

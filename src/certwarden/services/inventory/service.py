@@ -71,11 +71,11 @@ class InventoryService:
 
     def delete_store(self, name: str, *, force: bool = False) -> int:
         """Delete a store; a non-empty one only with ``force``. Returns certificates removed."""
-        return stores.delete_store(self._db, name, force=force)
+        return stores.delete_store(self._db, name, force=force, now=self._clock.now())
 
     def empty_store(self, name: str) -> int:
         """Delete every certificate in ``name`` (built-in stores too); returns how many."""
-        return stores.empty_store(self._db, name)
+        return stores.empty_store(self._db, name, now=self._clock.now())
 
     def ensure_store(self, name: str, description: str = "") -> None:
         """Create ``name`` if it does not exist (used for stores the product owns)."""
@@ -177,7 +177,7 @@ class InventoryService:
         return reads.certificate_der(self._db, ref)
 
     def delete(self, ref: str | int) -> CertificateRecord:
-        return reads.delete_certificate(self._db, ref)
+        return reads.delete_certificate(self._db, ref, now=self._clock.now())
 
     # The row a reference names, inside the caller's session (the revocation
     # service resolves "check this certificate" with it).

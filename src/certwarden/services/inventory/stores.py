@@ -14,6 +14,7 @@ not read or write certificates other than deleting a store's certificates.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from certwarden.clock import Clock
 from certwarden.core.revocation_settings import REVOCATION_SECTION, RevocationSettings
 from certwarden.errors import ConflictError, InputError, NotFoundError
 from certwarden.services.inventory.records import StoreInfo
+from certwarden.services.shared.lifecycle import clear_deleted
 from certwarden.services.shared.settings_store import load_section
 
 __all__ = [
@@ -111,7 +113,7 @@ def _count(s: Session, store: Store) -> int:
     )
 
 
-def delete_store(db: Database, name: str, *, force: bool = False) -> int:
+def delete_store(db: Database, name: str, *, force: bool = False, now: datetime) -> int:
     """Delete a store; a non-empty one only with ``force``. Returns certificates removed.
 
     Raises:
@@ -135,16 +137,18 @@ def delete_store(db: Database, name: str, *, force: bool = False) -> int:
             raise ConflictError(
                 f"store {name!r} holds {count} certificate(s); use --force to delete it with them"
             )
+        clear_deleted(s, CertificateRow.store_id == store.id, now=now)
         s.execute(delete(CertificateRow).where(CertificateRow.store_id == store.id))
         s.delete(store)
         return count
 
 
-def empty_store(db: Database, name: str) -> int:
+def empty_store(db: Database, name: str, *, now: datetime) -> int:
     """Delete every certificate ``name`` holds (any store, built in or not); the store stays."""
     with db.session() as s:
         store = store_row(s, name)
         count = _count(s, store)
+        clear_deleted(s, CertificateRow.store_id == store.id, now=now)
         s.execute(delete(CertificateRow).where(CertificateRow.store_id == store.id))
         return count
 

@@ -30,10 +30,11 @@ from certwarden.core.expiry import (
     order_for_digest,
 )
 from certwarden.core.timefmt import iso_z
+from certwarden.services.monitor.clearing import clear_ended
 from certwarden.services.monitor.reports import SERVICE_NAME, Notice, RunReport, ServiceStatus
 from certwarden.services.monitor.schedule import ensure_state, load_settings, schedule_next_run
 from certwarden.services.monitor.selection import CHUNK, due_certificates
-from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.shared.alerts import AlertKind, NewAlert, Severity, record_alerts
 from certwarden.services.shared.outbox import enqueue
 
 __all__ = ["DIGEST_KIND", "run", "run_now", "tick"]
@@ -95,41 +96,42 @@ def run(
     settings = load_settings(s)
     state = ensure_state(s, now, settings)
     due = due_certificates(s, settings, now)
+    cleared = clear_ended(s, settings, now)
     notices: list[Notice] = []
     keys: list[str] = []
+    wanted: list[tuple[DueCertificate, NoticeKind, float, NewAlert]] = []
+    for item in due:
+        kind = item.kind(now)
+        days = item.days_left(now)
+        key = alert_dedupe_key(item.store, item.sha256, settings.frequency, now, item.level)
+        alert = NewAlert(
+            kind=AlertKind.EXPIRED if kind is NoticeKind.EXPIRED else AlertKind.EXPIRING,
+            severity=Severity(item.level.severity),
+            message=_alert_message(item, kind, days),
+            certificate_id=item.certificate_id,
+            sha256=item.sha256,
+            subject=item.subject,
+            store=item.store,
+            dedupe_key=key,
+            details={
+                "not_after": iso_z(item.not_after),
+                "days_left": round(days, 2),
+                "level": item.level.label,
+                "serial": item.serial,
+                "lsc": item.is_lsc,
+                "run": trigger,
+            },
+        )
+        wanted.append((item, kind, days, alert))
+    # One dedupe lookup and one INSERT for the whole run (and its lifecycle alerts).
+    recorded = {id(a) for a in record_alerts(s, [w[3] for w in wanted], now=now)}
     already = 0
-    # One flush for the whole run: each record_alert's duplicate check would
-    # otherwise flush the previous alert, one INSERT at a time.
-    with s.no_autoflush:
-        for item in due:
-            kind = item.kind(now)
-            days = item.days_left(now)
-            key = alert_dedupe_key(item.store, item.sha256, settings.frequency, now, item.level)
-            alert = record_alert(
-                s,
-                now=now,
-                kind=AlertKind.EXPIRED if kind is NoticeKind.EXPIRED else AlertKind.EXPIRING,
-                severity=Severity(item.level.severity),
-                message=_alert_message(item, kind, days),
-                certificate_id=item.certificate_id,
-                sha256=item.sha256,
-                subject=item.subject,
-                store=item.store,
-                dedupe_key=key,
-                details={
-                    "not_after": iso_z(item.not_after),
-                    "days_left": round(days, 2),
-                    "level": item.level.label,
-                    "serial": item.serial,
-                    "lsc": item.is_lsc,
-                    "run": trigger,
-                },
-            )
-            if alert is None:
-                already += 1
-                continue
-            notices.append(Notice(item, kind, days))
-            keys.append(key)
+    for item, kind, days, alert in wanted:
+        if id(alert) not in recorded:
+            already += 1
+            continue
+        notices.append(Notice(item, kind, days))
+        keys.append(str(alert.dedupe_key))
     by_level: dict[int, list[int]] = {}
     for item in due:
         by_level.setdefault(int(item.level), []).append(item.certificate_id)
@@ -172,6 +174,7 @@ def run(
             "expiring": len(notices) - expired,
             "already_notified": already,
             "digest_queued": queued,
+            "alerts_cleared": cleared,
         },
     }
     if fence is not None:

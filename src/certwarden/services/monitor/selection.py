@@ -3,16 +3,15 @@
 Every query is a range on ``not_after`` (no join), so its cost follows the
 certificates inside the window, not the inventory's size. A certificate whose
 renewal (same store and subject, expiring later, already valid) is stored
-needs no more notices. Nothing here writes.
+needs no more notices (the rule: ``services/shared/renewal.py``). Nothing here writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db.models import CertificateRow, Store
@@ -24,6 +23,7 @@ from certwarden.core.expiry import (
     level_at,
     window_cutoffs,
 )
+from certwarden.services.shared.renewal import is_replaced, renewals
 
 __all__ = [
     "CHUNK",
@@ -150,33 +150,3 @@ def earliest_to_expire(s: Session, settings: MonitorSettings, now: datetime) -> 
             store = s.scalar(select(Store.name).where(Store.id == store_id)) or "?"
             return Earliest(ensure_utc(not_after), f"{cn or subject} ({store})")
         offset += page
-
-
-def renewals(
-    s: Session, keys: Sequence[tuple[int, str]], now: datetime
-) -> dict[tuple[int, str], datetime]:
-    """For each (store, subject), the latest notAfter among its certificates
-    already valid at ``now``: a later one than a certificate's own means it was
-    renewed (its successor sits in the same store) and needs no more notices."""
-    subjects = sorted({subject for _, subject in keys})
-    latest: dict[tuple[int, str], datetime] = {}
-    for start in range(0, len(subjects), CHUNK):
-        for store_id, subject, not_after in s.execute(
-            select(
-                CertificateRow.store_id, CertificateRow.subject, func.max(CertificateRow.not_after)
-            )
-            .where(
-                CertificateRow.subject.in_(subjects[start : start + CHUNK]),
-                CertificateRow.not_before <= now,
-            )
-            .group_by(CertificateRow.store_id, CertificateRow.subject)
-        ):
-            latest[(store_id, subject)] = ensure_utc(not_after)
-    return latest
-
-
-def is_replaced(
-    renewed: Mapping[tuple[int, str], datetime], store_id: int, subject: str, not_after: datetime
-) -> bool:
-    successor = renewed.get((store_id, subject))
-    return successor is not None and successor > ensure_utc(not_after)

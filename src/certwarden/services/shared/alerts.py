@@ -6,6 +6,9 @@ idempotent: the same key is never stored twice (a repeated run after a crash
 records nothing new). Recording an alert sends nothing: notices go through
 the outbox (:mod:`.outbox`); each alert a notification channel takes queues
 that channel's notice in the same transaction (:mod:`.channel_outbox`).
+An alert of a condition (expiry, revoked, could-not-tell, unreachable,
+refused) is an event of its lifecycle alert (:mod:`.lifecycle`), which
+decides whether it is notified.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from certwarden.adapters.db.models import Alert
 from certwarden.clock import ensure_utc
 from certwarden.core.timefmt import iso_z
 from certwarden.services.shared.channel_outbox import ChannelAlert, queue_for_alerts
+from certwarden.services.shared.lifecycle import Event, Tracked, track
 
 __all__ = [
     "AlertKind",
@@ -71,9 +75,11 @@ class AlertRecord:
     store: str
     message: str
     details: dict[str, Any]
+    condition_id: int | None = None  # its lifecycle alert (alerts list / ack ID)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "alert_id": self.condition_id,
             "id": self.id,
             "created_at": iso_z(self.created_at),
             "kind": self.kind,
@@ -118,12 +124,29 @@ def record_alert(
         dedupe_key=dedupe_key,
         details=details or {},
     )
+    (tracked,) = track(session, [_event(alert)], now=now)
+    alert.condition_id = tracked.condition_id
     session.add(alert)
-    _notify_channels(session, [_for_channels(alert)], now)
+    if tracked.notify:
+        _notify_channels(session, [_for_channels(alert, tracked)], now)
     return alert
 
 
-def _for_channels(alert: Alert | NewAlert) -> ChannelAlert:
+def _event(alert: Alert | NewAlert) -> Event:
+    kind, severity = alert.kind, alert.severity
+    return Event(
+        kind=kind.value if isinstance(kind, enum.Enum) else str(kind),
+        severity=severity.value if isinstance(severity, enum.Enum) else str(severity),
+        message=alert.message,
+        certificate_id=alert.certificate_id,
+        sha256=alert.sha256,
+        subject=alert.subject or "",
+        store=alert.store or "",
+        details=dict(alert.details or {}),
+    )
+
+
+def _for_channels(alert: Alert | NewAlert, tracked: Tracked) -> ChannelAlert:
     kind, severity = alert.kind, alert.severity
     return ChannelAlert(
         kind=kind.value if isinstance(kind, enum.Enum) else str(kind),
@@ -134,6 +157,7 @@ def _for_channels(alert: Alert | NewAlert) -> ChannelAlert:
         store=alert.store or "",
         dedupe_key=alert.dedupe_key,
         details=dict(alert.details or {}),
+        alert_id=tracked.condition_id,
     )
 
 
@@ -190,6 +214,7 @@ def record_alerts(session: Session, alerts: Sequence[NewAlert], *, now: datetime
             seen.add(alert.dedupe_key)
         recorded.append(alert)
     if recorded:
+        decided = track(session, [_event(a) for a in recorded], now=now)
         # Core executemany on the session's connection: no ORM object per row.
         session.execute(
             insert(cast("Table", Alert.__table__)),
@@ -205,11 +230,16 @@ def record_alerts(session: Session, alerts: Sequence[NewAlert], *, now: datetime
                     "message": a.message,
                     "dedupe_key": a.dedupe_key,
                     "details": a.details,
+                    "condition_id": d.condition_id,
                 }
-                for a in recorded
+                for a, d in zip(recorded, decided, strict=True)
             ],
         )
-        _notify_channels(session, [_for_channels(a) for a in recorded], now)
+        _notify_channels(
+            session,
+            [_for_channels(a, d) for a, d in zip(recorded, decided, strict=True) if d.notify],
+            now,
+        )
     return recorded
 
 
@@ -233,6 +263,7 @@ def list_alerts(
             r.store,
             r.message,
             dict(r.details),
+            r.condition_id,
         )
         for r in rows
     ]

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import Channel, ChannelMessage
 from certwarden.clock import ensure_utc
-from certwarden.core.channels import compose_notice, takes
+from certwarden.core.channels import CLEARED, compose_clear_notice, compose_notice, takes
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import ChannelDeliveryError
 from certwarden.services.shared.keyring import Keyring
@@ -69,6 +69,10 @@ class ChannelAlert:
     store: str
     dedupe_key: str | None
     details: dict[str, Any]
+    alert_id: int | None = None  # the lifecycle alert (alert_conditions row), if any
+    # Set on the one notice that an alert cleared (why): its severity picks the
+    # channels (those its earlier notices reached), the notice goes as "cleared".
+    cleared: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,21 +114,32 @@ def queue_for_alerts(session: Session, alerts: Sequence[ChannelAlert], *, now: d
                 target.min_severity, target.kinds, kind=alert.kind, severity=alert.severity
             ):
                 continue
-            title, body = compose_notice(
-                kind=alert.kind,
-                severity=alert.severity,
-                message=alert.message,
-                sha256=alert.sha256,
-                subject=alert.subject,
-                store=alert.store,
-                details=alert.details,
-            )
+            if alert.cleared is not None:
+                title, body = compose_clear_notice(
+                    kind=alert.kind,
+                    why=alert.cleared,
+                    sha256=alert.sha256,
+                    subject=alert.subject,
+                    store=alert.store,
+                    alert_id=alert.alert_id,
+                )
+            else:
+                title, body = compose_notice(
+                    kind=alert.kind,
+                    severity=alert.severity,
+                    message=alert.message,
+                    sha256=alert.sha256,
+                    subject=alert.subject,
+                    store=alert.store,
+                    details=alert.details,
+                    alert_id=alert.alert_id,
+                )
             key = _key(target.id, alert, now)
             pending[key] = ChannelMessage(
                 channel_id=target.id,
                 created_at=now,
                 kind=alert.kind,
-                severity=alert.severity,
+                severity=CLEARED if alert.cleared is not None else alert.severity,
                 dedupe_key=key,
                 title=title,
                 body=body,

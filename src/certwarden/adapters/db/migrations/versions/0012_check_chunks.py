@@ -1,7 +1,7 @@
 """scheduled revocation checks cut into chunks that every instance claims
 
 Revision ID: 0012_check_chunks
-Revises: 0009_notice_levels
+Revises: 0011_endpoint_changes
 Create Date: 2026-12-03 16:00:00
 
 ``revocation_runs``: one scheduled revocation check (planned by the holder of

@@ -1,7 +1,7 @@
 """state several instances share: invalidation counters, the OCSP answers, refused TLS peers
 
 Revision ID: 0013_shared_state
-Revises: 0009_notice_levels
+Revises: 0012_check_chunks
 Create Date: 2026-12-03 16:00:00
 
 ``shared_generations``: counters (``tokens``, ``ocsp``, ``ocsp_clear``,
