@@ -20,6 +20,7 @@ import hashlib
 import logging
 import secrets
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -234,17 +235,20 @@ class Tokens:
             info = _token_info(token, user.username)
             if not info.usable_at(now) or user.disabled:
                 return None
-            result = UserInfo.from_row(user), info
+            found_user = UserInfo.from_row(user)
         last = info.last_used_at
-        if last is None or now - last >= self._touch_every:
-            self._touch(token.id, now)
-        return result
+        if (last is None or now - last >= self._touch_every) and self._touch(token.id, now):
+            # What is cached and shown (``/me``) is this use, as now stored.
+            info = replace(info, last_used_at=now)
+        return found_user, info
 
-    def _touch(self, token_id: int, now: datetime) -> None:
-        """Write ``last_used_at``; a refused write is logged, never fatal."""
+    def _touch(self, token_id: int, now: datetime) -> bool:
+        """Write ``last_used_at``; a refused write is logged (False), never fatal."""
         try:
             with self._db.session() as s:
                 s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+            return True
         except StorageError as exc:
             log.warning("could not record the use of API token #%d (the request goes on): %s",
                         token_id, exc.diagnostics().splitlines()[0][:300])  # fmt: skip
+            return False
