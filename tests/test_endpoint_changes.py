@@ -37,7 +37,7 @@ from certwarden.demo.devpki import DevCA, Issued, new_key
 from certwarden.errors import InvalidFieldsError
 from certwarden.services.shared.alerts import AlertRecord, list_alerts
 from tests.conftest import T0, Cli
-from tests.web_support import asgi_client, make_setup
+from tests.web_support import VIEWER_PASSWORD, asgi_client, login, make_setup
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
@@ -396,3 +396,15 @@ def test_a_hostile_name_stays_one_visible_line_in_the_message(pki: ChangePki) ->
     assert "evil\\x0d\\x0aInjected: yes\\x1b[31m" in text
     assert event.findings == (ChangeKind.ISSUER_CHANGED, ChangeKind.RENEWED)
     assert "\r\n" in event.details()["new"]["issuer"]  # the data itself kept as it is
+
+
+async def test_the_endpoints_page_names_the_damping(app: App) -> None:
+    app.endpoints.update_change_settings({"damping": "36h"})
+    setup = make_setup(app)
+    async with asgi_client(setup.web) as client:
+        await login(client, "viewer", VIEWER_PASSWORD)
+        html = (await client.get("/endpoints")).text
+    start = html.index('id="change-events"')
+    line = html[start : html.index("</p>", start)]
+    assert "at most one per endpoint every 36h" in line
+    assert 'href="/alerts?kind=certificate_changed"' in line

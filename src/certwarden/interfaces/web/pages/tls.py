@@ -35,6 +35,7 @@ ENDPOINTS = FormPage(
     crumbs=(("Inventory", "/certificates"),),
     context=lambda ctx: {
         "endpoints": ctx.app.endpoints.list(),
+        "change_damping": ctx.app.endpoints.change_settings().to_json()["damping"],
         "starttls_choices": STARTTLS_CHOICES,
     },
 )
