@@ -218,8 +218,12 @@ def test_kill_9_of_the_outbox_holder_mid_send(
         smtp_server.hold_next()
         make_due(engine)
         wait_for("the digest's DATA held", lambda: smtp_server.held, 60, step=0.1)
-        holder = cluster.holders()["outbox"]
-        pid = next(n["pid"] for n in cluster.status()["nodes"] if n["node_id"] == holder)
+        pid = cluster.holder_pid("outbox")
+        assert pid is not None
+        # A slow send outlasting the lease is not taken over: its sender is alive.
+        time.sleep(2 * LEASE)
+        assert digests(smtp_server) == []
+        assert smtp_server.held == 1
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         smtp_server.let_go()
@@ -245,8 +249,10 @@ def test_kill_9_of_the_outbox_holder_mid_channel_send(
         receiver.hold_next()
         make_due(engine)
         wait_for("a channel notice held mid-send", lambda: receiver.held, 60, step=0.1)
-        holder = cluster.holders()["outbox"]
-        pid = next(n["pid"] for n in cluster.status()["nodes"] if n["node_id"] == holder)
+        pid = cluster.holder_pid("outbox")
+        assert pid is not None
+        time.sleep(2 * LEASE)  # a slow send outlasting the lease: not taken over
+        assert receiver.held == 1
         os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
         receiver.let_go()
@@ -260,3 +266,60 @@ def test_kill_9_of_the_outbox_holder_mid_channel_send(
         assert count(engine, "SELECT count(*) FROM channel_outbox") == 3
         print(f"kill -9 mid channel send: delivered by the other instance {took:.1f} s later "
               f"(lease {LEASE} s)")  # fmt: skip
+
+
+def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
+    database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """SIGSTOP of the monitor's holder inside its run's transaction, past its
+    lease; another instance takes the job; SIGCONT: the fence refuses the
+    paused run's commit, the new leader's run is the one stored and mailed."""
+    env = smtp_env(smtp_server, tmp_path)
+    with Instances(database_url, tmp_path, count=3, lease=LEASE, extra_env=env) as cluster:
+        cluster.wait_healthy()
+        cluster.wait_all_held()
+        setup_app(database_url, tmp_path)
+        holder_lock = engine.connect()
+        try:
+            tx = holder_lock.begin()
+            holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
+            make_due(engine)
+            victim = wait_for(
+                "the monitor run waiting inside its transaction",
+                lambda: blocked_run(engine, database_url, 3),
+                60,
+                step=0.1,
+            )
+            paused = cluster.processes[victim]
+            old = cluster.holder_pid("monitor")
+            assert old in (paused.pid, None)  # None: its lease already ran out
+            os.kill(paused.pid, signal.SIGSTOP)
+            tx.rollback()  # its UPDATE goes through; its transaction stays open, paused
+        finally:
+            holder_lock.close()
+        stopped = time.monotonic()
+        new = wait_for(
+            "another instance holds the monitor",
+            lambda: (p := cluster.holder_pid("monitor")) not in (None, paused.pid) and p,
+            4 * LEASE + 60,
+        )
+        took = time.monotonic() - stopped
+        time.sleep(LEASE)  # the new leader meets the paused run's row locks: it waits
+        assert digests(smtp_server) == []
+        assert monitor_state(engine)["scheduled"] == 0  # nothing committed yet
+        os.kill(paused.pid, signal.SIGCONT)
+        wait_for("the new leader's run", lambda: monitor_state(engine)["scheduled"] >= 1, 60)
+        wait_for("the digest delivered", lambda: digests(smtp_server), 60)
+        wait_for(
+            "the paused run refused by the fence",
+            lambda: "monitor lease" in cluster.log(victim) and "was lost" in cluster.log(victim),
+            30,
+        )
+        time.sleep(3)
+        assert monitor_state(engine)["scheduled"] == 1  # one run: the paused one committed nothing
+        assert len(digests(smtp_server)) == 1, digests(smtp_server)
+        assert count(engine, "SELECT count(*) FROM outbox") == 1
+        assert expiry_alerts(engine) == 3
+        assert cluster.holder_pid("monitor") == new  # the new leader carries on
+        print(f"SIGSTOP of the monitor holder: another instance held the job {took:.1f} s "
+              f"later (lease {LEASE} s)")  # fmt: skip

@@ -252,40 +252,58 @@ def deliver_channels_due(
         report.waiting = claims.waiting(s, ChannelMessage, now)
     down: dict[int, str] = {}  # channel id -> why it failed this round
     for msg_id in due:
-        with db.session() as s:
-            row = s.get(ChannelMessage, msg_id)
-            if row is None:
-                continue  # its channel was removed meanwhile
-            if row.channel_id in down:
+        with claims.sending(db, ChannelMessage, msg_id) as mine:
+            if mine:  # else being sent by another process
+                _deliver_one(db, keyring, sender, msg_id, now, tenure, down, report)
+    return report
+
+
+def _deliver_one(
+    db: Database,
+    keyring: Keyring,
+    sender: ChannelSender,
+    msg_id: int,
+    now: datetime,
+    tenure: Tenure | None,
+    down: dict[int, str],
+    report: ChannelDeliveryReport,
+) -> None:
+    """Claim, send and settle one notice (its lock held by the caller)."""
+    with db.session() as s:
+        row = s.get(ChannelMessage, msg_id)
+        if row is None:
+            return  # its channel was removed meanwhile
+        if row.channel_id in down:
+            # Not being sent anywhere (its lock is ours): it backs off too.
+            if row.state == OutboxState.PENDING.value:
                 claims.back_off(row, f"not attempted: {down[row.channel_id]}", now)
                 report.failed[msg_id] = str(row.last_error)
-                continue
-            if not claims.claim(s, ChannelMessage, msg_id, now, CLAIM_LEASE, tenure):
-                continue  # taken or delivered meanwhile by another process
-            channel = s.get_one(Channel, row.channel_id)
-            name, sealed = channel.name, channel.url_sealed
-            title, body, severity, channel_id = row.title, row.body, row.severity, row.channel_id
+            return
+        if not claims.claim(s, ChannelMessage, msg_id, now, CLAIM_LEASE, tenure):
+            return  # taken or delivered meanwhile by another process
+        channel = s.get_one(Channel, row.channel_id)
+        name, sealed = channel.name, channel.url_sealed
+        title, body, severity, channel_id = row.title, row.body, row.severity, row.channel_id
+    try:
+        url = keyring.open(sealed, purpose=CHANNEL_URL_PURPOSE)
+    except ValueError:
+        error = (
+            "its URL was sealed with another secret file and cannot be read; "
+            f"add the channel again (certwarden channels add {name} --url ...)"
+        )
+    else:
         try:
-            url = keyring.open(sealed, purpose=CHANNEL_URL_PURPOSE)
-        except ValueError:
-            error = (
-                "its URL was sealed with another secret file and cannot be read; "
-                f"add the channel again (certwarden channels add {name} --url ...)"
-            )
+            sender.send(name, url, title=title, body=body, notify_type=severity)
+        except ChannelDeliveryError as exc:
+            error = exc.detail
         else:
-            try:
-                sender.send(name, url, title=title, body=body, notify_type=severity)
-            except ChannelDeliveryError as exc:
-                error = exc.detail
-            else:
-                _settle(db, msg_id, now, None)
-                report.sent.append(msg_id)
-                continue
-        down[channel_id] = error
-        report.failed[msg_id] = error
-        log.warning("channel %s did not take notice %d: %s", name, msg_id, error)
-        _settle(db, msg_id, now, error)
-    return report
+            _settle(db, msg_id, now, None)
+            report.sent.append(msg_id)
+            return
+    down[channel_id] = error
+    report.failed[msg_id] = error
+    log.warning("channel %s did not take notice %d: %s", name, msg_id, error)
+    _settle(db, msg_id, now, error)
 
 
 def _settle(db: Database, msg_id: int, now: datetime, error: str | None) -> None:

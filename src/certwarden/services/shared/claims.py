@@ -1,38 +1,58 @@
 """Per-message claims for the outboxes (e-mail :mod:`.outbox`, channels
 :mod:`.channel_outbox`): which notices are due, and the claim an instance
-takes on one before sending it, so no other instance sends it meanwhile.
+takes on one before sending it, so that no other instance sends it too.
 
-    due = due_ids(s, OutboxMessage, now, tenure, limit)  # oldest first
-    if claim(s, OutboxMessage, msg_id, now, CLAIM_LEASE, tenure):
-        ...  # commit, then send; then mark_sent / back_off
+    with sending(db, OutboxMessage, msg_id) as mine:     # PostgreSQL: an advisory lock
+        if mine and claim(s, OutboxMessage, msg_id, now, CLAIM_LEASE, tenure):
+            ...  # commit, send, then mark_sent / back_off
 
-A claim moves the notice's next attempt ``hold`` ahead. Under the cluster's
-outbox lease (``tenure``: its fencing token and fence) the claim also records
-the token and is committed only while the lease is this instance's (the
-fence runs in the claim's transaction). A later holder of the lease — a
-larger token — may take a notice claimed under an earlier token at once: its
-claimant lost the lease (killed, or paused past it), so a notice it was
-sending is delivered within one lease, not after ``hold``. Without a lease
-(the CLI, "deliver now") the claim is the time alone.
+Two holds protect a notice being sent:
 
-Delivery stays at-least-once: a holder paused between its claim and the
-server's acceptance and resumed after its successor sent the notice sends it
-again (with the same Message-ID for e-mail).
+* the claim: its next attempt moves ``hold`` ahead, so it is not due elsewhere.
+  Under the cluster's outbox lease (``tenure``) the claim records the lease's
+  fencing token and commits only while the lease is this instance's (the
+  fence runs in the claim's transaction): an ex-leader claims nothing;
+* on PostgreSQL, a session advisory lock on the notice, held by the sending
+  process from before its claim until the outcome is stored. PostgreSQL frees
+  it when that process's connection ends — kill -9 included — and not before:
+  a process that is merely slow, or paused (SIGSTOP), keeps it.
+
+A notice claimed under a lease whose lock is free lost its sender (it died
+between claim and outcome): the outbox loop's next holder takes it over at
+once, rather than after ``hold``. One whose lock is held is being sent and
+is left alone, however long that takes, so a slow or paused sender is not
+doubled. Without a lease (the CLI, "deliver now") the claim is time alone.
+
+Delivery stays at-least-once: a sender killed after the server accepted a
+notice and before its mark is stored leaves it to be sent again (with the
+same Message-ID for e-mail).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import ChannelMessage, OutboxMessage
 
-__all__ = ["PENDING", "SENT", "Tenure", "back_off", "claim", "due_ids", "mark_sent", "waiting"]
+__all__ = [
+    "PENDING",
+    "SENT",
+    "Tenure",
+    "back_off",
+    "claim",
+    "due_ids",
+    "mark_sent",
+    "sending",
+    "waiting",
+]
 
 PENDING = "pending"
 SENT = "sent"
@@ -41,6 +61,8 @@ BACKOFF_CAP = timedelta(hours=1)
 
 Message = OutboxMessage | ChannelMessage
 Model = type[OutboxMessage] | type[ChannelMessage]
+# The advisory locks' first key, one per table (the second is the notice's ID).
+_LOCK_CLASS = {OutboxMessage.__tablename__: 0x63770001, ChannelMessage.__tablename__: 0x63770002}
 
 
 @dataclass(frozen=True)
@@ -60,15 +82,16 @@ def _due(model: Model, now: datetime, tenure: Tenure | None) -> ColumnElement[bo
     on_time = model.next_attempt_at <= now
     if tenure is None:
         return and_(model.state == PENDING, on_time)
-    orphaned = and_(model.claim_token.is_not(None), model.claim_token < tenure.token)
-    return and_(model.state == PENDING, or_(on_time, orphaned))
+    # Claimed under a lease: taken over only when its lock is free (see sending()).
+    return and_(model.state == PENDING, or_(on_time, model.claim_token.is_not(None)))
 
 
 def due_ids(
     s: Session, model: Model, now: datetime, tenure: Tenure | None, limit: int
 ) -> list[int]:
-    """The IDs of the pending notices due at ``now`` (with those a predecessor
-    claimed under an earlier token), oldest attempt first."""
+    """The IDs of the pending notices due at ``now``, oldest attempt first; under
+    ``tenure`` also those claimed under a lease (each taken over only if its
+    sender is gone: :func:`sending`)."""
     return list(
         s.scalars(
             select(model.id)
@@ -83,6 +106,34 @@ def waiting(s: Session, model: Model, now: datetime) -> int:
     """Pending notices not due yet (backing off, or claimed)."""
     query = select(func.count()).select_from(model)
     return int(s.scalar(query.where(model.state == PENDING, model.next_attempt_at > now)) or 0)
+
+
+@contextmanager
+def sending(db: Database, model: Model, msg_id: int) -> Iterator[bool]:
+    """Hold notice ``msg_id``'s advisory lock while it is claimed, sent and settled.
+
+    Yields False when another process holds it (that notice is being sent
+    there: leave it). On SQLite (one instance) there is no lock: True.
+    """
+    if db.dialect != "postgresql":
+        yield True
+        return
+    key = {"cls": _LOCK_CLASS[model.__tablename__], "id": msg_id}
+    with db.engine.connect() as conn:
+        mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:cls, :id)"), key).scalar())
+        conn.commit()  # the lock is the session's: no transaction stays open during the send
+        if not mine:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:cls, :id)"), key)
+                conn.commit()
+            except Exception:
+                conn.invalidate()  # closed rather than pooled with the lock held
+                raise
 
 
 def claim(

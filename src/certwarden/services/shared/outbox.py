@@ -81,6 +81,13 @@ log = logging.getLogger("certwarden.outbox")
 CLAIM_LEASE = timedelta(minutes=10)
 
 
+class _Outcome(enum.Enum):
+    SENT = enum.auto()
+    SKIPPED = enum.auto()
+    FAILED = enum.auto()
+    SERVER_DOWN = enum.auto()  # the round stops
+
+
 @enum.unique
 class OutboxState(enum.StrEnum):
     PENDING = "pending"
@@ -421,43 +428,58 @@ class OutboxService:
             return report
         transport = self._transport_factory(settings)
         for index, msg_id in enumerate(due):
-            with self._db.session() as s:
-                # Claim the notice so that another process delivering at the
-                # same time skips it; a crash mid-send frees it when the claim
-                # ends (or the lease passes on), and a failure below replaces it
-                # with the backoff.
-                if not claims.claim(s, OutboxMessage, msg_id, now, CLAIM_LEASE, tenure):
-                    continue  # taken or delivered meanwhile by another process
-                row = s.get_one(OutboxMessage, msg_id)
-                message = build_message(
-                    sender=settings.from_address,
-                    recipients=row.recipients,
-                    subject=row.subject,
-                    body=row.body,
-                    message_id=_message_id(row.dedupe_key),
-                    date=ensure_utc(row.created_at),
-                )
-            try:
-                refused = transport.send(message)
-            except SmtpDeliveryError as exc:
-                error = str(exc)
-                report.failed[msg_id] = error
-                self._failed([msg_id], error, now)
-                if exc.server_level:
-                    rest = due[index + 1 :]
-                    if rest:
-                        note = f"not attempted: {error}"
-                        backed_off = _back_off_unclaimed(self._db, rest, note, now)
-                        report.failed.update(dict.fromkeys(backed_off, note))
-                    break
-                continue
-            except NotificationError as exc:  # the server certificate check refused
-                report.failed[msg_id] = str(exc)
-                self._failed([msg_id], str(exc), now)
-                continue
-            self._sent(msg_id, now, refused)
-            report.sent.append(msg_id)
+            with claims.sending(self._db, OutboxMessage, msg_id) as mine:
+                if not mine:
+                    continue  # being sent by another process
+                outcome = self._deliver_one(transport, settings, msg_id, now, tenure, report)
+            if outcome is _Outcome.SERVER_DOWN:
+                rest = due[index + 1 :]
+                if rest:
+                    note = f"not attempted: {report.failed[msg_id]}"
+                    backed_off = _back_off_unclaimed(self._db, rest, note, now)
+                    report.failed.update(dict.fromkeys(backed_off, note))
+                break
         return report
+
+    def _deliver_one(
+        self,
+        transport: SmtpTransport,
+        settings: SmtpSettings,
+        msg_id: int,
+        now: datetime,
+        tenure: Tenure | None,
+        report: DeliveryReport,
+    ) -> _Outcome:
+        """Claim, send and settle one notice (its lock held by the caller)."""
+        with self._db.session() as s:
+            # Claim the notice so that another process delivering at the same
+            # time skips it; a crash mid-send frees it when the claim ends (or
+            # at once for the next lease holder, :mod:`.claims`), and a failure
+            # below replaces it with the backoff.
+            if not claims.claim(s, OutboxMessage, msg_id, now, CLAIM_LEASE, tenure):
+                return _Outcome.SKIPPED  # taken or delivered meanwhile by another process
+            row = s.get_one(OutboxMessage, msg_id)
+            message = build_message(
+                sender=settings.from_address,
+                recipients=row.recipients,
+                subject=row.subject,
+                body=row.body,
+                message_id=_message_id(row.dedupe_key),
+                date=ensure_utc(row.created_at),
+            )
+        try:
+            refused = transport.send(message)
+        except SmtpDeliveryError as exc:
+            report.failed[msg_id] = str(exc)
+            self._failed([msg_id], str(exc), now)
+            return _Outcome.SERVER_DOWN if exc.server_level else _Outcome.FAILED
+        except NotificationError as exc:  # the server certificate check refused
+            report.failed[msg_id] = str(exc)
+            self._failed([msg_id], str(exc), now)
+            return _Outcome.FAILED
+        self._sent(msg_id, now, refused)
+        report.sent.append(msg_id)
+        return _Outcome.SENT
 
     def _sent(self, msg_id: int, now: datetime, refused: dict[str, str]) -> None:
         with self._db.session() as s:
