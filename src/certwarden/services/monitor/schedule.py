@@ -79,21 +79,28 @@ def ensure_state(s: Session, now: datetime, settings: MonitorSettings) -> Servic
     state = s.get(ServiceState, SERVICE_NAME)
     if state is not None:
         return state
+    if s.get_bind().dialect.name != "postgresql":
+        return _new_state(s, now, settings)  # one instance; no savepoint (SQLite's would commit)
     try:
         # Several instances starting at once may each create it: one row either way.
         with s.begin_nested():
-            state = ServiceState(
-                name=SERVICE_NAME,
-                status=ServiceStatus.RUNNING.value,
-                changed_at=now,
-                last_run_at=None,
-                next_run_at=None,
-                detail={},
-            )
-            s.add(state)
-            schedule_next_run(s, state, now, settings, started=True)
+            state = _new_state(s, now, settings)
     except IntegrityError:
         return s.get_one(ServiceState, SERVICE_NAME)  # another instance's, committed first
+    return state
+
+
+def _new_state(s: Session, now: datetime, settings: MonitorSettings) -> ServiceState:
+    state = ServiceState(
+        name=SERVICE_NAME,
+        status=ServiceStatus.RUNNING.value,
+        changed_at=now,
+        last_run_at=None,
+        next_run_at=None,
+        detail={},
+    )
+    s.add(state)
+    schedule_next_run(s, state, now, settings, started=True)
     return state
 
 
