@@ -208,6 +208,25 @@ class Instances:
 
         return wait_for(f"{self.count} nodes, every job held", ready, timeout)
 
+    def holder_pid(self, job: str) -> int | None:
+        """The pid of ``job``'s current holder, read straight from the database
+        (quicker than ``cluster status``: no process to start)."""
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as c:
+                pid = c.execute(
+                    sa.text(
+                        "SELECT n.pid FROM cluster_leases l JOIN cluster_nodes n "
+                        "ON n.node_id = l.holder WHERE l.job = :job AND l.expires_at > now()"
+                    ),
+                    {"job": job},
+                ).scalar()
+        finally:
+            engine.dispose()
+        return int(pid) if pid is not None else None
+
     def index_of_pid(self, pid: int) -> int:
         return next(i for i, p in enumerate(self.processes) if p.pid == pid)
 

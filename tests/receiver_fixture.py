@@ -1,6 +1,8 @@
 """A real HTTP receiver on loopback for channel tests: an aiohttp server in its
 own thread that records every POST (path, headers, JSON body) and answers the
-statuses it is told to, one per request, then 200."""
+statuses it is told to, one per request, then 200. ``hold_next()`` makes the
+next POST wait (its sender is mid-send) until ``let_go()``, then answers 503
+without recording it."""
 
 from __future__ import annotations
 
@@ -28,12 +30,20 @@ class Receiver:
     port: int
     posts: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # answered first, one per request
+    held: int = 0  # POSTs held, then refused
+    holding: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
     _thread: threading.Thread | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.holding.is_set():
+            self.holding.clear()
+            self.held += 1
+            await asyncio.to_thread(self.released.wait, 600)
+            return web.Response(status=503, text="the test let go of this request")
         try:
             body: Any = json.loads(raw)
         except ValueError:
@@ -66,7 +76,15 @@ class Receiver:
         if not ready.wait(10):
             raise RuntimeError("the receiver did not start")
 
+    def hold_next(self) -> None:
+        self.released.clear()
+        self.holding.set()
+
+    def let_go(self) -> None:
+        self.released.set()
+
     def stop(self) -> None:
+        self.released.set()  # a held request ends first
         loop, runner, thread = self._loop, self._runner, self._thread
         if loop is None or runner is None or thread is None:
             return

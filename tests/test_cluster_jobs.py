@@ -204,3 +204,41 @@ def test_a_failed_round_leaves_another_instances_claim_alone(
     assert [rows[i].attempts for i in ids] == [1, 1, 0]
     assert rows[claimed_elsewhere].next_attempt_at == T0 + CLAIM_LEASE
     assert rows[claimed_elsewhere].last_error is None
+
+
+@pytest.mark.postgres
+def test_two_instances_creating_the_monitor_state_at_once_make_one_row(pg_app: App) -> None:
+    """The first touch of the monitor's state on two instances at once: the second
+    waits on the first's row, then reads it (no unique-key error)."""
+    from certwarden.services.monitor.reports import SERVICE_NAME as MONITOR
+    from certwarden.services.monitor.schedule import ensure_state, load_settings
+
+    other_db = Database(pg_app.db.url)
+    created, commit = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with other_db.session() as s:
+            ensure_state(s, T0, load_settings(s))
+            s.flush()
+            created.set()
+            commit.wait(30)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    try:
+        assert created.wait(30)
+        second: list[object] = []
+        reader = threading.Thread(target=lambda: second.append(pg_app.monitor.status()))
+        reader.start()
+        reader.join(1.0)
+        assert reader.is_alive()  # waiting on the first's uncommitted row
+        commit.set()
+        reader.join(30)
+        worker.join(30)
+        assert len(second) == 1
+    finally:
+        commit.set()
+        worker.join(30)
+        other_db.engine.dispose()
+    with pg_app.db.session() as s:
+        assert s.scalar(sa.select(sa.func.count()).where(ServiceState.name == MONITOR)) == 1

@@ -117,6 +117,8 @@ def test_three_instances_one_holder_per_job_and_failover(database_url: str, tmp_
 
         after = _wait("another instance holds the monitor", taken_over, 4 * LEASE + 10)
         took = time.monotonic() - killed_at
+        print(f"kill -9 of the monitor's holder: another instance held it {took:.1f} s later "
+              f"(lease {LEASE} s)")  # fmt: skip
         states = {n["node_id"]: n["state"] for n in after["nodes"]}
         assert states.get(victim) in ("gone", None) or took < LEASE  # gone once past the lease
         _wait(

@@ -51,7 +51,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by the test suite;
 # knowing it here lets a command that finds the schema current skip loading
 # Alembic at all (a third of the CLI's start-up time).
-HEAD_REVISION = "0014_alert_lifecycle"
+HEAD_REVISION = "0015_channel_claims"
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -260,6 +260,8 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # The outbox lease's token it was claimed under (NULL: none; services.shared.claims).
+    claim_token: Mapped[int | None] = mapped_column(Integer)
 
 
 class OcspCheck(Base):
@@ -493,3 +495,5 @@ class ChannelMessage(Base):
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # The outbox lease's token it was claimed under (NULL: none; services.shared.claims).
+    claim_token: Mapped[int | None] = mapped_column(Integer)

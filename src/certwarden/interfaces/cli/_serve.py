@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from certwarden.demo.runtime import DemoRuntime
     from certwarden.interfaces.web.metrics import LoopMetrics
     from certwarden.services.cluster import Lease
+    from certwarden.services.shared.claims import Tenure
 
 __all__ = ["register"]
 
@@ -61,6 +62,14 @@ def _lease(app: App, job: str) -> Lease | None:
     except Exception:
         log.exception("could not take or renew the %s lease", job)
         return None
+
+
+def _tenure(app: App, job: str) -> Tenure | None:
+    """The lease on ``job`` as the outboxes' claims take it (token and fence), or None."""
+    from certwarden.services.shared.claims import Tenure
+
+    lease = _lease(app, job)
+    return Tenure(lease.token, app.cluster.fence(lease)) if lease else None
 
 
 def proxy_options(trusted: list[str]) -> dict[str, Any]:
@@ -168,16 +177,20 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("ari").inc()
         log.exception("the ACME renewal information round failed")
     try:
-        # Channel notices belong to the outbox job: the same lease, its own table.
-        channels = app.channels.deliver_due(app.clock.now()) if _lease(app, "outbox") else None
+        # Channel notices belong to the outbox job: the same lease and claims, their own table.
+        tenure = _tenure(app, "outbox")
+        channels = app.channels.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if channels is not None and channels.sent:
             log.info("channels: %d notice(s) sent", len(channels.sent))
+    except LeaseLostError as exc:
+        log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("outbox").inc()
         log.exception("channel delivery failed")
     started = metrics.timer()
     try:
-        delivery = app.outbox.deliver_due(app.clock.now()) if _lease(app, "outbox") else None
+        tenure = _tenure(app, "outbox")
+        delivery = app.outbox.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if delivery is None:
             return
         if delivery.sent or delivery.failed:
@@ -187,6 +200,8 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
             metrics.outbox_duration.observe(metrics.timer() - started)
         for msg_id, error in delivery.failed.items():
             log.warning("notice %s not delivered (will retry): %s", msg_id, error)
+    except LeaseLostError as exc:
+        log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("outbox").inc()
         log.exception("outbox delivery failed")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -76,17 +77,30 @@ def ensure_state(s: Session, now: datetime, settings: MonitorSettings) -> Servic
     """The persisted state; the service is enabled by default, so the first
     touch records it as started now (first run 24 hours later)."""
     state = s.get(ServiceState, SERVICE_NAME)
-    if state is None:
-        state = ServiceState(
-            name=SERVICE_NAME,
-            status=ServiceStatus.RUNNING.value,
-            changed_at=now,
-            last_run_at=None,
-            next_run_at=None,
-            detail={},
-        )
-        s.add(state)
-        schedule_next_run(s, state, now, settings, started=True)
+    if state is not None:
+        return state
+    if s.get_bind().dialect.name != "postgresql":
+        return _new_state(s, now, settings)  # one instance; no savepoint (SQLite's would commit)
+    try:
+        # Several instances starting at once may each create it: one row either way.
+        with s.begin_nested():
+            state = _new_state(s, now, settings)
+    except IntegrityError:
+        return s.get_one(ServiceState, SERVICE_NAME)  # another instance's, committed first
+    return state
+
+
+def _new_state(s: Session, now: datetime, settings: MonitorSettings) -> ServiceState:
+    state = ServiceState(
+        name=SERVICE_NAME,
+        status=ServiceStatus.RUNNING.value,
+        changed_at=now,
+        last_run_at=None,
+        next_run_at=None,
+        detail={},
+    )
+    s.add(state)
+    schedule_next_run(s, state, now, settings, started=True)
     return state
 
 

@@ -9,7 +9,7 @@ key, so the same alert in the same slot never reaches a channel twice (a
 repeated run queues nothing new). Delivery is at-least-once: a notice is
 marked sent only after the service took it. A notice whose channel was
 removed goes with it. These functions stand apart from the e-mail outbox
-(:mod:`.outbox`); only the back-off rule is shared.
+(:mod:`.outbox`) but share its claims and back-off (:mod:`.claims`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -30,8 +30,10 @@ from certwarden.clock import ensure_utc
 from certwarden.core.channels import CLEARED, compose_clear_notice, compose_notice, takes
 from certwarden.core.timefmt import iso_z
 from certwarden.errors import ChannelDeliveryError
+from certwarden.services.shared import claims
+from certwarden.services.shared.claims import Tenure
 from certwarden.services.shared.keyring import Keyring
-from certwarden.services.shared.outbox import OutboxState, backoff
+from certwarden.services.shared.outbox import OutboxState
 
 __all__ = [
     "CHANNEL_URL_PURPOSE",
@@ -240,103 +242,92 @@ class ChannelDeliveryReport:
 
 
 def deliver_channels_due(
-    db: Database, keyring: Keyring, sender: ChannelSender, now: datetime, *, limit: int = 100
+    db: Database,
+    keyring: Keyring,
+    sender: ChannelSender,
+    now: datetime,
+    *,
+    limit: int = 100,
+    tenure: Tenure | None = None,
 ) -> ChannelDeliveryReport:
     """Try every pending channel notice due at ``now``, oldest first.
 
     A channel that fails once in a round is not tried again in it: its other
     notices of the round back off with the same reason. Each outcome is
-    committed on its own.
+    committed on its own. Each notice is claimed first, with the e-mail
+    outbox's claims (:mod:`.claims`): under ``tenure`` (the cluster's outbox
+    lease) a claim is fenced, and a dead predecessor's claims are taken over.
+
+    Raises:
+        LeaseLostError: the outbox lease was lost during the round.
     """
     report = ChannelDeliveryReport()
     with db.session() as s:
-        due = list(
-            s.scalars(
-                select(ChannelMessage.id)
-                .where(
-                    ChannelMessage.state == OutboxState.PENDING.value,
-                    ChannelMessage.next_attempt_at <= now,
-                )
-                .order_by(ChannelMessage.next_attempt_at, ChannelMessage.id)
-                .limit(limit)
-            )
-        )
-        report.waiting = int(
-            s.scalar(
-                select(func.count())
-                .select_from(ChannelMessage)
-                .where(
-                    ChannelMessage.state == OutboxState.PENDING.value,
-                    ChannelMessage.next_attempt_at > now,
-                )
-            )
-            or 0
-        )
+        due = claims.due_ids(s, ChannelMessage, now, tenure, limit)
+        report.waiting = claims.waiting(s, ChannelMessage, now)
     down: dict[int, str] = {}  # channel id -> why it failed this round
     for msg_id in due:
-        with db.session() as s:
-            row = s.get(ChannelMessage, msg_id)
-            if row is None:
-                continue  # its channel was removed meanwhile
-            if row.channel_id in down:
-                _failed(row, f"not attempted: {down[row.channel_id]}", now)
-                report.failed[msg_id] = str(row.last_error)
-                continue
-            claimed = s.execute(
-                update(ChannelMessage)
-                .where(
-                    ChannelMessage.id == msg_id,
-                    ChannelMessage.state == OutboxState.PENDING.value,
-                    ChannelMessage.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + CLAIM_LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            if cast("CursorResult[Any]", claimed).rowcount != 1:
-                continue  # taken or delivered meanwhile by another process
-            channel = s.get_one(Channel, row.channel_id)
-            name, sealed = channel.name, channel.url_sealed
-            title, body, severity, channel_id = row.title, row.body, row.severity, row.channel_id
-        try:
-            url = keyring.open(sealed, purpose=CHANNEL_URL_PURPOSE)
-        except ValueError:
-            error = (
-                "its URL was sealed with another secret file and cannot be read; "
-                f"add the channel again (certwarden channels add {name} --url ...)"
-            )
-        else:
-            try:
-                sender.send(name, url, title=title, body=body, notify_type=severity)
-            except ChannelDeliveryError as exc:
-                error = exc.detail
-            else:
-                _mark_sent(db, msg_id, now)
-                report.sent.append(msg_id)
-                continue
-        down[channel_id] = error
-        report.failed[msg_id] = error
-        log.warning("channel %s did not take notice %d: %s", name, msg_id, error)
-        with db.session() as s:
-            row = s.get(ChannelMessage, msg_id)
-            if row is not None:
-                _failed(row, error, now)
+        with claims.sending(db, ChannelMessage, msg_id) as mine:
+            if mine:  # else being sent by another process
+                _deliver_one(db, keyring, sender, msg_id, now, tenure, down, report)
     return report
 
 
-def _mark_sent(db: Database, msg_id: int, now: datetime) -> None:
+def _deliver_one(
+    db: Database,
+    keyring: Keyring,
+    sender: ChannelSender,
+    msg_id: int,
+    now: datetime,
+    tenure: Tenure | None,
+    down: dict[int, str],
+    report: ChannelDeliveryReport,
+) -> None:
+    """Claim, send and settle one notice (its lock held by the caller)."""
     with db.session() as s:
         row = s.get(ChannelMessage, msg_id)
         if row is None:
+            return  # its channel was removed meanwhile
+        if row.channel_id in down:
+            # Not being sent anywhere (its lock is ours): it backs off too.
+            if row.state == OutboxState.PENDING.value:
+                claims.back_off(row, f"not attempted: {down[row.channel_id]}", now)
+                report.failed[msg_id] = str(row.last_error)
             return
-        row.state = OutboxState.SENT.value
-        row.attempts += 1
-        row.sent_at = now
-        row.last_error = None
+        if not claims.claim(s, ChannelMessage, msg_id, now, CLAIM_LEASE, tenure):
+            return  # taken or delivered meanwhile by another process
+        channel = s.get_one(Channel, row.channel_id)
+        name, sealed = channel.name, channel.url_sealed
+        title, body, severity, channel_id = row.title, row.body, row.severity, row.channel_id
+    try:
+        url = keyring.open(sealed, purpose=CHANNEL_URL_PURPOSE)
+    except ValueError:
+        error = (
+            "its URL was sealed with another secret file and cannot be read; "
+            f"add the channel again (certwarden channels add {name} --url ...)"
+        )
+    else:
+        try:
+            sender.send(name, url, title=title, body=body, notify_type=severity)
+        except ChannelDeliveryError as exc:
+            error = exc.detail
+        else:
+            _settle(db, msg_id, now, None)
+            report.sent.append(msg_id)
+            return
+    down[channel_id] = error
+    report.failed[msg_id] = error
+    log.warning("channel %s did not take notice %d: %s", name, msg_id, error)
+    _settle(db, msg_id, now, error)
 
 
-def _failed(row: ChannelMessage, error: str, now: datetime) -> None:
-    if row.state != OutboxState.PENDING.value:
-        return
-    row.attempts += 1
-    row.last_error = error
-    row.next_attempt_at = now + backoff(row.attempts)
+def _settle(db: Database, msg_id: int, now: datetime, error: str | None) -> None:
+    """Sent (``error`` None) or one more failed attempt; nothing when the notice went."""
+    with db.session() as s:
+        row = s.get(ChannelMessage, msg_id)
+        if row is None:
+            return  # its channel was removed meanwhile
+        if error is None:
+            claims.mark_sent(row, now)
+        else:
+            claims.back_off(row, error, now)

@@ -38,6 +38,7 @@ from certwarden.services.shared.channel_outbox import (
     deliver_channels_due,
     list_channel_messages,
 )
+from certwarden.services.shared.claims import Tenure
 from certwarden.services.shared.keyring import Keyring
 from certwarden.services.shared.outbox import OutboxState
 
@@ -211,11 +212,13 @@ class ChannelService:
         return ChannelTestReport(now, channel, shown)
 
     def deliver_due(
-        self, now: datetime | None = None, *, limit: int = 100
+        self, now: datetime | None = None, *, limit: int = 100, tenure: Tenure | None = None
     ) -> ChannelDeliveryReport:
+        """``tenure``: the cluster's outbox lease (the server loop), fencing each claim."""
         return deliver_channels_due(
-            self._db, self._keyring, self._sender, now or self._clock.now(), limit=limit
-        )
+            self._db, self._keyring, self._sender, now or self._clock.now(), limit=limit,
+            tenure=tenure,
+        )  # fmt: skip
 
     def messages(
         self, *, state: str | None = None, limit: int = 100

@@ -26,9 +26,9 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from certwarden.adapters.db import Database
@@ -55,6 +55,8 @@ from certwarden.errors import (
     NotificationError,
     StorageError,
 )
+from certwarden.services.shared import claims
+from certwarden.services.shared.claims import Tenure, backoff
 from certwarden.services.shared.keyring import Keyring
 from certwarden.services.shared.settings_store import load_section, save_section
 
@@ -64,6 +66,7 @@ __all__ = [
     "OutboxEntry",
     "OutboxService",
     "OutboxState",
+    "Tenure",
     "TestMailReport",
     "backoff",
     "enqueue",
@@ -74,21 +77,21 @@ SMTP_SECTION = "smtp"
 # file): a reader of the database does not learn it.
 _PASSWORD_PURPOSE = "smtp.password"  # noqa: S105 - a label
 log = logging.getLogger("certwarden.outbox")
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_CAP = timedelta(hours=1)
 # How long a notice being sent stays claimed by the process sending it.
 CLAIM_LEASE = timedelta(minutes=10)
+
+
+class _Outcome(enum.Enum):
+    SENT = enum.auto()
+    SKIPPED = enum.auto()
+    FAILED = enum.auto()
+    SERVER_DOWN = enum.auto()  # the round stops
 
 
 @enum.unique
 class OutboxState(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next attempt after ``attempts`` failed ones: 1, 2, 4 ... minutes, at most 1 hour."""
-    return min(BACKOFF_BASE * (1 << min(max(attempts - 1, 0), 20)), BACKOFF_CAP)
 
 
 def enqueue(
@@ -392,40 +395,28 @@ class OutboxService:
 
     # ---------------------------------------------------------------- delivery
 
-    def deliver_due(self, now: datetime | None = None, *, limit: int = 100) -> DeliveryReport:
+    def deliver_due(
+        self, now: datetime | None = None, *, limit: int = 100, tenure: Tenure | None = None
+    ) -> DeliveryReport:
         """Try every pending notice whose next attempt is due at ``now``.
 
         A server-level failure (unreachable, timeout, TLS, login) stops the round:
         every notice of the round not yet sent counts one failed attempt and
         backs off. A refusal of one message backs off only that one. Each
         outcome is committed on its own, so a crash loses at most the mark of
-        the message being sent.
+        the message being sent. ``tenure`` (the server loop, holding the
+        cluster's outbox lease): each claim is fenced by it, and notices a dead
+        predecessor had claimed are taken over (:mod:`.claims`).
+
+        Raises:
+            LeaseLostError: the outbox lease was lost during the round; the
+                notices claimed before stay claimed under the old token.
         """
         now = now or self._clock.now()
         report = DeliveryReport()
         with self._db.session() as s:
-            due = list(
-                s.execute(
-                    select(OutboxMessage.id, OutboxMessage.attempts)
-                    .where(
-                        OutboxMessage.state == OutboxState.PENDING.value,
-                        OutboxMessage.next_attempt_at <= now,
-                    )
-                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                    .limit(limit)
-                )
-            )
-            report.waiting = int(
-                s.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(
-                        OutboxMessage.state == OutboxState.PENDING.value,
-                        OutboxMessage.next_attempt_at > now,
-                    )
-                )
-                or 0
-            )
+            due = claims.due_ids(s, OutboxMessage, now, tenure, limit)
+            report.waiting = claims.waiting(s, OutboxMessage, now)
         if not due:
             return report
         settings = self.smtp_settings()
@@ -436,76 +427,77 @@ class OutboxService:
             )
             return report
         transport = self._transport_factory(settings)
-        for index, (msg_id, _attempts) in enumerate(due):
-            with self._db.session() as s:
-                # Claim the notice (a lease) so that another process delivering
-                # at the same time skips it; a crash mid-send frees it when the
-                # lease ends, and a failure below replaces it with the backoff.
-                claimed = s.execute(
-                    update(OutboxMessage)
-                    .where(
-                        OutboxMessage.id == msg_id,
-                        OutboxMessage.state == OutboxState.PENDING.value,
-                        OutboxMessage.next_attempt_at <= now,
-                    )
-                    .values(next_attempt_at=now + CLAIM_LEASE)
-                    .execution_options(synchronize_session=False)
-                )
-                if cast("CursorResult[Any]", claimed).rowcount != 1:
-                    continue  # taken or delivered meanwhile by another process
-                row = s.get_one(OutboxMessage, msg_id)
-                message = build_message(
-                    sender=settings.from_address,
-                    recipients=row.recipients,
-                    subject=row.subject,
-                    body=row.body,
-                    message_id=_message_id(row.dedupe_key),
-                    date=ensure_utc(row.created_at),
-                )
-            try:
-                refused = transport.send(message)
-            except SmtpDeliveryError as exc:
-                error = str(exc)
-                report.failed[msg_id] = error
-                self._failed([msg_id], error, now)
-                if exc.server_level:
-                    rest = [m for m, _ in due[index + 1 :]]
-                    if rest:
-                        note = f"not attempted: {error}"
-                        backed_off = _back_off_unclaimed(self._db, rest, note, now)
-                        report.failed.update(dict.fromkeys(backed_off, note))
-                    break
-                continue
-            except NotificationError as exc:  # the server certificate check refused
-                report.failed[msg_id] = str(exc)
-                self._failed([msg_id], str(exc), now)
-                continue
-            self._sent(msg_id, now, refused)
-            report.sent.append(msg_id)
+        for index, msg_id in enumerate(due):
+            with claims.sending(self._db, OutboxMessage, msg_id) as mine:
+                if not mine:
+                    continue  # being sent by another process
+                outcome = self._deliver_one(transport, settings, msg_id, now, tenure, report)
+            if outcome is _Outcome.SERVER_DOWN:
+                rest = due[index + 1 :]
+                if rest:
+                    note = f"not attempted: {report.failed[msg_id]}"
+                    backed_off = _back_off_unclaimed(self._db, rest, note, now)
+                    report.failed.update(dict.fromkeys(backed_off, note))
+                break
         return report
+
+    def _deliver_one(
+        self,
+        transport: SmtpTransport,
+        settings: SmtpSettings,
+        msg_id: int,
+        now: datetime,
+        tenure: Tenure | None,
+        report: DeliveryReport,
+    ) -> _Outcome:
+        """Claim, send and settle one notice (its lock held by the caller)."""
+        with self._db.session() as s:
+            # Claim the notice so that another process delivering at the same
+            # time skips it; a crash mid-send frees it when the claim ends (or
+            # at once for the next lease holder, :mod:`.claims`), and a failure
+            # below replaces it with the backoff.
+            if not claims.claim(s, OutboxMessage, msg_id, now, CLAIM_LEASE, tenure):
+                return _Outcome.SKIPPED  # taken or delivered meanwhile by another process
+            row = s.get_one(OutboxMessage, msg_id)
+            message = build_message(
+                sender=settings.from_address,
+                recipients=row.recipients,
+                subject=row.subject,
+                body=row.body,
+                message_id=_message_id(row.dedupe_key),
+                date=ensure_utc(row.created_at),
+            )
+        try:
+            refused = transport.send(message)
+        except SmtpDeliveryError as exc:
+            report.failed[msg_id] = str(exc)
+            self._failed([msg_id], str(exc), now)
+            return _Outcome.SERVER_DOWN if exc.server_level else _Outcome.FAILED
+        except NotificationError as exc:  # the server certificate check refused
+            report.failed[msg_id] = str(exc)
+            self._failed([msg_id], str(exc), now)
+            return _Outcome.FAILED
+        self._sent(msg_id, now, refused)
+        report.sent.append(msg_id)
+        return _Outcome.SENT
 
     def _sent(self, msg_id: int, now: datetime, refused: dict[str, str]) -> None:
         with self._db.session() as s:
-            row = s.get_one(OutboxMessage, msg_id)
-            row.state = OutboxState.SENT.value
-            row.attempts += 1
-            row.sent_at = now
-            row.last_error = (
+            claims.mark_sent(
+                s.get_one(OutboxMessage, msg_id),
+                now,
                 "accepted, but these recipients were refused: "
                 + "; ".join(f"{a}: {r}" for a, r in sorted(refused.items()))
                 if refused
-                else None
+                else None,
             )
 
     def _failed(self, ids: Sequence[int], error: str, now: datetime) -> None:
         with self._db.session() as s:
             for msg_id in ids:
                 row = s.get(OutboxMessage, msg_id)
-                if row is None or row.state != OutboxState.PENDING.value:
-                    continue
-                row.attempts += 1
-                row.last_error = error
-                row.next_attempt_at = now + backoff(row.attempts)
+                if row is not None:
+                    claims.back_off(row, error, now)
 
 
 def _message_id(dedupe_key: str) -> str:
@@ -530,8 +522,6 @@ def _back_off_unclaimed(db: Database, ids: Sequence[int], error: str, now: datet
                 or ensure_utc(row.next_attempt_at) > now
             ):
                 continue
-            row.attempts += 1
-            row.last_error = error
-            row.next_attempt_at = now + backoff(row.attempts)
+            claims.back_off(row, error, now)
             done.append(msg_id)
     return done
