@@ -306,8 +306,11 @@ def release_chunk(db: Database, claim: ChunkClaim, now: datetime) -> None:
 def _complete_if_last(s: Session, run_id: int, now: datetime) -> RunDone | None:
     # The run's row lock orders the chunks' last steps: of two finishing at
     # once, the second sees the first's chunk done and completes the run.
+    # FOR NO KEY UPDATE: the chunk rows' foreign key checks hold KEY SHARE
+    # locks on this row in every chunk's transaction, and two FOR UPDATEs
+    # waiting on each other's KEY SHARE would deadlock.
     run = s.scalars(
-        select(RevocationRun).where(RevocationRun.id == run_id).with_for_update()
+        select(RevocationRun).where(RevocationRun.id == run_id).with_for_update(key_share=True)
     ).first()
     if run is None or run.state == COMPLETE:
         return None
