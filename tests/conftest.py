@@ -4,6 +4,7 @@ where marked), the wired app, and a CLI runner bound to the same data directory.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,8 +15,9 @@ import pytest
 import typer.testing
 from typer.testing import CliRunner
 
+from certwarden.adapters.db.engine import HEAD_REVISION
 from certwarden.clock import ManualClock
-from certwarden.composition import App, AppConfig, build_app
+from certwarden.composition import App, AppConfig, build_app, prepare_data_dir
 from tests.receiver_fixture import receiver  # noqa: F401  (a real HTTP receiver, channels)
 from tests.smtp_fixture import silent_server, smtp_server  # noqa: F401  (real aiosmtpd fixtures)
 
@@ -32,10 +34,32 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file the migrations brought to head, once per run.
+
+    Alembic takes ~0.1 s per new database (more on a loaded machine); the ``app``
+    fixture copies this file instead. The migrations themselves are tested on
+    empty databases elsewhere (tests/test_migrations.py, the serve tests).
+    """
+    data_dir = tmp_path_factory.mktemp("migrated-template") / "data"
+    template = build_app(AppConfig(data_dir=data_dir, database_url=""), clock=ManualClock(T0))
+    with template.db.engine.connect() as connection:  # everything into the main file
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    template.close()
+    return data_dir / "certwarden.db"
+
+
 @pytest.fixture
-def app(tmp_path: Path, clock: ManualClock) -> Iterator[App]:
-    """The wired app on a fresh SQLite database in a temporary data directory."""
-    application = build_app(AppConfig(data_dir=tmp_path / "data", database_url=""), clock=clock)
+def app(tmp_path: Path, clock: ManualClock, migrated_sqlite_template: Path) -> Iterator[App]:
+    """The wired app on a fresh SQLite database (a copy of the migrated template)."""
+    data_dir = tmp_path / "data"
+    prepare_data_dir(data_dir)
+    database = data_dir / "certwarden.db"
+    database.touch(mode=0o600)
+    shutil.copyfile(migrated_sqlite_template, database)
+    application = build_app(AppConfig(data_dir=data_dir, database_url=""), clock=clock)
+    assert application.db.current_revision() == HEAD_REVISION
     yield application
     application.close()
 
