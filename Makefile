@@ -28,8 +28,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The fast tests on both cores (pytest-xdist), then the slow ones with real
+# processes (serve instances, failovers with short leases) one at a time, on
+# a machine no other test is loading.
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 -m "not slow"
+	$(BIN)/pytest -q -m slow
 
 test: lint typecheck pytest
 

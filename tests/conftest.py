@@ -4,6 +4,13 @@ where marked), the wired app, and a CLI runner bound to the same data directory.
 from __future__ import annotations
 
 import os
+
+# The terminal's size is each test's own (the Cli fixture says COLUMNS=200, the
+# narrow-output tests 80): none inherited, fixed at import in the CLI's Rich
+# consoles (pytest-xdist's workers inherit COLUMNS=80).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -155,3 +162,4 @@ class CliResult:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "cli-data", T0)
+

@@ -136,9 +136,10 @@ def test_takeover_waits_for_a_fenced_commit_in_flight(pg_app: App) -> None:
                 waiting = bool(
                     probe.scalar(
                         text(
+                            # blocked by a's transaction itself: not by another
+                            # test's (another schema, another worker)
                             "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE wait_event_type = 'Lock' AND pid <> :me "
-                            "AND datname = current_database() "
+                            "WHERE :me = ANY(pg_blocking_pids(pid)) "
                             "AND query ILIKE '%cluster_leases%'"
                         ),
                         {"me": pid},
