@@ -33,6 +33,7 @@ from certwarden.core.policy import decide
 from certwarden.services.revocation.model import CheckOutcome, Target, Trigger
 from certwarden.services.revocation.settings import load_monitor
 from certwarden.services.shared.alerts import AlertKind, NewAlert, Severity, record_alerts
+from certwarden.services.shared.lifecycle import clear_for_certificates
 from certwarden.services.shared.outbox import enqueue
 
 __all__ = [
@@ -186,6 +187,7 @@ def record_checks(
     # Bulk statements through Core, each executed many times in this
     # transaction: no ORM object, flush or identity-map work per row.
     record_alerts(s, alerts, now=now)
+    _clear_ended(s, outcomes, now)
     if checks:
         s.execute(insert(_OCSP_CHECKS), checks)
     if updates:
@@ -205,6 +207,22 @@ def notice_line(c: CheckOutcome) -> str:
 def notice_headline(c: CheckOutcome) -> str:
     """A notice's subject when this is its only change."""
     return f"{c.subject} is now {c.result.status.value.replace('_', ' ')}"
+def _clear_ended(s: Session, outcomes: Sequence[CheckOutcome], now: datetime) -> None:
+    """Revoked / could-not-tell alerts whose condition a validated answer ended."""
+    good = [o.certificate_id for o in outcomes if o.certificate_id is not None
+            and o.result.status is CertStatus.GOOD]  # fmt: skip
+    known = [o.certificate_id for o in outcomes if o.certificate_id is not None
+             and o.result.status in (CertStatus.REVOKED, CertStatus.EXEMPT)]  # fmt: skip
+    if good:
+        clear_for_certificates(
+            s, good, ("revoked", "check_failed"), now=now,
+            why="checked good again (a validated answer says the certificate is not revoked)",
+        )  # fmt: skip
+    if known:
+        clear_for_certificates(
+            s, known, ("check_failed",), now=now,
+            why="its revocation status can be told again",
+        )  # fmt: skip
 
 
 def _notify(s: Session, changes: Sequence[CheckOutcome], now: datetime) -> int:

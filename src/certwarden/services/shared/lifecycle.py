@@ -289,9 +289,22 @@ def clear_for_certificates(
     now: datetime,
     why: str,
 ) -> list[int]:
-    """Clear the live alerts of ``families`` about these stored certificates."""
+    """Clear the live alerts of ``families`` about these stored certificates
+    (one probe first: usually no such alert is live at all)."""
     done: list[int] = []
     ids = sorted(set(certificate_ids))
+    if (
+        not ids
+        or s.scalar(
+            select(AlertCondition.id)
+            .where(
+                AlertCondition.active_key.is_not(None), AlertCondition.family.in_(list(families))
+            )
+            .limit(1)
+        )
+        is None
+    ):
+        return done
     for start in range(0, len(ids), _CHUNK):
         done += clear_where(
             s,

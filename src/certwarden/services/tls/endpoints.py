@@ -44,6 +44,7 @@ from certwarden.errors import CertwardenError, ConflictError, InputError, NotFou
 from certwarden.services.inventory import InventoryService
 from certwarden.services.revocation import RevocationService, Trigger
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.shared.lifecycle import clear_deleted, clear_subject
 from certwarden.services.tls.changes import change_settings, record_change, save_change_settings
 from certwarden.services.tls.probe import ProbeService
 
@@ -242,9 +243,14 @@ class EndpointService:
         with self._db.session() as s:
             row = self._find(s, target)
             removed = 0
+            now = self._clock.now()
             for sha256 in sorted(self._tagged(s, row.id, row.leaf_sha256)):
                 if not self._served_elsewhere(s, row.id, sha256):
-                    removed += self._delete_leaf(s, sha256)
+                    removed += self._delete_leaf(s, sha256, now)
+            clear_subject(
+                s, "endpoint_unreachable", f"endpoint:{format_where(row.host, row.port)}",
+                now=now, why="the endpoint is no longer monitored",
+            )  # fmt: skip
             s.delete(row)
             return removed
 
@@ -268,10 +274,13 @@ class EndpointService:
         return other is not None
 
     @staticmethod
-    def _delete_leaf(s: Any, sha256: str) -> int:
+    def _delete_leaf(s: Any, sha256: str, now: datetime) -> int:
         store_id = s.scalar(select(Store.id).where(Store.name == ENDPOINT_STORE))
         if store_id is None:
             return 0
+        clear_deleted(
+            s, CertificateRow.store_id == store_id, CertificateRow.sha256 == sha256, now=now
+        )
         result = s.execute(
             delete(CertificateRow).where(
                 CertificateRow.store_id == store_id, CertificateRow.sha256 == sha256
@@ -390,7 +399,7 @@ class EndpointService:
             # Its leaves no longer served (nor taking turns lately) leave the store.
             for gone in sorted(self._tagged(s, endpoint_id, previous) - serving):
                 if not self._served_elsewhere(s, endpoint_id, gone):
-                    self._delete_leaf(s, gone)
+                    self._delete_leaf(s, gone, now)
             if previous and previous != leaf:
                 renewed_from = previous
             elif was == UNREACHABLE:
@@ -405,6 +414,10 @@ class EndpointService:
                     store=ENDPOINT_STORE,
                     details={"endpoint": where},
                 )
+            clear_subject(
+                s, "endpoint_unreachable", f"endpoint:{where}", now=now,
+                why="the endpoint answers again",
+            )  # fmt: skip
             row.leaf_sha256 = leaf
             row.last_probe_at = row.last_seen_at = now
             row.last_status, row.last_error = OK, None

@@ -86,7 +86,7 @@ from certwarden.core.tls import (
 from certwarden.errors import TlsError
 from certwarden.services.revocation import RevocationService, StoredIssuers, Target
 from certwarden.services.shared.sync_bridge import run_sync
-from certwarden.services.tls.refusal import refuse
+from certwarden.services.tls.refusal import accepted, refuse
 from certwarden.services.tls.refused_peers import RefusedPeers
 from certwarden.services.tls.snapshot import Snapshot, read_snapshot
 from certwarden.services.tls.staple import judge_staple
@@ -486,6 +486,7 @@ class TlsGuard:
 
     def _enforce(self, check: ConnectionCheck) -> None:
         if not check.refused:
+            accepted(self._db, check)
             return
         refuse(self._db, check)
 

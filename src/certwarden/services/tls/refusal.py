@@ -15,8 +15,22 @@ from certwarden.core.ocsp.results import describe
 from certwarden.core.tls import ConnectionCheck
 from certwarden.errors import ConnectionRefusedByPolicy
 from certwarden.services.shared.alerts import AlertKind, Severity, record_alert
+from certwarden.services.shared.lifecycle import clear_subject
 
-__all__ = ["refuse"]
+__all__ = ["accepted", "refuse"]
+
+
+def accepted(db: Database, check: ConnectionCheck) -> None:
+    """A connection to ``check``'s peer was let through: its refusal alert (if
+    live) clears, with one notice. One unique-index probe when there is none."""
+    with db.session() as s:
+        clear_subject(
+            s,
+            "connection_refused",
+            f"peer:{check.purpose}:{check.where}",
+            now=check.checked_at,
+            why=f"a TLS connection to {check.where} ({check.purpose}) was accepted again",
+        )
 
 
 def refuse(db: Database, check: ConnectionCheck) -> NoReturn:
