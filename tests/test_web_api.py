@@ -57,6 +57,7 @@ SAMPLE = {
     "action": "start",
     "sha256": "0" * 64,
     "endpoint_id": "1",
+    "alert_id": "1",
 }
 PUBLIC = {"/login", "/health", "/api/v1/health", "/favicon.ico", "/metrics"}
 

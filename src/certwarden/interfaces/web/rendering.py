@@ -85,6 +85,7 @@ def navigation(ctx: WebContext, who: Principal) -> list[tuple[str, list[tuple[st
             "Operations",
             [
                 ("Control Center", "/control-center"),
+                ("Open alerts", "/alerts/open"),
                 ("Alert log", "/alerts"),
                 ("Notice outbox", "/outbox"),
                 ("Syslog forwarding", "/operations/syslog"),

@@ -460,6 +460,16 @@ def list_conditions(
     return [_record(r) for r in s.scalars(query.offset(offset).limit(limit))]
 
 
+def count_conditions(s: Session, *, state: AlertState | None = None, kind: str | None = None) -> int:
+    """How many alerts :func:`list_conditions` would list without a limit."""
+    query = select(func.count()).select_from(AlertCondition)
+    if state is not None:
+        query = query.where(AlertCondition.state == state.value)
+    if kind:
+        query = query.where(AlertCondition.kind == kind)
+    return int(s.scalar(query) or 0)
+
+
 def count_by_state(s: Session) -> dict[str, int]:
     rows = s.execute(
         select(AlertCondition.state, func.count()).group_by(AlertCondition.state)

@@ -14,6 +14,13 @@ from certwarden.interfaces.web import actions, schemas
 from certwarden.interfaces.web.actions import save_smtp_settings, split_addresses
 from certwarden.interfaces.web.api.common import Limit, Offset, json_response, page, problems
 from certwarden.interfaces.web.context import Admin, Ctx, RowId, Viewer
+from certwarden.services.shared.lifecycle import (
+    AlertState,
+    count_conditions,
+    get_condition,
+    list_conditions,
+    parse_state,
+)
 
 __all__ = ["router"]
 
@@ -31,6 +38,57 @@ def alerts(
     """The alert log, newest first."""
     items, total = ctx.app.overview.alerts(limit=limit, offset=offset, kind=kind)
     return json_response(page([a.to_json() for a in items], total, limit, offset))
+
+
+def _alert_state(value: str | None) -> AlertState | None:
+    try:
+        return parse_state(value)
+    except ValueError as exc:
+        raise InvalidFieldsError({"state": str(exc)}) from exc
+
+
+@router.get("/alert-conditions", tags=["alerts"], responses=problems(422))
+def alert_conditions(
+    ctx: Ctx,
+    _who: Viewer,
+    state: Annotated[
+        str | None, Query(max_length=16, description="open, acknowledged or cleared")
+    ] = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Response:
+    """Alerts, one per condition (certificate or endpoint x kind) with its state
+    (open, acknowledged, cleared), the latest changed first."""
+    wanted = _alert_state(state)
+    with ctx.app.db.session() as s:
+        items = list_conditions(s, state=wanted, kind=kind, limit=limit, offset=offset)
+        total = count_conditions(s, state=wanted, kind=kind)
+    return json_response(page([a.to_json() for a in items], total, limit, offset))
+
+
+@router.get("/alert-conditions/{alert_id}", tags=["alerts"], responses=problems(404))
+def alert_condition(ctx: Ctx, _who: Viewer, alert_id: RowId) -> Response:
+    """One alert and its state; 404 when there is none with this ID."""
+    with ctx.app.db.session() as s:
+        return json_response(get_condition(s, alert_id).to_json())
+
+
+@router.post(
+    "/alert-conditions/{alert_id}/ack", tags=["alerts"], responses=problems(403, 404, 409, 422)
+)
+def acknowledge_alert(
+    ctx: Ctx,
+    who: Admin,
+    alert_id: RowId,
+    body: Annotated[dict[str, Any], Body(examples=[{"note": "renewal ordered, CHG-1234"}])],
+) -> Response:
+    """Acknowledge an open alert (audited): no more notices until its severity
+    rises. 404 unknown, 409 cleared or acknowledged already, 422 a bad note."""
+    note = body.get("note")
+    if note is not None and not isinstance(note, str):
+        raise InvalidFieldsError({"note": "give a string (or null)"})
+    return json_response(ctx.app.changes.acknowledge_alert(who.actor, alert_id, note).to_json())
 
 
 @router.get("/settings/smtp", tags=["settings"])

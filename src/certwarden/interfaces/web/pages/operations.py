@@ -19,6 +19,13 @@ from certwarden.services.monitor import SERVICE_NAME as MONITOR_SERVICE
 from certwarden.services.readmodel import Page
 from certwarden.services.revocation import SERVICE_NAME as REVOCATION_SERVICE
 from certwarden.services.shared.alerts import AlertKind
+from certwarden.services.shared.lifecycle import (
+    AlertState,
+    count_by_state,
+    count_conditions,
+    list_conditions,
+    parse_state,
+)
 
 __all__ = ["SERVICE_LABELS", "router", "service_rows"]
 
@@ -153,6 +160,47 @@ def alerts(request: Request, ctx: Ctx, who: Viewer) -> Response:
         kinds=[k.value for k in AlertKind],
         page_url=lambda off: query_url("/alerts", {"kind": kind, "offset": off or None}),
     )
+
+
+@router.get("/alerts/open", response_class=HTMLResponse)
+def open_alerts(request: Request, ctx: Ctx, who: Viewer) -> Response:
+    """Alerts by condition with their state; administrators acknowledge them here."""
+    params = request.query_params
+    raw = params.get("state", "open")
+    try:
+        state = parse_state(raw) if raw != "all" else None
+    except ValueError:
+        state = AlertState.OPEN
+    limit = int_param(params.get("limit"), 50, 1, 500)
+    offset = int_param(params.get("offset"), 0, 0, 10_000_000)
+    with ctx.app.db.session() as s:
+        items = list_conditions(s, state=state, limit=limit, offset=offset)
+        total = count_conditions(s, state=state)
+        counts = count_by_state(s)
+    shown = state.value if state else "all"
+    return render(
+        request,
+        ctx,
+        who,
+        "alert_conditions.html",
+        title="Open alerts",
+        active="/alerts/open",
+        page=Page(items, total, limit, offset),  # type: ignore[arg-type]
+        state=shown,
+        states=[*(st.value for st in AlertState), "all"],
+        counts=counts,
+        page_url=lambda off: query_url("/alerts/open", {"state": shown, "offset": off or None}),
+    )
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge(request: Request, ctx: Ctx, who: Admin, alert_id: int, form: FormData) -> Response:
+    back = "/alerts/open"
+    try:
+        ctx.app.changes.acknowledge_alert(who.actor, alert_id, form.get("note") or None)
+    except CertwardenError as exc:
+        return redirect(request, back, flash=str(exc), kind="error")
+    return redirect(request, back, flash=f"Alert #{alert_id} acknowledged.")
 
 
 @router.get("/outbox", response_class=HTMLResponse)
