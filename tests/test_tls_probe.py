@@ -21,6 +21,7 @@ from certwarden.clock import ManualClock
 from certwarden.composition import App, AppConfig, build_app
 from certwarden.core.ocsp.results import iso_z
 from certwarden.services.shared.alerts import list_alerts
+from certwarden.services.shared.lifecycle import list_conditions
 from certwarden.services.shared.outbox import enqueue
 from tests.conftest import Cli
 from tests.ocsp_responders import OpensslResponder, free_port
@@ -281,6 +282,9 @@ def test_endpoint_certificates_join_the_inventory_and_survive_an_outage(
     with app.db.session() as s:
         (unreachable,) = list_alerts(s, kind="endpoint_unreachable")  # once per outage
     assert record.where in unreachable.message and "kept" in unreachable.message
+    with app.db.session() as s:
+        (outage,) = [a for a in list_conditions(s) if a.kind == "endpoint_unreachable"]
+    assert outage.state == "open" and record.where in outage.subject + outage.message
 
     # Back, serving a renewed certificate on the same port: that is a renewal.
     renewed = start_s_server(pki, "mail", port=record.port)
@@ -289,6 +293,10 @@ def test_endpoint_certificates_join_the_inventory_and_survive_an_outage(
     finally:
         renewed.stop()
     assert probe.ok and probe.renewed_from == leaf_sha
+    with app.db.session() as s:
+        (ended,) = [a for a in list_conditions(s) if a.kind == "endpoint_unreachable"]
+    assert (ended.id, ended.state) == (outage.id, "cleared")  # the endpoint answers again
+    assert ended.cleared_reason == "the endpoint answers again"
     (now_serving,) = app.endpoints.list()
     assert now_serving.leaf_sha256 == pki.leaves["mail"].cert.fingerprint(SHA256()).hex()
     subjects = {r["subject_cn"] for r in _endpoint_rows(app)}
