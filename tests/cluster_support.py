@@ -8,70 +8,27 @@ when none answers). :func:`serve_env` is the environment every instance gets;
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
-from tests.cluster_procs import cluster_secret_file
-from tests.conftest import POSTGRES_URL, _postgres_available
+from tests.cluster_procs import database_url, wait_for
+from tests.cluster_procs import serve_env as procs_serve_env
 from tests.web_support import free_port
 
 CERTWARDEN = Path(sys.executable).parent / "certwarden"
 LEASE = 3
-ADMIN_PASSWORD = "cluster-admin-password"
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    why = _postgres_available()
-    if why is not None:
-        if os.environ.get("CERTWARDEN_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required here but {why}")
-        pytest.skip(why)
-    import sqlalchemy as sa
-
-    schema = f"cw_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+ADMIN_PASSWORD = "cluster-admin-password"  # the one tests.cluster_procs.serve_env gives
+__all__ = ["ADMIN_PASSWORD", "CERTWARDEN", "LEASE", "Instances", "cli", "database_url",
+           "serve_env", "wait_for"]  # fmt: skip
 
 
 def serve_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
-    env.update(
-        CERTWARDEN_DATABASE_URL=database_url,
-        CERTWARDEN_SECRET_FILE=str(cluster_secret_file(database_url)),
-        CERTWARDEN_CLUSTER_LEASE_SECONDS=str(LEASE),
-        CERTWARDEN_ADMIN_PASSWORD=ADMIN_PASSWORD,
-    )
-    env.update(extra)
-    return env
-
-
-def wait_for(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s")
-        time.sleep(0.3)
+    """Every instance's environment (:func:`tests.cluster_procs.serve_env`), lease :data:`LEASE`."""
+    return procs_serve_env(database_url, LEASE, **extra)
 
 
 def cli(env: dict[str, str], data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
