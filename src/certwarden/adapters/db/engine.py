@@ -44,8 +44,10 @@ __all__ = [
 log = logging.getLogger("certwarden.storage")
 
 DATABASE_FILE_MODE = 0o600
-# Any 64-bit key; the same in every certwarden process (crc32 of "certwarden-migrations").
-_PG_MIGRATION_LOCK = 0x43574D49
+# The migration lock's key: a 64-bit hash of this text and the schema, the same in
+# every certwarden process on that schema (advisory locks are the whole database's:
+# two schemas migrate independently).
+_PG_MIGRATION_LOCK = "certwarden-migrations "
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration. Checked against Alembic's own view by the test suite;
@@ -231,7 +233,8 @@ class Database:
         """PostgreSQL: an advisory lock held until this transaction ends."""
         if self.dialect == "postgresql":
             connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key || current_schema(), 0))"),
+                {"key": _PG_MIGRATION_LOCK},
             )
 
     def head_revision(self) -> str | None:

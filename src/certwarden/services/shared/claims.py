@@ -61,8 +61,11 @@ BACKOFF_CAP = timedelta(hours=1)
 
 Message = OutboxMessage | ChannelMessage
 Model = type[OutboxMessage] | type[ChannelMessage]
-# The advisory locks' first key, one per table (the second is the notice's ID).
-_LOCK_CLASS = {OutboxMessage.__tablename__: 0x63770001, ChannelMessage.__tablename__: 0x63770002}
+# The advisory locks' first key: a hash of the schema and the table (the second
+# is the notice's ID). Advisory locks are the whole database's, so the schema is
+# part of the key: two certwarden clusters in two schemas of one database do not
+# wait on each other's notices.
+_LOCK_KEY = "SELECT {fn}(hashtext(current_schema() || '.' || :table), :id)"
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,9 @@ def sending(db: Database, model: Model, msg_id: int) -> Iterator[bool]:
     if db.dialect != "postgresql":
         yield True
         return
-    key = {"cls": _LOCK_CLASS[model.__tablename__], "id": msg_id}
+    key = {"table": model.__tablename__, "id": msg_id}
     with db.engine.connect() as conn:
-        mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:cls, :id)"), key).scalar())
+        mine = bool(conn.execute(text(_LOCK_KEY.format(fn="pg_try_advisory_lock")), key).scalar())
         conn.commit()  # the lock is the session's: no transaction stays open during the send
         if not mine:
             yield False
@@ -129,7 +132,7 @@ def sending(db: Database, model: Model, msg_id: int) -> Iterator[bool]:
             yield True
         finally:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:cls, :id)"), key)
+                conn.execute(text(_LOCK_KEY.format(fn="pg_advisory_unlock")), key)
                 conn.commit()
             except Exception:
                 conn.invalidate()  # closed rather than pooled with the lock held
