@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster_serves import Serves, wait_for
+from tests.cluster_procs import Instances, wait_for
 from tests.scale_pki import ScalePki, build_scale_pki
 
 from certwarden.adapters.db.models import (
@@ -96,13 +96,11 @@ def one_run(
 def _measure(
     app: App, instances: int, url: str, directory: Path, chunk: int, lease: int
 ) -> dict[str, Any]:
-    env = {
-        "CERTWARDEN_CLUSTER_LEASE_SECONDS": str(lease),
-        "CERTWARDEN_REVOCATION_CHUNK_SIZE": str(chunk),
-    }
+    env = {"CERTWARDEN_REVOCATION_CHUNK_SIZE": str(chunk)}
     work = directory / f"serves{instances}"
     work.mkdir()
-    with Serves(instances, url, work, env) as serves:
+    with Instances(url, work, count=instances, lease=lease, extra_env=env) as serves:
+        serves.wait_healthy(120)
 
         def registered() -> bool:
             with app.db.session() as s:
@@ -117,7 +115,7 @@ def _measure(
                 state = s.scalar(sa.select(RevocationRun.state))
             return state == "complete"
 
-        wait_for("the run completed", complete, 3600, every=0.1)
+        wait_for("the run completed", complete, 3600, step=0.1)
         wall = time.perf_counter() - start
         progress = app.revocation.run_progress()
     assert progress is not None

@@ -1,16 +1,18 @@
 """Real ``certwarden serve`` processes on one real PostgreSQL database, for the
-cluster tests.
+cluster tests and ``bench/cluster_scale.py``.
 
     def test_x(database_url, tmp_path):
         with Instances(database_url, tmp_path, count=3, extra_env={...}) as cluster:
             cluster.wait_healthy()
             data = cluster.status()              # ``cluster status --json``
-            cluster.pid_of(node_id); os.kill(pid, signal.SIGKILL)
+            cluster.cli("tokens", "list")        # any command, as its own process
+            os.kill(cluster.holder_pid("monitor"), signal.SIGKILL)
 
 ``database_url`` names a fresh schema of the test database (dropped after the
 test), or skips with the reason when no PostgreSQL answers. Each instance's
-connections carry ``application_name=certwarden-nodeN``, so a test can tell
-from ``pg_stat_activity`` which process is inside which transaction.
+connections carry ``application_name=cw-<schema>-nodeN``, so a test can tell
+from ``pg_stat_activity`` which process is inside which transaction. Every
+instance on one database gets the same secret file (serve refuses another).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tests.conftest import POSTGRES_URL, _postgres_available
 from tests.web_support import free_port
 
 __all__ = [
+    "ADMIN_PASSWORD",
     "CERTWARDEN",
     "Instances",
     "cluster_secret_file",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 CERTWARDEN = Path(sys.executable).parent / "certwarden"
+ADMIN_PASSWORD = "cluster-admin-password"  # the first administrator's, in serve_env
 T = TypeVar("T")
 
 
@@ -92,27 +96,31 @@ def cluster_secret_file(database_url: str) -> Path:
     return path
 
 
-def serve_env(database_url: str, lease: int, **extra: str) -> dict[str, str]:
+def serve_env(database_url: str, lease: int | None = None, **extra: str) -> dict[str, str]:
+    """An instance's environment: none of the caller's ``CERTWARDEN_*``, the
+    database, its secret file, the lease (``None``: the default) and ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTWARDEN_")}
     env.update(
         CERTWARDEN_DATABASE_URL=database_url,
         CERTWARDEN_SECRET_FILE=str(cluster_secret_file(database_url)),
-        CERTWARDEN_CLUSTER_LEASE_SECONDS=str(lease),
-        CERTWARDEN_ADMIN_PASSWORD="cluster-admin-password",
+        CERTWARDEN_ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
+    if lease is not None:
+        env["CERTWARDEN_CLUSTER_LEASE_SECONDS"] = str(lease)
     env.update(extra)
     return env
 
 
 def wait_for(what: str, check: Callable[[], T], timeout: float, step: float = 0.3) -> T:
-    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout`` s."""
+    """Poll ``check`` until it returns something true; AssertionError naming
+    ``what`` after ``timeout`` s (also usable outside pytest: the bench)."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s")
+            raise AssertionError(f"{what} within {timeout} s")
         time.sleep(step)
 
 
@@ -122,7 +130,8 @@ def application_name(database_url: str, index: int) -> str:
 
 
 class Instances:
-    """``count`` serve processes, each with its own data directory and port."""
+    """``count`` serve processes, each with its own data directory, port and
+    log (``serveN.log`` in ``tmp_path``); ``lease`` None: the default lease."""
 
     def __init__(
         self,
@@ -130,7 +139,7 @@ class Instances:
         tmp_path: Path,
         *,
         count: int = 3,
-        lease: int = 3,
+        lease: int | None = 3,
         interval: float = 0.5,
         extra_env: dict[str, str] | None = None,
     ) -> None:
@@ -147,31 +156,30 @@ class Instances:
         url = self.database_url
         if index is not None:
             url = f"{url}&application_name={application_name(self.database_url, index)}"
-        return serve_env(url, self.lease, **self.extra_env)
+        # The secret file is the database's, whatever each instance's URL adds.
+        secret = {"CERTWARDEN_SECRET_FILE": str(cluster_secret_file(self.database_url))}
+        return serve_env(url, self.lease, **(secret | self.extra_env))
 
     def start(self) -> Instances:
         # Started together: migrations take a lock, so one migrates and the others wait.
         for i in range(self.count):
             port = free_port()
-            log = (self.tmp_path / f"serve{i}.log").open("wb")
-            self.processes.append(
-                subprocess.Popen(
-                    [
-                        str(CERTWARDEN), "--data-dir", str(self.tmp_path / f"node{i}"),
-                        "serve", "--port", str(port), "--interval", str(self.interval),
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self.env(i),
+            args = [str(CERTWARDEN), "--data-dir", str(self.tmp_path / f"node{i}"),
+                    "serve", "--port", str(port), "--interval", str(self.interval)]  # fmt: skip
+            with (self.tmp_path / f"serve{i}.log").open("ab") as log:
+                process = subprocess.Popen(
+                    args, stdout=log, stderr=subprocess.STDOUT, env=self.env(i)
                 )
-            )  # fmt: skip
+            self.processes.append(process)
             self.bases.append(f"http://127.0.0.1:{port}")
         return self
 
     def wait_healthy(self, timeout: float = 90) -> None:
         for i, base in enumerate(self.bases):
 
-            def healthy(base: str = base) -> bool:
+            def healthy(base: str = base, i: int = i) -> bool:
+                if self.processes[i].poll() is not None:
+                    raise AssertionError(f"serve {i} exited: {self.log(i)[-2000:]}")
                 try:
                     return httpx.get(f"{base}/health", timeout=2).status_code == 200
                 except httpx.HTTPError:
@@ -179,17 +187,20 @@ class Instances:
 
             wait_for(f"serve {i} answered", healthy, timeout)
 
-    def status(self) -> dict[str, Any]:
-        out = subprocess.run(
-            [str(CERTWARDEN), "--data-dir", str(self.tmp_path / "cli"), "cluster", "status",
-             "--json"],
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``certwarden ARGS`` as its own process on the same database (checked)."""
+        return subprocess.run(
+            [str(CERTWARDEN), "--data-dir", str(self.tmp_path / "cli"), *args],
             env=self.env(),
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             check=True,
-        )  # fmt: skip
-        return json.loads(out.stdout)  # type: ignore[no-any-return]
+        )
+
+    def status(self) -> dict[str, Any]:
+        """``certwarden cluster status --json``."""
+        return json.loads(self.cli("cluster", "status", "--json").stdout)  # type: ignore[no-any-return]
 
     def holders(self) -> dict[str, str | None]:
         return {lease["job"]: lease["holder"] for lease in self.status()["leases"]}
@@ -246,7 +257,11 @@ class Instances:
                 p.wait()
 
     def __enter__(self) -> Instances:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(
         self,

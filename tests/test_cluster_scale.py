@@ -12,8 +12,6 @@ once) is spread over all of them.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +27,10 @@ from certwarden.adapters.db.models import (
 )
 from certwarden.clock import ManualClock, SystemClock
 from certwarden.composition import App, AppConfig, build_app
-from tests.cluster_serves import CERTWARDEN, Serves, serve_env, wait_for
+from tests.cluster_procs import Instances, database_url, wait_for
 from tests.scale_pki import build_scale_pki
-from tests.test_cluster_processes import database_url  # noqa: F401  (a fresh PostgreSQL schema)
+
+__all__ = ["database_url"]  # the fixture (a fresh PostgreSQL schema), from tests.cluster_procs
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -41,7 +40,7 @@ LEASE = 10
 
 
 @pytest.fixture
-def scale_app(database_url: str, tmp_path: Path) -> Iterator[App]:  # noqa: F811
+def scale_app(database_url: str, tmp_path: Path) -> Iterator[App]:
     # openssl stamps its answers with the wall clock: the certificates are
     # valid now (read once, as the other real-responder tests do).
     now = SystemClock().now().replace(microsecond=0)
@@ -57,7 +56,7 @@ def scale_app(database_url: str, tmp_path: Path) -> Iterator[App]:  # noqa: F811
 
 def test_twenty_thousand_certificates_checked_once_across_three_instances(
     scale_app: App,
-    database_url: str,  # noqa: F811
+    database_url: str,
     tmp_path: Path,
 ) -> None:
     app = scale_app
@@ -67,11 +66,9 @@ def test_twenty_thousand_certificates_checked_once_across_three_instances(
     app.revocation.update_settings({"enable_ocsp": True, "check_every": "1h"})
     responder = pki.start_responder()
     try:
-        env = {
-            "CERTWARDEN_CLUSTER_LEASE_SECONDS": str(LEASE),
-            "CERTWARDEN_REVOCATION_CHUNK_SIZE": str(CHUNK),
-        }
-        with Serves(3, database_url, tmp_path, env) as serves:
+        env = {"CERTWARDEN_REVOCATION_CHUNK_SIZE": str(CHUNK)}
+        with Instances(database_url, tmp_path, count=3, lease=LEASE, extra_env=env) as serves:
+            serves.wait_healthy(120)
 
             def three_nodes() -> bool:
                 with app.db.session() as s:
@@ -91,16 +88,10 @@ def test_twenty_thousand_certificates_checked_once_across_three_instances(
                 return None
 
             try:
-                run = wait_for("the run completed", complete, 900, every=1)
+                run = wait_for("the run completed", complete, 900, step=1)
             except AssertionError:
                 pytest.fail("\n".join(serves.log(i)[-1500:] for i in range(3)))
-            status = subprocess.run(
-                [str(CERTWARDEN), "--data-dir", str(tmp_path / "cli"), "cluster", "status",
-                 "--json"],
-                env=serve_env(database_url), capture_output=True, text=True, timeout=120,
-                check=True,
-            )  # fmt: skip
-        progress = json.loads(status.stdout)["revocation_run"]
+            progress = serves.status()["revocation_run"]
     finally:
         responder.stop()
 

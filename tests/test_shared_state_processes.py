@@ -18,16 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster_support import (
-    ADMIN_PASSWORD,
-    Instances,
-    cli,
-    database_url,
-    serve_env,
-    wait_for,
-)
+from tests.cluster_procs import ADMIN_PASSWORD, Instances, database_url, wait_for
 
-__all__ = ["database_url"]  # the fixture, from tests/cluster_support.py
+__all__ = ["database_url"]  # the fixture, from tests/cluster_procs.py
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -64,9 +57,9 @@ def test_lockout_sessions_and_token_revocation_across_three_instances(
     database_url: str,
     tmp_path: Path,
 ) -> None:
-    # One secret file for all: session cookies verify on every instance.
-    env = serve_env(database_url, CERTWARDEN_SECRET_FILE=str(tmp_path / "secret.key"))
-    with Instances(3, env, tmp_path) as cluster:
+    # One secret file for all (Instances' default): session cookies verify on every instance.
+    with Instances(database_url, tmp_path, count=3) as cluster:
+        cluster.wait_healthy()
         a, b, c = cluster.bases
 
         # A session opened on A serves on B, and signing out on B ends it on A and C.
@@ -84,13 +77,13 @@ def test_lockout_sessions_and_token_revocation_across_three_instances(
             assert after.status_code in (303, 307, 302, 401), (base, after.status_code)
 
         # A token works on all three; revoked by the CLI, it is refused by all three.
-        made = cli(env, tmp_path / "cli", "tokens", "create", "admin", "--name", "ci", "--json")
+        made = cluster.cli("tokens", "create", "admin", "--name", "ci", "--json")
         token = json.loads(made.stdout)
         bearer = {"authorization": f"Bearer {token['token']}"}
         for base in (a, b, c):
             for _ in range(3):  # verified, then from each instance's cache
                 assert httpx.get(f"{base}/api/v1/me", headers=bearer, timeout=30).status_code == 200
-        cli(env, tmp_path / "cli", "tokens", "revoke", str(token["id"]))
+        cluster.cli("tokens", "revoke", str(token["id"]))
         revoked_at = time.monotonic()
         refused: dict[str, float] = {}
 
@@ -115,5 +108,5 @@ def test_lockout_sessions_and_token_revocation_across_three_instances(
             assert locked.status_code == 429, (base, locked.status_code)
             assert int(locked.headers["retry-after"]) > 0
         # Unlocked with the CLI (another process): every instance signs in again.
-        cli(env, tmp_path / "cli", "users", "unlock", "admin")
+        cluster.cli("users", "unlock", "admin")
         assert _login(c, ADMIN_PASSWORD).status_code == 303
