@@ -191,12 +191,40 @@ def blocked_run(engine: sa.Engine, database_url: str, count_: int, blocker: int)
     return others[0] if others else None
 
 
-@pytest.mark.skip(
-    reason="flaky in make test after the fast tests (3 CI runs of 2026-12-03): no instance "
-    "session is found waiting on the test's row lock within 60 s although the runs wait "
-    "until the test lets go; passes alone (pytest tests/test_cluster_once.py); cause not "
-    "established, see the issue 14 note"
-)
+def sessions(engine: sa.Engine) -> str:
+    """Every session of this database and every lock not granted, for a failure message."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT pid, application_name, state, wait_event_type, wait_event, "
+                "pg_blocking_pids(pid), left(regexp_replace(query, '\\s+', ' ', 'g'), 100) "
+                "FROM pg_stat_activity WHERE datname = current_database() ORDER BY pid"
+            )
+        ).all()
+        waits = c.execute(
+            sa.text(
+                "SELECT pid, locktype, mode, relation::regclass::text FROM pg_locks "
+                "WHERE NOT granted ORDER BY pid"
+            )
+        ).all()
+    return "\n".join(
+        ["sessions:", *(f"  {tuple(r)}" for r in rows), "locks waited for:",
+         *(f"  {tuple(r)}" for r in waits)]
+    )  # fmt: skip
+
+
+def wait_blocked(engine: sa.Engine, database_url: str, count_: int, blocker: int) -> int:
+    deadline = time.monotonic() + 60
+    while (found := blocked_run(engine, database_url, count_, blocker)) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the monitor run waiting inside its transaction within 60 s "
+                f"(the test's backend {blocker})\n{sessions(engine)}"
+            )
+        time.sleep(0.1)
+    return found
+
+
 def test_kill_9_of_the_monitor_holder_inside_its_run(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -213,12 +241,7 @@ def test_kill_9_of_the_monitor_holder_inside_its_run(
             holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
             me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
             make_due(engine)
-            victim = wait_for(
-                "the monitor run waiting inside its transaction",
-                lambda: blocked_run(engine, database_url, 3, me),
-                60,
-                step=0.1,
-            )
+            victim = wait_blocked(engine, database_url, 3, me)
             assert cluster.holders()["monitor"] is not None
             os.kill(cluster.processes[victim].pid, signal.SIGKILL)
             killed = time.monotonic()
@@ -297,12 +320,6 @@ def test_kill_9_of_the_outbox_holder_mid_channel_send(
               f"(lease {LEASE} s)")  # fmt: skip
 
 
-@pytest.mark.skip(
-    reason="flaky in make test after the fast tests (3 CI runs of 2026-12-03): no instance "
-    "session is found waiting on the test's row lock within 60 s although the runs wait "
-    "until the test lets go; passes alone (pytest tests/test_cluster_once.py); cause not "
-    "established, see the issue 14 note"
-)
 def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -324,12 +341,7 @@ def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
             holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
             me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
             make_due(engine)
-            victim = wait_for(
-                "the monitor run waiting inside its transaction",
-                lambda: blocked_run(engine, database_url, 3, me),
-                60,
-                step=0.1,
-            )
+            victim = wait_blocked(engine, database_url, 3, me)
             paused = cluster.processes[victim]
             old = cluster.holder_pid("monitor")
             assert old in (paused.pid, None)  # None: its lease already ran out
