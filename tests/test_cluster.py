@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from certwarden.adapters.db.models import Setting
 from certwarden.clock import ManualClock
 from certwarden.composition import App
+from certwarden.core.timefmt import iso_z
 from certwarden.errors import LeaseLostError
 from certwarden.services.cluster import ClusterService
 from certwarden.services.shared.settings_store import save_section
@@ -96,6 +97,12 @@ def test_each_job_has_its_own_lease_and_gone_nodes_show(app: App) -> None:
         None,
         "node-a",
     )
+    # A takeover starts a new tenure: its start is when b took the job.
+    assert b.acquire("monitor") is not None
+    monitor = next(x for x in b.status().to_json()["leases"] if x["job"] == "monitor")
+    assert (monitor["holder"], monitor["acquired_at"]) == ("node-b", iso_z(clock_b.now()))
+    outbox = next(x for x in b.status().to_json()["leases"] if x["job"] == "outbox")
+    assert outbox["acquired_at"] == iso_z(T0)  # renewals do not move it
 
 
 def test_leave_releases_at_once(app: App) -> None:
@@ -178,9 +185,12 @@ async def test_instances_shown_in_the_api_and_the_control_center(app: App) -> No
         states = {n["node_id"]: n["state"] for n in data["nodes"]}
         assert states == {"node-a": "alive", "node-b": "gone"}
         assert data["lease_seconds"] == 30
+        monitor = next(x for x in data["leases"] if x["job"] == "monitor")
+        assert (monitor["last_holder"], monitor["acquired_at"]) == ("node-a", iso_z(T0))
         page = await admin.get("/control-center")
     assert page.status_code == 200
     assert 'id="cluster-nodes"' in page.text and "node-b" in page.text
+    assert "<th>Since</th>" in page.text
     assert '<span class="badge failed">Gone</span>' in page.text
     async with asgi_client(setup.web) as anonymous:
         assert (await anonymous.get("/api/v1/cluster")).status_code == 401

@@ -154,49 +154,75 @@ def test_one_run_per_due_time_and_one_digest_per_slot_across_three(
         assert monitor_state(engine)["next"] > datetime.now(UTC)  # clock: rescheduled ahead
 
 
-def blocked_run(engine: sa.Engine, database_url: str, count_: int, blocker: int) -> int | None:
-    """The index of an instance whose connection waits on the test's row lock
-    (held by backend ``blocker``) inside its run's transaction, if any: blocked
-    by it directly or through another instance's session waiting on it (a
-    second waiter on one row waits for the first's tuple lock)."""
-    names = {application_name(database_url, i): i for i in range(count_)}
+def blocked_run(engine: sa.Engine, cluster: Instances, blocker: int) -> int | None:
+    """The index of the instance whose run waits on the test's row lock (held by
+    backend ``blocker``) inside its transaction, if a session waits on it: blocked
+    by it directly or through another session waiting on it (a second waiter on
+    one row waits for the first's tuple lock). The waiting session is named by
+    its ``application_name``; one without an instance's name is taken to be the
+    monitor lease holder's (only the holder runs the monitor)."""
+    names = {application_name(cluster.database_url, i): i for i in range(cluster.count)}
     with engine.connect() as c:
         rows = c.execute(
             sa.text(
                 "SELECT pid, application_name, pg_blocking_pids(pid) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                "WHERE pid <> pg_backend_pid()"
             )
         ).all()
-    ours = {pid: (names[name], set(by or ())) for pid, name, by in rows if name in names}
+    waits = {pid: (name, set(by or ())) for pid, name, by in rows}
     reached = {blocker}
-    direct = [index for _, (index, by) in sorted(ours.items()) if blocker in by]
     grew = True
     while grew:  # everything waiting on the test's lock, directly or not
         grew = False
-        for pid, (_, by) in ours.items():
+        for pid, (_, by) in waits.items():
             if pid not in reached and by & reached:
                 reached.add(pid)
                 grew = True
-    if direct:
-        return direct[0]
-    waiting = [ours[pid][0] for pid in sorted(reached - {blocker})]
-    if waiting:
-        return waiting[0]
-    # An instance waiting on a lock is inside a transaction: here, its run's.
-    # (In two CI runs after the fast tests no waiter was found through
-    # pg_blocking_pids although the runs waited until the test let go; the
-    # cause is not established. The test's later steps check that releasing
-    # the test's lock is what lets the run through.)
-    others = sorted(index for index, _ in ours.values())
-    return others[0] if others else None
+    waiting = sorted(reached - {blocker})
+    if not waiting:
+        return None
+    direct = [pid for pid in waiting if blocker in waits[pid][1]]
+    for pid in direct + waiting:
+        if waits[pid][0] in names:
+            return names[waits[pid][0]]
+    holder = cluster.holder_pid("monitor")
+    return cluster.index_of_pid(holder) if holder is not None else None
 
 
-@pytest.mark.skip(
-    reason="flaky in make test after the fast tests (3 CI runs of 2026-12-03): no instance "
-    "session is found waiting on the test's row lock within 60 s although the runs wait "
-    "until the test lets go; passes alone (pytest tests/test_cluster_once.py); cause not "
-    "established, see the issue 14 note"
-)
+def sessions(engine: sa.Engine) -> str:
+    """Every session of this database and every lock not granted, for a failure message."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT pid, application_name, state, wait_event_type, wait_event, "
+                "pg_blocking_pids(pid), left(regexp_replace(query, '\\s+', ' ', 'g'), 100) "
+                "FROM pg_stat_activity WHERE datname = current_database() ORDER BY pid"
+            )
+        ).all()
+        waits = c.execute(
+            sa.text(
+                "SELECT pid, locktype, mode, relation::regclass::text FROM pg_locks "
+                "WHERE NOT granted ORDER BY pid"
+            )
+        ).all()
+    return "\n".join(
+        ["sessions:", *(f"  {tuple(r)}" for r in rows), "locks waited for:",
+         *(f"  {tuple(r)}" for r in waits)]
+    )  # fmt: skip
+
+
+def wait_blocked(engine: sa.Engine, cluster: Instances, blocker: int) -> int:
+    deadline = time.monotonic() + 60
+    while (found := blocked_run(engine, cluster, blocker)) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"the monitor run waiting inside its transaction within 60 s "
+                f"(the test's backend {blocker})\n{sessions(engine)}"
+            )
+        time.sleep(0.1)
+    return found
+
+
 def test_kill_9_of_the_monitor_holder_inside_its_run(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -213,12 +239,7 @@ def test_kill_9_of_the_monitor_holder_inside_its_run(
             holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
             me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
             make_due(engine)
-            victim = wait_for(
-                "the monitor run waiting inside its transaction",
-                lambda: blocked_run(engine, database_url, 3, me),
-                60,
-                step=0.1,
-            )
+            victim = wait_blocked(engine, cluster, me)
             assert cluster.holders()["monitor"] is not None
             os.kill(cluster.processes[victim].pid, signal.SIGKILL)
             killed = time.monotonic()
@@ -297,12 +318,6 @@ def test_kill_9_of_the_outbox_holder_mid_channel_send(
               f"(lease {LEASE} s)")  # fmt: skip
 
 
-@pytest.mark.skip(
-    reason="flaky in make test after the fast tests (3 CI runs of 2026-12-03): no instance "
-    "session is found waiting on the test's row lock within 60 s although the runs wait "
-    "until the test lets go; passes alone (pytest tests/test_cluster_once.py); cause not "
-    "established, see the issue 14 note"
-)
 def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -324,12 +339,7 @@ def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
             holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
             me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
             make_due(engine)
-            victim = wait_for(
-                "the monitor run waiting inside its transaction",
-                lambda: blocked_run(engine, database_url, 3, me),
-                60,
-                step=0.1,
-            )
+            victim = wait_blocked(engine, cluster, me)
             paused = cluster.processes[victim]
             old = cluster.holder_pid("monitor")
             assert old in (paused.pid, None)  # None: its lease already ran out

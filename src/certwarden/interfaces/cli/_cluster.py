@@ -43,10 +43,11 @@ def status(
             iso_z(n.heartbeat_at) or "", "gone" if n.gone else "alive",
         )  # fmt: skip
     console.print(nodes if report.nodes else "no instance is running (none has registered)")
-    leases = Table("job", "holder", "tenure", "expires", "state")
+    leases = Table("job", "holder", "tenure", "since", "expires", "state")
     for lease in report.leases:
         leases.add_row(
             lease.job, "-" if lease.expired else (lease.holder or "-")[:12], str(lease.token),
+            iso_z(lease.acquired_at) if lease.acquired_at else "-",
             iso_z(lease.expires_at) or "", "expired" if lease.expired else "held",
         )  # fmt: skip
     if report.leases:

@@ -101,6 +101,7 @@ class LeaseInfo:
     token: int
     expires_at: datetime
     expired: bool
+    acquired_at: datetime | None = None  # when this tenure began (the holder took the job)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +109,7 @@ class LeaseInfo:
             "holder": None if self.expired else self.holder,
             "last_holder": self.holder,
             "token": self.token,
+            "acquired_at": iso_z(self.acquired_at) if self.acquired_at else None,
             "expires_at": iso_z(self.expires_at),
             "state": "expired" if self.expired else "held",
         }
@@ -304,6 +306,7 @@ class ClusterService:
                     row.token,
                     ensure_utc(row.expires_at),
                     expired=ensure_utc(row.expires_at) < now,
+                    acquired_at=ensure_utc(row.acquired_at) if row.acquired_at else None,
                 )
                 for row in s.scalars(select(ClusterLease).order_by(ClusterLease.job))
             )
