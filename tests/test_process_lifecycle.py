@@ -94,9 +94,10 @@ _ORPHAN = textwrap.dedent(
     """
     import os, time
     from certwarden.services.inventory.pipeline import _watch_parent
+    me = os.getpid()  # before the fork (as the pool passes it): the child may start late
     child = os.fork()
     if child == 0:
-        _watch_parent(os.getppid())  # returns only by exiting the process
+        _watch_parent(me)  # returns only by exiting the process
         os._exit(3)
     print(child, flush=True)
     time.sleep(600)
