@@ -90,7 +90,10 @@ def broken_base64_pem(cert: x509.Certificate) -> bytes:
 
 
 def random_bytes(size: int = 512) -> bytes:
-    return os.urandom(size)
+    """Junk that is neither PEM nor DER: random, but never starting as a DER
+    SEQUENCE (0x30) does (one in 256 would, and then reads as malformed DER)."""
+    data = os.urandom(size)
+    return data if data[:1] != b"\x30" else b"\x00" + data[1:]
 
 
 def write(path: Path, data: bytes) -> Path:
