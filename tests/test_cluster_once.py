@@ -9,7 +9,10 @@ database, delivered to a real SMTP server (aiosmtpd).
 * kill -9 of the outbox's holder while the mail server holds its DATA: another
   instance delivers the notice within the lease, once;
 * the same for channel notices (Apprise ``json://`` to a real HTTP receiver),
-  two instances: each notice reaches the channel once.
+  two instances: each notice reaches the channel once;
+* SIGSTOP of the monitor's holder inside its run past its lease: the new
+  leader's run commits while the ex-leader stays paused (PostgreSQL ends the
+  paused session's idle transaction), and the resumed one commits nothing.
 
 The schedule is made due by writing the cluster's schedule state (the
 monitor's ``next_run_at`` row), as a failover or a long downtime would find it.
@@ -322,13 +325,14 @@ def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     """SIGSTOP of the monitor's holder inside its run's transaction, past its
-    lease; another instance takes the job; SIGCONT: the fence refuses the
-    paused run's commit, and one run — a new leader's — is stored and mailed.
-
-    While paused, its open transaction keeps its row locks: the new leader's
-    run waits on them (PostgreSQL's idle_in_transaction_session_timeout would
-    end such a session; certwarden does not set it)."""
-    env = smtp_env(smtp_server, tmp_path)
+    lease; another instance takes the job. The paused transaction's row locks
+    would hold the new leader's run up for as long as the pause lasts, but
+    PostgreSQL ends a session idle in its transaction past
+    CERTWARDEN_DATABASE_IDLE_TRANSACTION_SECONDS (6 s here): the new leader's
+    run commits and is mailed *while the ex-leader is still paused*. SIGCONT:
+    the paused run commits nothing (its session is gone, or the fence refuses
+    it), and the resumed instance goes on as a member of the cluster."""
+    env = smtp_env(smtp_server, tmp_path) | {"CERTWARDEN_DATABASE_IDLE_TRANSACTION_SECONDS": "6"}
     with Instances(database_url, tmp_path, count=3, lease=LEASE, extra_env=env) as cluster:
         cluster.wait_healthy()
         cluster.wait_all_held()
@@ -354,25 +358,39 @@ def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
             4 * LEASE + 60,
         )
         took = time.monotonic() - stopped
-        time.sleep(LEASE)  # the new leader meets the paused run's row locks: it waits
-        assert digests(smtp_server) == []
-        assert monitor_state(engine)["scheduled"] == 0  # nothing committed yet
-        os.kill(paused.pid, signal.SIGCONT)
-        wait_for("the new leader's run", lambda: monitor_state(engine)["scheduled"] >= 1, 60)
-        wait_for("the digest delivered", lambda: digests(smtp_server), 60)
+        try:
+            # Still paused: the new leader's run gets through once the server ended
+            # the paused session, and its digest goes out.
+            wait_for("the new leader's run", lambda: monitor_state(engine)["scheduled"] >= 1, 90)
+            ran = time.monotonic() - stopped
+            wait_for("the digest delivered", lambda: digests(smtp_server), 60)
+            assert paused.poll() is None  # (still there, stopped)
+        finally:
+            os.kill(paused.pid, signal.SIGCONT)
+        node = f"pid {paused.pid}"
+        # Resumed: its run fails (its session was ended) and stores nothing; it
+        # comes back as a live instance with fresh connections.
         wait_for(
-            "the paused run refused by the fence",
-            lambda: "monitor lease" in cluster.log(victim) and "was lost" in cluster.log(victim),
+            f"the resumed instance ({node}) reporting its run failed",
+            lambda: (
+                "Monitor tick failed: the database connection was lost" in cluster.log(victim)
+                or "was lost" in cluster.log(victim)
+            ),
             30,
+        )
+        wait_for(
+            "the resumed instance alive again",
+            lambda: any(
+                n["pid"] == paused.pid and n["state"] == "alive" for n in cluster.status()["nodes"]
+            ),
+            4 * LEASE + 30,
         )
         time.sleep(3)
         assert monitor_state(engine)["scheduled"] == 1  # one run: the paused one committed nothing
         assert len(digests(smtp_server)) == 1, digests(smtp_server)
         assert count(engine, "SELECT count(*) FROM outbox") == 1
         assert expiry_alerts(engine) == 3
-        # The job goes on being held (the new leader's run may have waited on
-        # the paused transaction's row locks past its own lease: then a third
-        # instance took it, and the fence refused the waiting run too).
         assert cluster.holder_pid("monitor") is not None
         print(f"SIGSTOP of the monitor holder: instance pid {new} held the job {took:.1f} s "
-              f"later (lease {LEASE} s)")  # fmt: skip
+              f"later, its run committed {ran:.1f} s after the pause while the ex-leader "
+              f"stayed paused (lease {LEASE} s, idle transactions ended after 6 s)")  # fmt: skip

@@ -57,6 +57,7 @@ __all__ = [
 FIXED_NOW_ENV = "CERTWARDEN_TESTING_FIXED_NOW"
 LEASE_ENV = "CERTWARDEN_CLUSTER_LEASE_SECONDS"
 CHUNK_ENV = "CERTWARDEN_REVOCATION_CHUNK_SIZE"
+IDLE_TRANSACTION_ENV = "CERTWARDEN_DATABASE_IDLE_TRANSACTION_SECONDS"
 # The data directory holds the database (password hashes), the secret file
 # (session signing, the sealed SMTP password) and the demo PKI's keys: its
 # owner only, whatever the umask.
@@ -76,6 +77,17 @@ class AppConfig:
     chunk_size: int | None = None
     # None: <data_dir>/secret.key
     secret_file: Path | None = None
+    # PostgreSQL: a session whose transaction waits this long for certwarden is
+    # ended by the server (a paused instance's row locks do not stall the
+    # others for ever). None: twice the lease, at least 10 s; 0: the server's own.
+    idle_transaction_seconds: int | None = None
+
+    @property
+    def idle_transaction_timeout(self) -> int:
+        """The seconds in effect (0: not set by certwarden)."""
+        if self.idle_transaction_seconds is not None:
+            return self.idle_transaction_seconds
+        return max(2 * self.lease_seconds, 10)
 
     @property
     def secret_path(self) -> Path:
@@ -117,6 +129,19 @@ def load_config(
                 f"{CHUNK_ENV}={raw!r}: give a whole number of certificates from 10 to 100000"
             )
         chunk = int(raw)
+    idle: int | None = None
+    if (raw := env.get(IDLE_TRANSACTION_ENV)) is not None and raw.strip():
+        if not raw.strip().isdigit() or int(raw) > 86_400:
+            raise ConfigurationError(
+                f"{IDLE_TRANSACTION_ENV}={raw!r}: give whole seconds from 0 (PostgreSQL's own "
+                "setting) to 86400"
+            )
+        idle = int(raw)
+        if 0 < idle <= lease:
+            raise ConfigurationError(
+                f"{IDLE_TRANSACTION_ENV}={raw!r} must be longer than the lease ({lease} s, "
+                f"{LEASE_ENV}), or 0"
+            )
     secret = Path(env[SECRET_FILE_ENV]) if env.get(SECRET_FILE_ENV) else None
     return AppConfig(
         data_dir=directory,
@@ -125,6 +150,7 @@ def load_config(
         lease_seconds=lease,
         chunk_size=chunk,
         secret_file=secret,
+        idle_transaction_seconds=idle,
     )
 
 
@@ -333,7 +359,7 @@ def build_app(config: AppConfig, *, clock: Clock | None = None, migrate: bool = 
     if not url:
         prepare_data_dir(config.data_dir)
         url = default_database_url(config.data_dir)
-    database = Database(url)
+    database = Database(url, idle_transaction_seconds=config.idle_transaction_timeout)
     app = App(config, clock, database)
     if migrate:
         database.upgrade()

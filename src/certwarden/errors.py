@@ -56,6 +56,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConflictingWriteError",
+    "ConnectionLostError",
     "ConnectionRefusedByPolicy",
     "CrlParseError",
     "InputError",
@@ -220,6 +221,13 @@ class BusyError(CertwardenError):
 
 class StorageError(CertwardenError):
     """The database failed or is not at the expected schema."""
+
+
+class ConnectionLostError(StorageError):
+    """The database connection ended in the middle of a transaction (the server
+    restarted, the network failed, or PostgreSQL ended a session left idle in
+    its transaction, as after this process was paused): nothing of the
+    transaction was stored; the pool opens a fresh connection next time."""
 
 
 class ConflictingWriteError(ConflictError, StorageError):

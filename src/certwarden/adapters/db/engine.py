@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certwarden.errors import ConfigurationError, ConflictingWriteError, StorageError
+from certwarden.errors import (
+    ConfigurationError,
+    ConflictingWriteError,
+    ConnectionLostError,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -118,6 +123,18 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(name)
 
 
+def _idle_transaction_timeout(seconds: int) -> Callable[..., None]:
+    """A ``do_connect`` hook adding the session setting to libpq's ``options``
+    (beside any the URL gives, such as a ``search_path``)."""
+    setting = f"-c idle_in_transaction_session_timeout={int(seconds) * 1000}"
+
+    def add(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+        given = str(params.get("options") or "").strip()
+        params["options"] = f"{given} {setting}".strip()
+
+    return add
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait
@@ -133,7 +150,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """One database: its engine, a session factory and its migrations."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, idle_transaction_seconds: int | None = None
+    ) -> None:
+        """``idle_transaction_seconds`` (PostgreSQL): every session of this engine
+        is ended by the server once one of its transactions has waited that long
+        for its client (``idle_in_transaction_session_timeout``), so that a
+        paused or hung process cannot hold its row locks for ever; None or 0:
+        the server's own setting."""
         self.url = url
         try:
             self.sqlite_path = _sqlite_path(url)
@@ -148,6 +172,10 @@ class Database:
             raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql" and idle_transaction_seconds:
+            event.listen(
+                self.engine, "do_connect", _idle_transaction_timeout(idle_transaction_seconds)
+            )
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -282,6 +310,10 @@ def storage_error(exc: SQLAlchemyError) -> StorageError:
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     lines = str(orig).strip().splitlines() if orig is not None else []
     what = f"{type(orig).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ConnectionLostError(
+            f"the database connection was lost ({what}); nothing of the transaction was stored"
+        )
     if isinstance(exc, IntegrityError) and _is_unique_violation(orig):
         return ConflictingWriteError(
             "the database refused a change that conflicts with one stored at the same "

@@ -23,6 +23,7 @@ import gc
 import logging
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import typer
 
 from certwarden.adapters.instance_lock import InstanceLock
 from certwarden.composition import App, instance_lock_directory
-from certwarden.errors import InputError, LeaseLostError
+from certwarden.errors import ConnectionLostError, InputError, LeaseLostError
 from certwarden.interfaces.cli import _logs as logs
 from certwarden.interfaces.cli._context import cli_state, console, console_err, get_app
 from certwarden.interfaces.cli._safe import safe
@@ -48,6 +49,17 @@ __all__ = ["register"]
 
 log = logging.getLogger("certwarden.serve")
 
+
+def _log_failure(message: str, *args: object) -> None:
+    """Log the failure being handled: with its traceback, except a lost database
+    connection, which is one line (it says what happened; the round after
+    retries with a fresh connection)."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ConnectionLostError):
+        log.warning(f"{message}: %s; it is tried again at the next round", *args, exc)
+    else:
+        log.exception(message, *args)
+
 ADMIN_PASSWORD_ENV = "CERTWARDEN_ADMIN_PASSWORD"  # noqa: S105 - a variable name
 
 
@@ -60,7 +72,7 @@ def _lease(app: App, job: str) -> Lease | None:
     try:
         return app.cluster.acquire(job, app.clock.now())
     except Exception:
-        log.exception("could not take or renew the %s lease", job)
+        _log_failure("could not take or renew the %s lease", job)
         return None
 
 
@@ -102,14 +114,14 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
         app.cluster.heartbeat(app.clock.now())
     except Exception:
         metrics.loop_errors.labels("cluster").inc()
-        log.exception("the cluster heartbeat failed")
+        _log_failure("the cluster heartbeat failed")
     _run_jobs(app, metrics)
     try:
         # The leases as this round left them: the cluster gauges on /metrics.
         metrics.cluster(app.cluster.status(app.clock.now()))
     except Exception:
         metrics.loop_errors.labels("cluster").inc()
-        log.exception("could not read the cluster's state")
+        _log_failure("could not read the cluster's state")
 
 
 def _run_jobs(app: App, metrics: LoopMetrics) -> None:
@@ -127,7 +139,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("monitor").inc()
-        log.exception("the Certificate Expiry Monitor tick failed")
+        _log_failure("the Certificate Expiry Monitor tick failed")
     try:
         # The leader plans a due run; every instance checks chunks of it below.
         lease = _lease(app, "revocation")
@@ -147,7 +159,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("revocation").inc()
-        log.exception("the scheduled revocation check failed")
+        _log_failure("the scheduled revocation check failed")
     _work_chunks(app, metrics)
     try:
         # Long-lived TLS connections first: a peer that turned revoked is
@@ -158,7 +170,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
                         closed.verdict.why)  # fmt: skip
     except Exception:
         metrics.loop_errors.labels("connections").inc()
-        log.exception("the re-check of long-lived TLS connections failed")
+        _log_failure("the re-check of long-lived TLS connections failed")
     try:
         forwarded = app.syslog.forward(app.clock.now()) if _lease(app, "syslog") else None
         if forwarded is not None and forwarded.sent:
@@ -167,7 +179,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
             log.warning("syslog forwarding (will retry): %s", forwarded.error)
     except Exception:
         metrics.loop_errors.labels("syslog").inc()
-        log.exception("syslog forwarding failed")
+        _log_failure("syslog forwarding failed")
     try:
         renewal = app.ari.tick(app.clock.now()) if _lease(app, "ari") else None
         for cert_id, error in renewal.failed.items() if renewal else ():
@@ -175,7 +187,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
                         cert_id, error)  # fmt: skip
     except Exception:
         metrics.loop_errors.labels("ari").inc()
-        log.exception("the ACME renewal information round failed")
+        _log_failure("the ACME renewal information round failed")
     try:
         # Channel notices belong to the outbox job: the same lease and claims, their own table.
         tenure = _tenure(app, "outbox")
@@ -186,7 +198,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("outbox").inc()
-        log.exception("channel delivery failed")
+        _log_failure("channel delivery failed")
     started = metrics.timer()
     try:
         tenure = _tenure(app, "outbox")
@@ -204,7 +216,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         log.warning("%s", exc)
     except Exception:
         metrics.loop_errors.labels("outbox").inc()
-        log.exception("outbox delivery failed")
+        _log_failure("outbox delivery failed")
 
 
 # Chunks of a scheduled revocation run one instance checks per round, at most
@@ -223,7 +235,7 @@ def _work_chunks(app: App, metrics: LoopMetrics) -> None:
             continue
         except Exception:
             metrics.loop_errors.labels("revocation").inc()
-            log.exception("a chunk of the scheduled revocation check failed")
+            _log_failure("a chunk of the scheduled revocation check failed")
             return
         if done is None:
             return
@@ -239,7 +251,7 @@ def _work_chunks(app: App, metrics: LoopMetrics) -> None:
             app.cluster.heartbeat(app.clock.now())
         except Exception:
             metrics.loop_errors.labels("cluster").inc()
-            log.exception("the cluster heartbeat failed")
+            _log_failure("the cluster heartbeat failed")
 
 
 def background_loop(app: App, interval: float) -> Any:
