@@ -162,4 +162,3 @@ class CliResult:
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path / "cli-data", T0)
-

@@ -240,7 +240,9 @@ async def test_a_store_threshold_set_and_cleared_in_the_ui(app: App) -> None:
     async with asgi_client(setup.web) as browser:
         csrf = await login(browser, "admin", ADMIN_PASSWORD)
         page = (await browser.get("/stores")).text
-        assert 'action="/stores/acme/threshold"' in page and "at the Notification Start Time" in page
+        assert (
+            'action="/stores/acme/threshold"' in page and "at the Notification Start Time" in page
+        )
         bad = await browser.post(
             "/stores/acme/threshold", data={"csrf_token": csrf, "lifetime_share": "<b>lots</b>"}
         )

@@ -60,6 +60,7 @@ def _log_failure(message: str, *args: object) -> None:
     else:
         log.exception(message, *args)
 
+
 ADMIN_PASSWORD_ENV = "CERTWARDEN_ADMIN_PASSWORD"  # noqa: S105 - a variable name
 
 

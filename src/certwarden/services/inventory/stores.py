@@ -82,9 +82,7 @@ def list_stores(db: Database) -> list[StoreInfo]:
             ).all()
         )
         return [
-            StoreInfo(
-                st.name, st.description, st.builtin, counts.get(st.id, 0), st.lifetime_share
-            )
+            StoreInfo(st.name, st.description, st.builtin, counts.get(st.id, 0), st.lifetime_share)
             for st in s.scalars(select(Store).order_by(Store.name))
         ]
 

@@ -207,6 +207,8 @@ def notice_line(c: CheckOutcome) -> str:
 def notice_headline(c: CheckOutcome) -> str:
     """A notice's subject when this is its only change."""
     return f"{c.subject} is now {c.result.status.value.replace('_', ' ')}"
+
+
 def _clear_ended(s: Session, outcomes: Sequence[CheckOutcome], now: datetime) -> None:
     """Revoked / could-not-tell alerts whose condition a validated answer ended."""
     good = [o.certificate_id for o in outcomes if o.certificate_id is not None

@@ -460,7 +460,9 @@ def list_conditions(
     return [_record(r) for r in s.scalars(query.offset(offset).limit(limit))]
 
 
-def count_conditions(s: Session, *, state: AlertState | None = None, kind: str | None = None) -> int:
+def count_conditions(
+    s: Session, *, state: AlertState | None = None, kind: str | None = None
+) -> int:
     """How many alerts :func:`list_conditions` would list without a limit."""
     query = select(func.count()).select_from(AlertCondition)
     if state is not None:
