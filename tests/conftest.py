@@ -3,6 +3,7 @@ where marked), the wired app, and a CLI runner bound to the same data directory.
 
 from __future__ import annotations
 
+import logging
 import os
 
 # The terminal's size is each test's own (the Cli fixture says COLUMNS=200, the
@@ -34,6 +35,20 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POSTGRES_URL = os.environ.get(
     "CERTWARDEN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+@pytest.fixture(autouse=True)
+def _serve_logging_undone() -> Iterator[None]:
+    """``serve`` run in-process points the root logger at the stderr of the moment
+    (pytest's capture, closed after the test): take that handler away again, so a
+    later test's record (aiosmtpd's thread logs late) is not written to a closed file."""
+    from certwarden.interfaces.cli._logs import JsonFormatter, TextFormatter
+
+    yield
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler.formatter, JsonFormatter | TextFormatter):
+            root.removeHandler(handler)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ database, delivered to a real SMTP server (aiosmtpd).
   instance delivers the notice within the lease, once;
 * the same for channel notices (Apprise ``json://`` to a real HTTP receiver),
   two instances: each notice reaches the channel once;
+* a run held inside its transaction for three leases keeps its lease (the
+  lease keeper) and commits once, with nobody else starting it;
 * SIGSTOP of the monitor's holder inside its run past its lease: the new
   leader's run commits while the ex-leader stays paused (PostgreSQL ends the
   paused session's idle transaction), and the resumed one commits nothing.
@@ -157,14 +159,10 @@ def test_one_run_per_due_time_and_one_digest_per_slot_across_three(
         assert monitor_state(engine)["next"] > datetime.now(UTC)  # clock: rescheduled ahead
 
 
-def blocked_run(engine: sa.Engine, cluster: Instances, blocker: int) -> int | None:
-    """The index of the instance whose run waits on the test's row lock (held by
-    backend ``blocker``) inside its transaction, if a session waits on it: blocked
-    by it directly or through another session waiting on it (a second waiter on
-    one row waits for the first's tuple lock). The waiting session is named by
-    its ``application_name``; one without an instance's name is taken to be the
-    monitor lease holder's (only the holder runs the monitor)."""
-    names = {application_name(cluster.database_url, i): i for i in range(cluster.count)}
+def waiting_on(engine: sa.Engine, blocker: int) -> tuple[list[int], dict[int, Any]]:
+    """The sessions waiting on backend ``blocker``'s locks, directly or through
+    another session waiting on them (a second waiter on one row waits for the
+    first's tuple lock); with every session's (application_name, blockers)."""
     with engine.connect() as c:
         rows = c.execute(
             sa.text(
@@ -175,13 +173,23 @@ def blocked_run(engine: sa.Engine, cluster: Instances, blocker: int) -> int | No
     waits = {pid: (name, set(by or ())) for pid, name, by in rows}
     reached = {blocker}
     grew = True
-    while grew:  # everything waiting on the test's lock, directly or not
+    while grew:
         grew = False
         for pid, (_, by) in waits.items():
             if pid not in reached and by & reached:
                 reached.add(pid)
                 grew = True
-    waiting = sorted(reached - {blocker})
+    return sorted(reached - {blocker}), waits
+
+
+def blocked_run(engine: sa.Engine, cluster: Instances, blocker: int) -> int | None:
+    """The index of the instance whose run waits on the test's row lock (held by
+    backend ``blocker``) inside its transaction, if a session waits on it
+    (:func:`waiting_on`). The waiting session is named by its
+    ``application_name``; one without an instance's name is taken to be the
+    monitor lease holder's (only the holder runs the monitor)."""
+    names = {application_name(cluster.database_url, i): i for i in range(cluster.count)}
+    waiting, waits = waiting_on(engine, blocker)
     if not waiting:
         return None
     direct = [pid for pid in waiting if blocker in waits[pid][1]]
@@ -259,6 +267,58 @@ def test_kill_9_of_the_monitor_holder_inside_its_run(
         assert monitor_state(engine)["scheduled"] == 1
         print(f"kill -9 inside the run: completed by another instance {took:.1f} s later "
               f"(lease {LEASE} s)")  # fmt: skip
+
+
+def lease_row(engine: sa.Engine, job: str) -> tuple[str | None, int]:
+    with engine.connect() as c:
+        row = c.execute(
+            sa.text("SELECT holder, token FROM cluster_leases WHERE job = :job"), {"job": job}
+        ).one()
+    return row.holder, int(row.token)
+
+
+def test_a_run_longer_than_the_lease_stays_with_its_holder(
+    database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    """The lease keeper: the holder's run, held inside its transaction for three
+    leases by the test's row lock, keeps the monitor lease (same holder, same
+    tenure) and its node alive; no other instance starts the run. Let go, it
+    commits: one run, one digest, no lost lease anywhere."""
+    env = smtp_env(smtp_server, tmp_path)
+    with Instances(database_url, tmp_path, count=3, lease=LEASE, extra_env=env) as cluster:
+        cluster.wait_healthy()
+        cluster.wait_all_held()
+        setup_app(database_url, tmp_path)
+        holder_lock = engine.connect()
+        try:
+            tx = holder_lock.begin()
+            holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
+            me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+            make_due(engine)
+            runner = wait_blocked(engine, cluster, me)
+            tenure = lease_row(engine, "monitor")
+            time.sleep(3 * LEASE)
+            during = lease_row(engine, "monitor")
+            nodes = cluster.status()["nodes"]
+            waiting, _ = waiting_on(engine, me)
+            tx.rollback()
+        finally:
+            holder_lock.close()
+        wait_for("the run committed", lambda: monitor_state(engine)["last"], 60)
+        wait_for("the digest delivered", lambda: digests(smtp_server), 60)
+        time.sleep(2)
+        assert cluster.holder_pid("monitor") == cluster.processes[runner].pid
+        assert during == tenure, (tenure, during)  # kept: nobody took the job over
+        assert [n["state"] for n in nodes] == ["alive"] * 3, nodes
+        assert len(waiting) == 1, waiting  # one run waited: nobody else started it
+        assert lease_row(engine, "monitor") == tenure
+        assert monitor_state(engine)["scheduled"] == 1
+        assert len(digests(smtp_server)) == 1, digests(smtp_server)
+        assert expiry_alerts(engine) == 3
+        logs = [cluster.log(i) for i in range(cluster.count)]
+        assert not any("lease" in log and "was lost" in log for log in logs), logs
+        print(f"a run held for {3 * LEASE} s (lease {LEASE} s) kept tenure {tenure[1]} "
+              "and committed once")  # fmt: skip
 
 
 def test_kill_9_of_the_outbox_holder_mid_send(

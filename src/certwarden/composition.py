@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from certwarden.services.ari import AriService
     from certwarden.services.changes import Changes
     from certwarden.services.cluster import ClusterService
+    from certwarden.services.cluster.keeper import LeaseKeeper
     from certwarden.services.inventory import InventoryService, ParseLimits
     from certwarden.services.monitor import MonitorService
     from certwarden.services.readmodel import OverviewService
@@ -288,6 +289,14 @@ class App:
 
         lease = timedelta(seconds=self.config.lease_seconds)
         return ClusterService(self.db, self.clock, lease=lease)
+
+    @cached_property
+    def keeper(self) -> LeaseKeeper:
+        """Renews the lease of the job in progress while it outlasts the lease.
+        Off on SQLite: one instance, nobody to take a job over."""
+        from certwarden.services.cluster.keeper import LeaseKeeper
+
+        return LeaseKeeper(self.cluster, self.clock, active=self.db.dialect != "sqlite")
 
     @cached_property
     def ari(self) -> AriService:

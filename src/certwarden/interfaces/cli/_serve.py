@@ -27,6 +27,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -77,11 +78,10 @@ def _lease(app: App, job: str) -> Lease | None:
         return None
 
 
-def _tenure(app: App, job: str) -> Tenure | None:
-    """The lease on ``job`` as the outboxes' claims take it (token and fence), or None."""
+def _tenure(app: App, lease: Lease | None) -> Tenure | None:
+    """A lease as the outboxes' claims take it (token and fence), or None."""
     from certwarden.services.shared.claims import Tenure
 
-    lease = _lease(app, job)
     return Tenure(lease.token, app.cluster.fence(lease)) if lease else None
 
 
@@ -129,9 +129,10 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
         lease = _lease(app, "monitor")
-        report = (
-            app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
-        )
+        with app.keeper.lease(lease):
+            report = (
+                app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
+            )
         if report is not None:
             log.info("%s", logs.monitor_run(report))
             metrics.monitor_notices.inc(len(report.notices))
@@ -144,16 +145,17 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     try:
         # The leader plans a due run; every instance checks chunks of it below.
         lease = _lease(app, "revocation")
-        tick = (
-            app.revocation.tick(
-                app.clock.now(),
-                fence=app.cluster.fence(lease),
-                node=app.cluster.node_id,
-                work=False,
+        with app.keeper.lease(lease):
+            tick = (
+                app.revocation.tick(
+                    app.clock.now(),
+                    fence=app.cluster.fence(lease),
+                    node=app.cluster.node_id,
+                    work=False,
+                )
+                if lease
+                else None
             )
-            if lease
-            else None
-        )
         if tick is not None and tick.ran:
             log.info("%s", logs.revocation_run(tick))
     except LeaseLostError as exc:
@@ -173,7 +175,9 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("connections").inc()
         _log_failure("the re-check of long-lived TLS connections failed")
     try:
-        forwarded = app.syslog.forward(app.clock.now()) if _lease(app, "syslog") else None
+        lease = _lease(app, "syslog")
+        with app.keeper.lease(lease):
+            forwarded = app.syslog.forward(app.clock.now()) if lease else None
         if forwarded is not None and forwarded.sent:
             log.info("syslog: %d alert(s) forwarded, %d waiting", forwarded.sent, forwarded.pending)
         if forwarded is not None and forwarded.error:
@@ -182,7 +186,9 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("syslog").inc()
         _log_failure("syslog forwarding failed")
     try:
-        renewal = app.ari.tick(app.clock.now()) if _lease(app, "ari") else None
+        lease = _lease(app, "ari")
+        with app.keeper.lease(lease):
+            renewal = app.ari.tick(app.clock.now()) if lease else None
         for cert_id, error in renewal.failed.items() if renewal else ():
             log.warning("ACME renewal information for certificate %s (will retry): %s",
                         cert_id, error)  # fmt: skip
@@ -191,8 +197,10 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         _log_failure("the ACME renewal information round failed")
     try:
         # Channel notices belong to the outbox job: the same lease and claims, their own table.
-        tenure = _tenure(app, "outbox")
-        channels = app.channels.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
+        lease = _lease(app, "outbox")
+        with app.keeper.lease(lease):
+            tenure = _tenure(app, lease)
+            channels = app.channels.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if channels is not None and channels.sent:
             log.info("channels: %d notice(s) sent", len(channels.sent))
     except LeaseLostError as exc:
@@ -202,8 +210,10 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         _log_failure("channel delivery failed")
     started = metrics.timer()
     try:
-        tenure = _tenure(app, "outbox")
-        delivery = app.outbox.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
+        lease = _lease(app, "outbox")
+        with app.keeper.lease(lease):
+            tenure = _tenure(app, lease)
+            delivery = app.outbox.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if delivery is None:
             return
         if delivery.sent or delivery.failed:
@@ -227,18 +237,23 @@ CHUNKS_PER_ROUND = 8
 
 def _work_chunks(app: App, metrics: LoopMetrics) -> None:
     """This instance's share of the scheduled revocation runs: claim, check, commit."""
+    hold = app.cluster.lease
     for _ in range(CHUNKS_PER_ROUND):
         try:
             now = app.clock.now()
-            done = app.revocation.work_chunk(app.cluster.node_id, now, app.cluster.lease)
+            claim = app.revocation.claim_chunk(app.cluster.node_id, now, hold)
+            if claim is None:
+                return
+            # A check outlasting the hold (a slow responder) keeps its claim.
+            renew = partial(app.revocation.renew_claim, claim, hold=hold)
+            with app.keeper.holding(claim.what, renew):
+                done = app.revocation.check_chunk(claim, now)
         except LeaseLostError as exc:
             log.warning("%s", exc)
             continue
         except Exception:
             metrics.loop_errors.labels("revocation").inc()
             _log_failure("a chunk of the scheduled revocation check failed")
-            return
-        if done is None:
             return
         for status, count in done.report.counts().items():
             if count:
@@ -263,6 +278,7 @@ def background_loop(app: App, interval: float) -> Any:
         metrics: LoopMetrics = web.state.metrics.loop
         stop = asyncio.Event()
         await asyncio.to_thread(app.cluster.register)
+        app.keeper.start()  # renews the lease of a job that outlasts it
 
         async def loop() -> None:
             while not stop.is_set():
@@ -278,6 +294,7 @@ def background_loop(app: App, interval: float) -> Any:
             stop.set()
             # Wait for the round in progress: no half-done run is left behind.
             await task
+            await asyncio.to_thread(app.keeper.stop)
             # Hand the jobs over at once rather than after the lease.
             with suppress(Exception):
                 await asyncio.to_thread(app.cluster.leave)

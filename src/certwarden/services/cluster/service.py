@@ -15,6 +15,8 @@ beats its heart each round of the background loop. Each scheduled job
   its lease (SIGSTOP, a long GC, a lost network) whose job another instance
   took therefore commits nothing, and a takeover waits for a fenced commit
   in flight; a long run whose lease ran out with nobody taking it commits;
+* a job longer than the lease keeps it while it runs
+  (:class:`~certwarden.services.cluster.keeper.LeaseKeeper`, :meth:`renew`);
 * a node whose heartbeat is older than the lease is gone: shown as such, and
   its leases expire on their own.
 
@@ -258,6 +260,24 @@ class ClusterService:
         lease = Lease(job, self.node_id, int(token or 0), expires)
         self._held[job] = lease
         return lease
+
+    def renew(self, lease: Lease, now: datetime | None = None) -> bool:
+        """Extend ``lease`` to ``now`` + the lease while it is still this tenure
+        (:class:`~.keeper.LeaseKeeper`, during a job longer than the lease);
+        False: another instance took the job."""
+        now = now or self._clock.now()
+        with self._db.session() as s:
+            kept = s.execute(
+                update(ClusterLease)
+                .where(
+                    ClusterLease.job == lease.job,
+                    ClusterLease.holder == lease.holder,
+                    ClusterLease.token == lease.token,
+                )
+                .values(expires_at=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(kept.rowcount == 1)  # type: ignore[attr-defined]
 
     def fence(self, lease: Lease) -> Callable[[Session], None]:
         """A check for the job's own transaction: raises LeaseLostError unless still held."""

@@ -65,6 +65,7 @@ __all__ = [
     "open_run",
     "plan_run",
     "release_chunk",
+    "renew_claim",
     "run_progress",
 ]
 
@@ -250,6 +251,26 @@ def claim_chunk(db: Database, node: str, now: datetime, hold: timedelta) -> Chun
                 chunk.id, chunk.run_id, chunk.seq, run.chunk_count, node[:64], chunk.token,
                 tuple(int(i) for i in chunk.certificate_ids), ensure_utc(run.started_at),
             )  # fmt: skip
+
+
+def renew_claim(db: Database, claim: ChunkClaim, now: datetime, hold: timedelta) -> bool:
+    """Extend ``claim`` to ``now + hold`` while it is still this one and unexpired
+    (its check outlasts the hold); False: taken, given back or done."""
+    with db.session() as s:
+        kept = s.execute(
+            update(RevocationChunk)
+            .where(
+                RevocationChunk.id == claim.chunk_id,
+                RevocationChunk.state == CLAIMED,
+                RevocationChunk.node_id == claim.node,
+                RevocationChunk.token == claim.token,
+                # A claim given back (release_chunk) stays given back.
+                RevocationChunk.claim_expires_at >= now,
+            )
+            .values(claim_expires_at=now + hold)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(kept.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def fence_chunk(s: Session, claim: ChunkClaim, now: datetime) -> None:

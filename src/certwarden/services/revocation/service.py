@@ -34,7 +34,7 @@ from certwarden.core.revocation_settings import (
 )
 from certwarden.services.revocation import crl_store
 from certwarden.services.revocation.chunk_worker import ChunkResult, ChunkWorker
-from certwarden.services.revocation.chunks import CHUNK_SIZE, run_progress
+from certwarden.services.revocation.chunks import CHUNK_SIZE, ChunkClaim, renew_claim, run_progress
 from certwarden.services.revocation.crl_core import Crl
 from certwarden.services.revocation.crl_source import CrlSource, FetcherFactory
 from certwarden.services.revocation.crl_views import CrlView, fetch_to_show, list_crls
@@ -262,6 +262,22 @@ class RevocationService:
             LeaseLostError: another instance took the chunk first; nothing stored.
         """
         return run_sync(lambda: self.worker.awork_one(node, now, hold))
+
+    def claim_chunk(self, node: str, now: datetime, hold: timedelta) -> ChunkClaim | None:
+        """Claim one waiting chunk for ``node`` until ``now + hold`` (None: none waits)."""
+        return self.worker.claim(node, now, hold)
+
+    def check_chunk(self, claim: ChunkClaim, now: datetime) -> ChunkResult:
+        """Check a claimed chunk at ``now`` and commit it while the claim holds.
+
+        Raises:
+            LeaseLostError: another instance took the chunk meanwhile; nothing stored.
+        """
+        return run_sync(lambda: self.worker.acheck(claim, now))
+
+    def renew_claim(self, claim: ChunkClaim, now: datetime, hold: timedelta) -> bool:
+        """Extend a claim whose check outlasts it (the lease keeper); False: lost."""
+        return renew_claim(self._db, claim, now, hold)
 
     def run_progress(self) -> dict[str, Any] | None:
         """The latest scheduled run: chunks done, claimed and pending, per node (JSON)."""
