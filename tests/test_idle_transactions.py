@@ -4,7 +4,8 @@ lease, at least 10 s; ``CERTWARDEN_DATABASE_IDLE_TRANSACTION_SECONDS``), so the
 server ends a session whose transaction waits on its client that long.
 
 Configuration checks on their own; the session setting and the server ending
-an idle transaction on real PostgreSQL.
+an idle transaction on real PostgreSQL. Beside them: a database URL refused is
+named without its password.
 """
 
 from __future__ import annotations
@@ -110,3 +111,20 @@ def test_a_transaction_left_waiting_is_ended_by_the_server_and_the_next_one_work
             assert s.execute(sa.text("SELECT max(id) FROM idle_probe")).scalar() == 1
     finally:
         db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+nosuchdriver://monitor:s3cret-pw@db.example.test/certwarden",
+        "nosuchdialect://monitor:s3cret-pw@db.example.test/certwarden",
+    ],
+)
+def test_a_database_url_that_cannot_be_used_is_named_without_its_password(url: str) -> None:
+    from certwarden.adapters.db import Database
+
+    with pytest.raises(ConfigurationError) as caught:
+        Database(url)
+    message = str(caught.value)
+    assert "cannot use database URL" in message and "monitor:***@db.example.test" in message
+    assert "s3cret-pw" not in message

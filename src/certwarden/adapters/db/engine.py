@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -162,14 +163,14 @@ class Database:
         try:
             self.sqlite_path = _sqlite_path(url)
         except (SQLAlchemyError, ValueError) as exc:
-            raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+            raise ConfigurationError(f"cannot use database URL {_shown(url)!r}: {exc}") from exc
         if self.sqlite_path is not None:
             secure_sqlite_files(self.sqlite_path)
         try:
             # hide_parameters: error messages never carry bound values (hashes, keys).
             self.engine: Engine = create_engine(url, echo=echo, future=True, hide_parameters=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ConfigurationError(f"cannot use database URL {url!r}: {exc}") from exc
+            raise ConfigurationError(f"cannot use database URL {_shown(url)!r}: {exc}") from exc
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif self.engine.dialect.name == "postgresql" and idle_transaction_seconds:
@@ -296,6 +297,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error message may show it: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        # Not even a URL: hide whatever sits between "user:" and "@".
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", r"\1***@", url)
 
 
 def storage_error(exc: SQLAlchemyError) -> StorageError:
