@@ -128,3 +128,19 @@ def test_a_database_url_that_cannot_be_used_is_named_without_its_password(url: s
     message = str(caught.value)
     assert "cannot use database URL" in message and "monitor:***@db.example.test" in message
     assert "s3cret-pw" not in message
+
+
+def test_a_database_that_does_not_answer_is_one_line_naming_it_without_its_password() -> None:
+    from certwarden.adapters.db import Database
+    from certwarden.errors import StorageError
+
+    db = Database("postgresql+psycopg://monitor:s3cret-pw@127.0.0.1:1/certwarden")
+    try:
+        with pytest.raises(StorageError) as caught:
+            db.upgrade()
+    finally:
+        db.dispose()
+    message = str(caught.value)
+    assert message.startswith("database migration failed on postgresql+psycopg://monitor:***@")
+    assert "Connection refused" in message or "connection failed" in message
+    assert "\n" not in message and "sqlalche.me" not in message and "s3cret-pw" not in message

@@ -225,7 +225,10 @@ class Database:
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
-            raise StorageError(f"database migration failed on {self.safe_url}: {exc}") from exc
+            log.debug("database migration failed: %s", exc)
+            raise StorageError(
+                f"database migration failed on {self.safe_url}: {_what(exc)}"
+            ) from exc
 
     def downgrade(self, revision: str) -> None:
         from alembic import command
@@ -310,16 +313,15 @@ def _shown(url: str) -> str:
 
 def storage_error(exc: SQLAlchemyError) -> StorageError:
     """The error to raise for a database failure: the full text (with its SQL
-    statement and parameters) goes to the log; the message says what failed,
-    in the database's first line, without the statement.
+    statement, never its parameters) goes to the log; the message says
+    what failed, in the database's first line, without the statement.
 
     A unique-constraint violation is a :class:`ConflictingWriteError` (also a
     StorageError): another writer stored the same row first.
     """
     log.warning("database error: %s", exc)
     orig = exc.orig if isinstance(exc, DBAPIError) else None
-    lines = str(orig).strip().splitlines() if orig is not None else []
-    what = f"{type(orig).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    what = _what(exc)
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return ConnectionLostError(
             f"the database connection was lost ({what}); nothing of the transaction was stored"
@@ -330,6 +332,13 @@ def storage_error(exc: SQLAlchemyError) -> StorageError:
             f"time ({what})"
         )
     return StorageError(f"database error: {what}")
+
+
+def _what(exc: SQLAlchemyError) -> str:
+    """What failed, in the database's first line, without the statement (it is logged)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    lines = str(orig).strip().splitlines() if orig is not None else []
+    return f"{type(orig).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _is_unique_violation(orig: object) -> bool:
