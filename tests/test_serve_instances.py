@@ -177,3 +177,26 @@ def test_a_demo_start_that_fails_puts_its_settings_back(app: App) -> None:
         runtime.undo_settings()
     after = (app.outbox.stored_smtp_settings().to_json(), app.revocation.settings().to_dict())
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("lease", "interval", "at_most"),
+    [(None, "20", "15 s"), ("5", "5", "2.5 s"), ("60", "31", "30 s")],
+)
+def test_rounds_further_apart_than_half_the_lease_are_refused_untouched(
+    tmp_path: Path, lease: str | None, interval: str, at_most: str
+) -> None:
+    """Leases and heartbeats are renewed once a round: with rounds further apart
+    than the lease, the jobs would pass between instances and the node show as gone."""
+    data_dir = tmp_path / "var"
+    env = _env() | ({"CERTWARDEN_CLUSTER_LEASE_SECONDS": lease} if lease else {})
+    done = subprocess.run(
+        [str(CERTWARDEN), "--data-dir", str(data_dir), "serve", "--port", str(free_port()),
+         "--interval", interval],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 2, said
+    assert "--interval" in said and f"{interval} s is more than half the cluster lease" in said
+    assert f"give at most {at_most}" in said and "CERTWARDEN_CLUSTER_LEASE_SECONDS" in said
+    assert not (data_dir / "certwarden.db").exists()  # nothing written

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from certwarden.adapters.instance_lock import InstanceLock
-from certwarden.composition import App, instance_lock_directory
+from certwarden.composition import LEASE_ENV, App, instance_lock_directory
 from certwarden.errors import ConnectionLostError, InputError, LeaseLostError
 from certwarden.interfaces.cli import _logs as logs
 from certwarden.interfaces.cli._context import cli_state, console, console_err, get_app
@@ -329,6 +329,21 @@ def _initial_admin(app: App) -> None:
     )
 
 
+def _check_interval(interval: float, lease_seconds: int) -> None:
+    """Rounds at most half a lease apart: an instance renews its job leases and
+    its heartbeat once a round, so rounds further apart would let its jobs pass
+    to another instance between two of them, and show it as gone."""
+    if interval * 2 > lease_seconds:
+        raise typer.BadParameter(
+            f"{interval:g} s is more than half the cluster lease ({lease_seconds} s, "
+            f"{LEASE_ENV}): an instance renews its job leases and its heartbeat once a "
+            "round, so between rounds that far apart its jobs would pass to another "
+            f"instance and it would show as gone; give at most {lease_seconds / 2:g} s, "
+            "or a longer lease",
+            param_hint="--interval",
+        )
+
+
 def _check_tls_files(cert: Path, key: Path) -> None:
     """Load the certificate and key now, before anything is written (not in uvicorn's start)."""
     import ssl
@@ -380,7 +395,11 @@ def serve(
     ] = False,
     interval: Annotated[
         float,
-        typer.Option(min=0.2, max=3600, help="Seconds between background rounds."),
+        typer.Option(
+            min=0.2,
+            max=3600,
+            help="Seconds between background rounds (at most half the cluster lease).",
+        ),
     ] = 5.0,
     metrics_auth: Annotated[
         bool, typer.Option("--metrics-auth", help="/metrics needs an API token.")
@@ -426,6 +445,7 @@ def serve(
     if log_level not in {"debug", "info", "warning", "error"}:
         raise typer.BadParameter("use debug, info, warning or error", param_hint="--log-level")
     proxies = proxy_options(trusted_proxy or [])
+    _check_interval(interval, cli_state(ctx).config().lease_seconds)
     if log_format not in logs.LOG_FORMATS:
         raise typer.BadParameter(f"{log_format!r}: use text or json", param_hint="--log-format")
     logs.configure_logging(log_level, log_format)
