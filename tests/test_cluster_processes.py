@@ -43,6 +43,10 @@ def test_three_instances_one_holder_per_job_and_failover(database_url: str, tmp_
         holders = {lease["job"]: lease["holder"] for lease in data["leases"]}
         assert set(holders) == JOBS
         assert set(holders.values()) <= set(pids)  # each job: one holder, a live node
+        # Started together on an empty database: one of them created admin, and only
+        # it says so (the others, if they got that far at once, say who did).
+        said = [" ".join(cluster.log(i).split()) for i in range(cluster.count)]
+        assert sum("created user admin" in s for s in said) == 1, said
         victim = holders["monitor"]
         before = _lease(data, "monitor")
         os.kill(pids[victim], signal.SIGKILL)

@@ -110,10 +110,13 @@ def test_tokens_are_shown_once_and_revocable(users: UserService, clock: ManualCl
 
 
 def test_initial_admin(users: UserService) -> None:
-    generated = users.ensure_initial_admin()
-    assert generated is not None and len(generated) >= 16
+    created = users.ensure_initial_admin()
+    assert created is not None and created.password is not None
+    generated = created.password
+    assert len(generated) >= 16
     assert users.authenticate("admin", generated).is_admin
     assert users.ensure_initial_admin() is None  # only on an empty database
+    assert users.ensure_initial_admin("given-password-1") is None  # nothing created
     records, total = users.list_audit()
     assert total == 1 and records[0].actor == "system" and records[0].action == "user.create"
 
@@ -140,3 +143,10 @@ def test_cli_users_and_tokens(cli: Cli) -> None:
     assert changed.code == 0
     assert cli("users", "remove", "carol").code == 1  # the last admin
     assert cli("users", "remove", "nobody").code == 1
+
+
+def test_initial_admin_with_the_given_password(users: UserService) -> None:
+    from certwarden.services.accounts import InitialAdmin
+
+    assert users.ensure_initial_admin("a-given-password-9") == InitialAdmin(None)
+    assert users.authenticate("admin", "a-given-password-9").is_admin

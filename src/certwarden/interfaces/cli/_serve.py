@@ -317,13 +317,23 @@ def _initial_admin(app: App) -> None:
     if app.users.count_users():
         return
     given = os.environ.get(ADMIN_PASSWORD_ENV) or None
-    generated = app.users.ensure_initial_admin(given)
-    if generated is None:
+    created = app.users.ensure_initial_admin(given)
+    if created is None:
+        # Several instances started at once on one database: one of them created it.
+        console.print(
+            "user [bold]admin[/] was created a moment ago by another instance sharing the "
+            "database (the password is in that instance's output"
+            + (f", or {ADMIN_PASSWORD_ENV})" if given else ")"),
+            soft_wrap=True,
+            highlight=False,
+        )
+        return
+    if created.password is None:
         console.print(f"created user [bold]admin[/] with the password from {ADMIN_PASSWORD_ENV}")
         return
     console.print(
         "created user [bold]admin[/] with the password "
-        f"[bold]{generated}[/] — shown this once; change it under Account after signing in",
+        f"[bold]{created.password}[/] — shown this once; change it under Account after signing in",
         soft_wrap=True,
         highlight=False,
     )

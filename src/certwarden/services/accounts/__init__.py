@@ -18,7 +18,7 @@ Nothing here knows about HTTP or cookies; the web layer and the CLI both call it
 from certwarden.errors import AuthenticationError, LoginBusyError, LoginThrottledError
 from certwarden.services.accounts.audit import CLI_ACTOR, Actor, AuditLog, os_user
 from certwarden.services.accounts.records import AuditRecord, Role, TokenInfo, TokenScope, UserInfo
-from certwarden.services.accounts.service import UserService
+from certwarden.services.accounts.service import InitialAdmin, UserService
 from certwarden.services.accounts.tokens import TOKEN_PREFIX, token_lifetime
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuthenticationError",
+    "InitialAdmin",
     "LoginBusyError",
     "LoginThrottledError",
     "Role",

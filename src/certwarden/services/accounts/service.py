@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
@@ -47,6 +48,14 @@ def _invalidates(method: F) -> F:
             self._tokens.forget_cached()
 
     return cast(F, wrapper)
+
+
+@dataclass(frozen=True)
+class InitialAdmin:
+    """The ``admin`` user :meth:`UserService.ensure_initial_admin` created;
+    ``password`` when it was generated (to be shown once), else None."""
+
+    password: str | None
 
 
 class UserService:
@@ -137,11 +146,12 @@ class UserService:
     def remove_user(self, username: str) -> UserInfo:
         return self._users.remove(username)
 
-    def ensure_initial_admin(self, password: str | None = None) -> str | None:
-        """On a database without users, create ``admin``.
+    def ensure_initial_admin(self, password: str | None = None) -> InitialAdmin | None:
+        """On a database without users, create ``admin`` with ``password`` (None:
+        a generated one, returned to be shown once).
 
-        Returns the password when one was generated (to be shown once), else None;
-        returns None too when users exist already.
+        Returns None when this call created nothing: users exist, or another
+        instance sharing the database created ``admin`` a moment ago.
         """
         if self.count_users():
             return None
@@ -156,7 +166,7 @@ class UserService:
                 return None
             raise
         self.audit("system", "user.create", "admin", {"role": "admin", "initial": True})
-        return secret if generated else None
+        return InitialAdmin(secret if generated else None)
 
     # ------------------------------------------------------------------ login
 
