@@ -28,6 +28,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -234,6 +235,23 @@ def wait_blocked(engine: sa.Engine, cluster: Instances, blocker: int) -> int:
     return found
 
 
+@contextmanager
+def run_held(engine: sa.Engine, cluster: Instances) -> Iterator[tuple[int, int]]:
+    """The monitor made due while the test holds a row lock on every certificate:
+    yields the index of the instance whose run waits on it inside its transaction,
+    and the test's backend pid. The lock goes (rollback) when the block ends."""
+    holder_lock = engine.connect()
+    try:
+        tx = holder_lock.begin()
+        holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
+        me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        make_due(engine)
+        yield wait_blocked(engine, cluster, me), me
+        tx.rollback()
+    finally:
+        holder_lock.close()
+
+
 def test_kill_9_of_the_monitor_holder_inside_its_run(
     database_url: str, engine: sa.Engine, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
@@ -242,21 +260,12 @@ def test_kill_9_of_the_monitor_holder_inside_its_run(
         cluster.wait_healthy()
         cluster.wait_all_held()
         setup_app(database_url, tmp_path)
-        holder_lock = engine.connect()
-        try:
-            # The run's UPDATE of the certificates waits on this lock, inside its
-            # transaction: its alerts are written, its digest not yet.
-            tx = holder_lock.begin()
-            holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
-            me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-            make_due(engine)
-            victim = wait_blocked(engine, cluster, me)
+        # The run's UPDATE of the certificates waits on this lock, inside its
+        # transaction: its alerts are written, its digest not yet.
+        with run_held(engine, cluster) as (victim, _me):
             assert cluster.holders()["monitor"] is not None
             os.kill(cluster.processes[victim].pid, signal.SIGKILL)
             killed = time.monotonic()
-            tx.rollback()
-        finally:
-            holder_lock.close()
         wait_for("the run completed by another instance", lambda: monitor_state(engine)["last"],
                  4 * LEASE + 60)  # fmt: skip
         took = time.monotonic() - killed
@@ -289,21 +298,12 @@ def test_a_run_longer_than_the_lease_stays_with_its_holder(
         cluster.wait_healthy()
         cluster.wait_all_held()
         setup_app(database_url, tmp_path)
-        holder_lock = engine.connect()
-        try:
-            tx = holder_lock.begin()
-            holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
-            me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-            make_due(engine)
-            runner = wait_blocked(engine, cluster, me)
+        with run_held(engine, cluster) as (runner, me):
             tenure = lease_row(engine, "monitor")
             time.sleep(3 * LEASE)
             during = lease_row(engine, "monitor")
             nodes = cluster.status()["nodes"]
             waiting, _ = waiting_on(engine, me)
-            tx.rollback()
-        finally:
-            holder_lock.close()
         wait_for("the run committed", lambda: monitor_state(engine)["last"], 60)
         wait_for("the digest delivered", lambda: digests(smtp_server), 60)
         time.sleep(2)
@@ -397,20 +397,13 @@ def test_a_paused_ex_leader_commits_nothing_and_the_new_leader_runs(
         cluster.wait_healthy()
         cluster.wait_all_held()
         setup_app(database_url, tmp_path)
-        holder_lock = engine.connect()
-        try:
-            tx = holder_lock.begin()
-            holder_lock.execute(sa.text("SELECT id FROM certificates FOR UPDATE"))
-            me = int(holder_lock.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
-            make_due(engine)
-            victim = wait_blocked(engine, cluster, me)
+        with run_held(engine, cluster) as (victim, _me):
             paused = cluster.processes[victim]
             old = cluster.holder_pid("monitor")
             assert old in (paused.pid, None)  # None: its lease already ran out
             os.kill(paused.pid, signal.SIGSTOP)
-            tx.rollback()  # its UPDATE goes through; its transaction stays open, paused
-        finally:
-            holder_lock.close()
+        # The test's lock went with the block: the paused run's UPDATE went through,
+        # and its transaction stays open, paused.
         stopped = time.monotonic()
         new = wait_for(
             "another instance holds the monitor",

@@ -267,17 +267,7 @@ class ClusterService:
         False: another instance took the job."""
         now = now or self._clock.now()
         with self._db.session() as s:
-            kept = s.execute(
-                update(ClusterLease)
-                .where(
-                    ClusterLease.job == lease.job,
-                    ClusterLease.holder == lease.holder,
-                    ClusterLease.token == lease.token,
-                )
-                .values(expires_at=now + self.lease)
-                .execution_options(synchronize_session=False)
-            )
-            return bool(kept.rowcount == 1)  # type: ignore[attr-defined]
+            return self._extend(s, lease, now)
 
     def fence(self, lease: Lease) -> Callable[[Session], None]:
         """A check for the job's own transaction: raises LeaseLostError unless still held."""
@@ -286,21 +276,26 @@ class ClusterService:
             # Still this tenure (a takeover changes holder and token; a lease
             # that merely ran out during a long run, with nobody taking it, is
             # still ours): renew it, which also takes the row lock until commit.
-            still = s.execute(
-                update(ClusterLease)
-                .where(
-                    ClusterLease.job == lease.job,
-                    ClusterLease.holder == lease.holder,
-                    ClusterLease.token == lease.token,
-                )
-                .values(expires_at=self._clock.now() + self.lease)
-                .execution_options(synchronize_session=False)
-            )
-            if still.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._extend(s, lease, self._clock.now()):
                 self._held.pop(lease.job, None)
                 raise LeaseLostError(lease.job, lease.token)
 
         return check
+
+    def _extend(self, s: Session, lease: Lease, now: datetime) -> bool:
+        """Move ``lease`` to expire at ``now`` + the lease if it is still this
+        tenure (same holder and token), in ``s``; False: another took it."""
+        kept = s.execute(
+            update(ClusterLease)
+            .where(
+                ClusterLease.job == lease.job,
+                ClusterLease.holder == lease.holder,
+                ClusterLease.token == lease.token,
+            )
+            .values(expires_at=now + self.lease)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(kept.rowcount == 1)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ views
 

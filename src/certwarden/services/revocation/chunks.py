@@ -36,6 +36,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from certwarden.adapters.db import Database
 from certwarden.adapters.db.models import (
@@ -253,6 +254,16 @@ def claim_chunk(db: Database, node: str, now: datetime, hold: timedelta) -> Chun
             )  # fmt: skip
 
 
+def _still_this(claim: ChunkClaim) -> tuple[ColumnElement[bool], ...]:
+    """The chunk's row while ``claim`` is still its claim (same node and token)."""
+    return (
+        RevocationChunk.id == claim.chunk_id,
+        RevocationChunk.state == CLAIMED,
+        RevocationChunk.node_id == claim.node,
+        RevocationChunk.token == claim.token,
+    )
+
+
 def renew_claim(db: Database, claim: ChunkClaim, now: datetime, hold: timedelta) -> bool:
     """Extend ``claim`` to ``now + hold`` while it is still this one and unexpired
     (its check outlasts the hold); False: taken, given back or done."""
@@ -260,10 +271,7 @@ def renew_claim(db: Database, claim: ChunkClaim, now: datetime, hold: timedelta)
         kept = s.execute(
             update(RevocationChunk)
             .where(
-                RevocationChunk.id == claim.chunk_id,
-                RevocationChunk.state == CLAIMED,
-                RevocationChunk.node_id == claim.node,
-                RevocationChunk.token == claim.token,
+                *_still_this(claim),
                 # A claim given back (release_chunk) stays given back.
                 RevocationChunk.claim_expires_at >= now,
             )
@@ -278,12 +286,7 @@ def fence_chunk(s: Session, claim: ChunkClaim, now: datetime) -> None:
     locked until the commit); else raise :class:`LeaseLostError`."""
     done = s.execute(
         update(RevocationChunk)
-        .where(
-            RevocationChunk.id == claim.chunk_id,
-            RevocationChunk.state == CLAIMED,
-            RevocationChunk.node_id == claim.node,
-            RevocationChunk.token == claim.token,
-        )
+        .where(*_still_this(claim))
         .values(state=DONE, done_at=now)
         .execution_options(synchronize_session=False)
     )
