@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from certwarden.adapters.db.models import ClusterLease, RevocationChunk, Setting
 from certwarden.clock import ManualClock, ensure_utc
 from certwarden.composition import App
 from certwarden.errors import LeaseLostError
-from certwarden.services.cluster import ClusterService
+from certwarden.services.cluster import ClusterService, Lease
 from certwarden.services.cluster.keeper import LeaseKeeper
 from certwarden.services.revocation.chunks import release_chunk
 from certwarden.services.shared.settings_store import save_section
@@ -45,6 +46,16 @@ def _two(app: App) -> tuple[ClusterService, ClusterService, ManualClock]:
     return a, b, clock
 
 
+def _a_holds_monitor(
+    app: App, **options: Any
+) -> tuple[ClusterService, ClusterService, ManualClock, LeaseKeeper, Lease]:
+    """Nodes a and b, a holding the monitor lease, and a's keeper (``options``)."""
+    a, b, clock = _two(app)
+    lease = a.acquire("monitor")
+    assert lease is not None
+    return a, b, clock, LeaseKeeper(a, clock, **options), lease
+
+
 def _expires(app: App, job: str) -> datetime:
     with app.db.session() as s:
         value = s.scalar(sa.select(ClusterLease.expires_at).where(ClusterLease.job == job))
@@ -54,10 +65,7 @@ def _expires(app: App, job: str) -> datetime:
 
 def test_a_job_longer_than_the_lease_keeps_it_and_commits(db_app: App) -> None:
     app = db_app
-    a, b, clock = _two(app)
-    keeper = LeaseKeeper(a, clock)
-    lease = a.acquire("monitor")
-    assert lease is not None
+    a, b, clock, keeper, lease = _a_holds_monitor(app)
     with keeper.lease(lease):
         for _ in range(4):  # a run of 80 s, with a 30 s lease
             clock.advance(timedelta(seconds=20))
@@ -107,10 +115,7 @@ def test_only_the_job_in_progress_is_kept(db_app: App) -> None:
 
 def test_nothing_is_kept_outside_a_job(db_app: App) -> None:
     app = db_app
-    a, _b, clock = _two(app)
-    keeper = LeaseKeeper(a, clock)
-    lease = a.acquire("monitor")
-    assert lease is not None
+    _a, _b, clock, keeper, lease = _a_holds_monitor(app)
     with keeper.lease(lease):
         pass
     before = _expires(app, "monitor")
@@ -126,10 +131,7 @@ def test_a_paused_holder_loses_the_lease_and_its_late_keeper_takes_nothing_back(
     db_app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = db_app
-    a, b, clock = _two(app)
-    keeper = LeaseKeeper(a, clock)
-    lease = a.acquire("monitor")
-    assert lease is not None
+    a, b, clock, keeper, lease = _a_holds_monitor(app)
     with keeper.lease(lease):
         # Paused (SIGSTOP pauses the keeper too) past the lease: b takes over.
         clock.advance(LEASE + timedelta(seconds=1))
@@ -155,10 +157,7 @@ def test_a_job_past_keep_at_most_is_no_longer_kept(
     db_app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = db_app
-    a, b, clock = _two(app)
-    keeper = LeaseKeeper(a, clock, at_most=timedelta(minutes=2))
-    lease = a.acquire("monitor")
-    assert lease is not None
+    _a, b, clock, keeper, lease = _a_holds_monitor(app, at_most=timedelta(minutes=2))
     with keeper.lease(lease), caplog.at_level(logging.WARNING):
         for _ in range(6):  # renewed every 20 s up to 2 minutes
             clock.advance(timedelta(seconds=20))
@@ -195,10 +194,7 @@ def test_a_failed_renewal_is_logged_and_tried_again(
 
 def test_the_keepers_thread_renews_while_a_job_runs(db_app: App) -> None:
     app = db_app
-    a, b, clock = _two(app)
-    keeper = LeaseKeeper(a, clock, every=0.02)
-    lease = a.acquire("monitor")
-    assert lease is not None
+    _a, b, clock, keeper, lease = _a_holds_monitor(app, every=0.02)
     keeper.start()
     try:
         with keeper.lease(lease):

@@ -24,8 +24,8 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -78,6 +78,15 @@ def _lease(app: App, job: str) -> Lease | None:
         return None
 
 
+@contextmanager
+def _job(app: App, job: str) -> Iterator[Lease | None]:
+    """This instance's lease on ``job`` (None: another runs it), kept by the lease
+    keeper while the block runs, however long it takes."""
+    lease = _lease(app, job)
+    with app.keeper.lease(lease):
+        yield lease
+
+
 def _tenure(app: App, lease: Lease | None) -> Tenure | None:
     """A lease as the outboxes' claims take it (token and fence), or None."""
     from certwarden.services.shared.claims import Tenure
@@ -128,8 +137,7 @@ def run_round(app: App, metrics: LoopMetrics) -> None:
 def _run_jobs(app: App, metrics: LoopMetrics) -> None:
     started = metrics.timer()
     try:
-        lease = _lease(app, "monitor")
-        with app.keeper.lease(lease):
+        with _job(app, "monitor") as lease:
             report = (
                 app.monitor.tick(app.clock.now(), fence=app.cluster.fence(lease)) if lease else None
             )
@@ -144,8 +152,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         _log_failure("the Certificate Expiry Monitor tick failed")
     try:
         # The leader plans a due run; every instance checks chunks of it below.
-        lease = _lease(app, "revocation")
-        with app.keeper.lease(lease):
+        with _job(app, "revocation") as lease:
             tick = (
                 app.revocation.tick(
                     app.clock.now(),
@@ -175,8 +182,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("connections").inc()
         _log_failure("the re-check of long-lived TLS connections failed")
     try:
-        lease = _lease(app, "syslog")
-        with app.keeper.lease(lease):
+        with _job(app, "syslog") as lease:
             forwarded = app.syslog.forward(app.clock.now()) if lease else None
         if forwarded is not None and forwarded.sent:
             log.info("syslog: %d alert(s) forwarded, %d waiting", forwarded.sent, forwarded.pending)
@@ -186,8 +192,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         metrics.loop_errors.labels("syslog").inc()
         _log_failure("syslog forwarding failed")
     try:
-        lease = _lease(app, "ari")
-        with app.keeper.lease(lease):
+        with _job(app, "ari") as lease:
             renewal = app.ari.tick(app.clock.now()) if lease else None
         for cert_id, error in renewal.failed.items() if renewal else ():
             log.warning("ACME renewal information for certificate %s (will retry): %s",
@@ -197,8 +202,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         _log_failure("the ACME renewal information round failed")
     try:
         # Channel notices belong to the outbox job: the same lease and claims, their own table.
-        lease = _lease(app, "outbox")
-        with app.keeper.lease(lease):
+        with _job(app, "outbox") as lease:
             tenure = _tenure(app, lease)
             channels = app.channels.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if channels is not None and channels.sent:
@@ -210,8 +214,7 @@ def _run_jobs(app: App, metrics: LoopMetrics) -> None:
         _log_failure("channel delivery failed")
     started = metrics.timer()
     try:
-        lease = _lease(app, "outbox")
-        with app.keeper.lease(lease):
+        with _job(app, "outbox") as lease:
             tenure = _tenure(app, lease)
             delivery = app.outbox.deliver_due(app.clock.now(), tenure=tenure) if tenure else None
         if delivery is None:
